@@ -1,0 +1,141 @@
+//! The tool spec stage: the catalog generated from the manifest, compiled once at start-up.
+//!
+//! [`Registry`] holds every tool with its argument validator (compiled from the published input
+//! schema), its MCP annotations, and its decoder into a Cedar context and an upstream request.
+//! Nothing here is per call except [`Registry::prepare`].
+
+pub mod args;
+pub mod glue;
+
+/// The code generated from `manifest/` by `build.rs` (see `$OUT_DIR/tools.rs`).
+#[allow(clippy::all, clippy::pedantic, unused_qualifications, missing_docs)]
+pub mod catalog {
+    include!(concat!(env!("OUT_DIR"), "/tools.rs"));
+}
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use args::Problem;
+pub use glue::{Access, Builtin, Decoded, ScopeDef, Target, TierDef, ToolDef};
+
+/// The generated Cedar schema.
+pub const CEDAR_SCHEMA: &str = include_str!(concat!(env!("OUT_DIR"), "/flowgate.cedarschema"));
+/// The generated least-privilege guards, one per scope; always part of the policy set.
+pub const SCOPE_GUARDS: &str = include_str!(concat!(env!("OUT_DIR"), "/scope_guards.cedar"));
+
+mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/policies.rs"));
+}
+pub use shipped::SHIPPED_POLICIES;
+
+/// A tool ready to be called: its definition, published schema and compiled validator.
+#[derive(Debug)]
+pub struct Tool {
+    pub def: &'static ToolDef,
+    /// The published input schema (the same value the validator was compiled from).
+    pub schema: Arc<serde_json::Map<String, serde_json::Value>>,
+    validator: args::Validator,
+}
+
+/// Why a call's arguments were refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArgsError {
+    /// Schema violations, every one listed.
+    Invalid(Vec<Problem>),
+    /// Valid by the schema but not decodable (a generator bug; reported, never a panic).
+    Decode(String),
+}
+
+/// Every tool of the catalog, compiled.
+#[derive(Debug)]
+pub struct Registry {
+    tools: Vec<Tool>,
+    by_name: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    /// Compiles the generated catalog. Fails only if a published schema is outside the
+    /// supported subset, which the generator prevents and a test checks.
+    pub fn new() -> Result<Self, String> {
+        Self::from_defs(catalog::TOOLS)
+    }
+
+    pub fn from_defs(defs: &'static [ToolDef]) -> Result<Self, String> {
+        let mut tools = Vec::with_capacity(defs.len());
+        let mut by_name = HashMap::with_capacity(defs.len());
+        for def in defs {
+            let value: serde_json::Value = serde_json::from_str(def.input_schema)
+                .map_err(|e| format!("{}: input schema is not JSON: {e}", def.name))?;
+            let validator = args::Validator::compile(&value)
+                .map_err(|e| format!("{}: input schema: {e}", def.name))?;
+            let schema = match value {
+                serde_json::Value::Object(m) => Arc::new(m),
+                _ => return Err(format!("{}: input schema is not an object", def.name)),
+            };
+            by_name.insert(def.name, tools.len());
+            tools.push(Tool {
+                def,
+                schema,
+                validator,
+            });
+        }
+        Ok(Self { tools, by_name })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Tool> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// All tools, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &Tool> {
+        self.tools.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+}
+
+impl Tool {
+    /// Validates and decodes one call's arguments (`None` is an empty object).
+    pub fn prepare(&self, args: Option<serde_json::Value>) -> Result<Decoded, ArgsError> {
+        let mut args = args.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+        let problems = self.validator.validate(&mut args);
+        if !problems.is_empty() {
+            return Err(ArgsError::Invalid(problems));
+        }
+        (self.def.decode)(args).map_err(|e| ArgsError::Decode(e.to_string()))
+    }
+
+    /// Validates only, returning the normalised arguments.
+    pub fn validate(&self, mut args: serde_json::Value) -> Result<serde_json::Value, Vec<Problem>> {
+        let problems = self.validator.validate(&mut args);
+        if problems.is_empty() {
+            Ok(args)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// The title of a tier (`pro` → `Pro`).
+pub fn tier_title(name: &str) -> &str {
+    catalog::TIERS
+        .iter()
+        .find(|t| t.name == name)
+        .map(|t| t.title)
+        .unwrap_or(name)
+}
+
+/// The rank of a tier in the manifest's order (0 = lowest); unknown tiers rank lowest.
+pub fn tier_rank(name: &str) -> usize {
+    catalog::TIERS
+        .iter()
+        .position(|t| t.name == name)
+        .unwrap_or(0)
+}

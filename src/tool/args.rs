@@ -1,0 +1,439 @@
+//! Argument validation: strict, complete, and compiled from the very JSON Schema a tool
+//! publishes in `tools/list`, so what an assistant is shown is exactly what is enforced.
+//!
+//! [`Validator::compile`] accepts only the manifest's schema subset (and fails loudly on
+//! anything else, which a test runs over the whole catalog). [`Validator::validate`] reports
+//! **every** problem with its field path and the rule broken, and normalises integral floats
+//! (`12.0` → `12`) so the typed input and Cedar see integers.
+
+use std::fmt;
+
+use regex::Regex;
+use serde_json::{Map, Number, Value};
+
+/// One broken rule, at a field path like `tags[2]` or `applies_to.kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "`{}`: {}", self.path, self.message)
+        }
+    }
+}
+
+/// A compiled schema node.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    root: Node,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    String {
+        min_length: Option<u64>,
+        max_length: Option<u64>,
+        pattern: Option<(String, Regex)>,
+        enum_values: Option<Vec<String>>,
+        format: Option<Format>,
+    },
+    Integer {
+        minimum: Option<f64>,
+        maximum: Option<f64>,
+    },
+    Number {
+        minimum: Option<f64>,
+        maximum: Option<f64>,
+    },
+    Boolean,
+    Array {
+        items: Box<Node>,
+        min_items: Option<u64>,
+        max_items: Option<u64>,
+    },
+    Object {
+        properties: Vec<(String, Node)>,
+        required: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    DateTime,
+    Date,
+    Email,
+    Uri,
+}
+
+impl Validator {
+    /// Compiles a published input schema. Errors name the keyword that is not supported.
+    pub fn compile(schema: &Value) -> Result<Self, String> {
+        let root = compile(schema, "")?;
+        if !matches!(root, Node::Object { .. }) {
+            return Err("an input schema must be an object schema".into());
+        }
+        Ok(Self { root })
+    }
+
+    /// Checks `args` and returns every problem; on success `args` has been normalised.
+    pub fn validate(&self, args: &mut Value) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        if !args.is_object() {
+            problems.push(Problem {
+                path: String::new(),
+                message: format!("the arguments must be a JSON object, got {}", type_of(args)),
+            });
+            return problems;
+        }
+        check(&self.root, args, "", &mut problems);
+        problems
+    }
+}
+
+fn compile(schema: &Value, at: &str) -> Result<Node, String> {
+    let obj = schema
+        .as_object()
+        .ok_or_else(|| format!("{at}: a schema must be an object"))?;
+    let ty = obj
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{at}: `type` is required"))?;
+    let known: &[&str] = match ty {
+        "string" => &["minLength", "maxLength", "pattern", "enum", "format"],
+        "integer" | "number" => &["minimum", "maximum"],
+        "boolean" => &[],
+        "array" => &["items", "minItems", "maxItems"],
+        "object" => &["properties", "required", "additionalProperties"],
+        other => return Err(format!("{at}: unsupported type `{other}`")),
+    };
+    for key in obj.keys() {
+        if key != "type" && key != "description" && !known.contains(&key.as_str()) {
+            return Err(format!("{at}: unsupported keyword `{key}` for type `{ty}`"));
+        }
+    }
+    let uint = |k: &str| obj.get(k).and_then(Value::as_u64);
+    let float = |k: &str| obj.get(k).and_then(Value::as_f64);
+    Ok(match ty {
+        "string" => Node::String {
+            min_length: uint("minLength"),
+            max_length: uint("maxLength"),
+            pattern: match obj.get("pattern").and_then(Value::as_str) {
+                Some(p) => Some((
+                    p.to_string(),
+                    Regex::new(p).map_err(|e| format!("{at}: bad pattern: {e}"))?,
+                )),
+                None => None,
+            },
+            enum_values: obj.get("enum").and_then(Value::as_array).map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            }),
+            format: match obj.get("format").and_then(Value::as_str) {
+                None => None,
+                Some("date-time") => Some(Format::DateTime),
+                Some("date") => Some(Format::Date),
+                Some("email") => Some(Format::Email),
+                Some("uri") => Some(Format::Uri),
+                Some(f) => return Err(format!("{at}: unsupported format `{f}`")),
+            },
+        },
+        "integer" => Node::Integer {
+            minimum: float("minimum"),
+            maximum: float("maximum"),
+        },
+        "number" => Node::Number {
+            minimum: float("minimum"),
+            maximum: float("maximum"),
+        },
+        "boolean" => Node::Boolean,
+        "array" => Node::Array {
+            items: Box::new(compile(
+                obj.get("items")
+                    .ok_or_else(|| format!("{at}: an array needs `items`"))?,
+                &format!("{at}[]"),
+            )?),
+            min_items: uint("minItems"),
+            max_items: uint("maxItems"),
+        },
+        _ => {
+            if obj.get("additionalProperties") != Some(&Value::Bool(false)) {
+                return Err(format!(
+                    "{at}: objects must set additionalProperties: false"
+                ));
+            }
+            let mut properties = Vec::new();
+            if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+                for (name, s) in props {
+                    properties.push((name.clone(), compile(s, &join(at, name))?));
+                }
+            }
+            let required = obj
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Node::Object {
+                properties,
+                required,
+            }
+        }
+    })
+}
+
+fn join(at: &str, name: &str) -> String {
+    if at.is_empty() {
+        name.to_string()
+    } else {
+        format!("{at}.{name}")
+    }
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn wrong_type(expected: &str, got: &Value) -> String {
+    if got.is_null() {
+        format!("must be {expected}, got null (leave the field out instead of sending null)")
+    } else {
+        format!("must be {expected}, got {}", type_of(got))
+    }
+}
+
+fn check(node: &Node, v: &mut Value, at: &str, out: &mut Vec<Problem>) {
+    let mut problem = |message: String| {
+        out.push(Problem {
+            path: at.to_string(),
+            message,
+        });
+    };
+    match node {
+        Node::String {
+            min_length,
+            max_length,
+            pattern,
+            enum_values,
+            format,
+        } => {
+            let Some(s) = v.as_str() else {
+                return problem(wrong_type("a string", v));
+            };
+            let len = s.chars().count() as u64;
+            if let Some(min) = min_length
+                && len < *min
+            {
+                problem(if *min == 1 {
+                    "must not be empty".into()
+                } else {
+                    format!("must be at least {min} characters long, got {len}")
+                });
+            }
+            if let Some(max) = max_length
+                && len > *max
+            {
+                problem(format!("must be at most {max} characters long, got {len}"));
+            }
+            if let Some(values) = enum_values
+                && !values.iter().any(|x| x == s)
+            {
+                problem(format!(
+                    "must be one of {}, got {s:?}",
+                    values
+                        .iter()
+                        .map(|x| format!("`{x}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if let Some((src, re)) = pattern
+                && !re.is_match(s)
+            {
+                problem(format!("must match the pattern {src}, got {s:?}"));
+            }
+            if let Some(f) = format
+                && let Err(msg) = check_format(*f, s)
+            {
+                problem(msg);
+            }
+        }
+        Node::Integer { minimum, maximum } => {
+            let Some(n) = v.as_number() else {
+                return problem(wrong_type("a whole number", v));
+            };
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if !(n.is_i64() || n.is_u64()) {
+                if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                    // JSON Schema counts 12.0 as an integer; hand the rest of flowgate an integer.
+                    *v = Value::Number(Number::from(f as i64));
+                } else {
+                    return problem(format!("must be a whole number, got {n}"));
+                }
+            } else if n.as_i64().is_none() {
+                return problem(format!("is too large, got {n}"));
+            }
+            bounds(f, *minimum, *maximum, &mut problem);
+        }
+        Node::Number { minimum, maximum } => {
+            let Some(f) = v.as_f64() else {
+                return problem(wrong_type("a number", v));
+            };
+            bounds(f, *minimum, *maximum, &mut problem);
+        }
+        Node::Boolean => {
+            if !v.is_boolean() {
+                problem(wrong_type("true or false", v));
+            }
+        }
+        Node::Array {
+            items,
+            min_items,
+            max_items,
+        } => {
+            let Some(arr) = v.as_array_mut() else {
+                return problem(wrong_type("an array", v));
+            };
+            let n = arr.len() as u64;
+            if let Some(min) = min_items
+                && n < *min
+            {
+                problem(format!(
+                    "must have at least {min} item{}, got {n}",
+                    if *min == 1 { "" } else { "s" }
+                ));
+            }
+            if let Some(max) = max_items
+                && n > *max
+            {
+                problem(format!("must have at most {max} items, got {n}"));
+            }
+            for (i, item) in arr.iter_mut().enumerate() {
+                check(items, item, &format!("{at}[{i}]"), out);
+            }
+        }
+        Node::Object {
+            properties,
+            required,
+        } => {
+            let Some(map) = v.as_object_mut() else {
+                return problem(wrong_type("an object", v));
+            };
+            check_object(properties, required, map, at, out);
+        }
+    }
+}
+
+fn check_object(
+    properties: &[(String, Node)],
+    required: &[String],
+    map: &mut Map<String, Value>,
+    at: &str,
+    out: &mut Vec<Problem>,
+) {
+    for r in required {
+        if !map.contains_key(r) {
+            out.push(Problem {
+                path: join(at, r),
+                message: "is required".into(),
+            });
+        }
+    }
+    let mut unknown: Vec<String> = map
+        .keys()
+        .filter(|k| !properties.iter().any(|(n, _)| n == *k))
+        .cloned()
+        .collect();
+    unknown.sort();
+    for k in unknown {
+        let known: Vec<String> = properties.iter().map(|(n, _)| format!("`{n}`")).collect();
+        out.push(Problem {
+            path: join(at, &k),
+            message: if known.is_empty() {
+                "is not an accepted field (this takes no arguments)".into()
+            } else {
+                format!("is not an accepted field (accepted: {})", known.join(", "))
+            },
+        });
+    }
+    for (name, node) in properties {
+        if let Some(value) = map.get_mut(name) {
+            check(node, value, &join(at, name), out);
+        }
+    }
+}
+
+fn bounds(f: f64, min: Option<f64>, max: Option<f64>, problem: &mut impl FnMut(String)) {
+    if let Some(min) = min
+        && f < min
+    {
+        problem(format!("must be at least {min}, got {f}"));
+    }
+    if let Some(max) = max
+        && f > max
+    {
+        problem(format!("must be at most {max}, got {f}"));
+    }
+}
+
+fn check_format(f: Format, s: &str) -> Result<(), String> {
+    match f {
+        Format::DateTime => chrono::DateTime::parse_from_rfc3339(s).map(|_| ()).map_err(|_| {
+            format!(
+                "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
+            )
+        }),
+        Format::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 10)
+            .map(|_| ())
+            .ok_or_else(|| format!("must be a date like 2026-12-01, got {s:?}")),
+        Format::Email => {
+            let ok = s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !s.chars().any(char::is_whitespace)
+                    && !domain.contains('@')
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("must be an email address, got {s:?}"))
+            }
+        }
+        Format::Uri => {
+            let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
+                !scheme.is_empty()
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                    && !rest.is_empty()
+                    && !s.chars().any(char::is_whitespace)
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!("must be an absolute URI like https://example.com/page, got {s:?}"))
+            }
+        }
+    }
+}
