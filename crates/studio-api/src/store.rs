@@ -1,0 +1,86 @@
+//! The SQLite database: open, migrate, and hand out the pool.
+//!
+//! Contract: the file is `<data_dir>/studio-api.sqlite`, opened in WAL mode with foreign keys on and
+//! a busy timeout; the versioned migrations in `migrations/` run at every start (already applied
+//! ones are skipped). [`open`] reports whether the database holds no studio yet, so seeding happens
+//! only on a new database.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The database file name inside the data directory.
+pub const FILE_NAME: &str = "studio-api.sqlite";
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {path}: {source}")]
+    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot migrate database {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("cannot read database {path}: {source}")]
+    Query { path: PathBuf, source: sqlx::Error },
+}
+
+/// An open, migrated database.
+pub struct Store {
+    pub pool: SqlitePool,
+    /// True when no studio exists yet (a new database).
+    pub is_new: bool,
+}
+
+/// Open (creating if needed) and migrate the database in `data_dir`.
+pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })?;
+    let path = data_dir.join(FILE_NAME);
+    let options = SqliteConnectOptions::new()
+        .filename(&path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .map_err(|source| StoreError::Open {
+            path: path.clone(),
+            source,
+        })?;
+    sqlx::migrate!()
+        .run(&pool)
+        .await
+        .map_err(|source| StoreError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
+    let studios: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM studios")
+        .fetch_one(&pool)
+        .await
+        .map_err(|source| StoreError::Query { path, source })?;
+    Ok(Store {
+        pool,
+        is_new: studios == 0,
+    })
+}
+
+/// A new opaque id with a type prefix, e.g. `cls_3f9a…`.
+pub fn new_id(prefix: &str) -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &hex[..16])
+}
