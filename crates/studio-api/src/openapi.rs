@@ -151,7 +151,7 @@ fn reference(name: &str) -> Value {
 
 fn class_fields(required: bool) -> Value {
     obj(
-        if required { &["name", "duration_minutes"] } else { &[] },
+        if required { &["name", "duration_minutes", "capacity", "price_cents"] } else { &[] },
         vec![
             ("name", s("Class name")),
             ("description", s("What the class is")),
@@ -160,8 +160,8 @@ fn class_fields(required: bool) -> Value {
             ("location_id", s("Location; taken from the room when omitted")),
             ("room_id", s("Room; must belong to the location")),
             ("duration_minutes", int("Length of one session", Some(5), Some(480))),
-            ("capacity", int("Places per session; default the room's capacity, else 20", Some(1), Some(500))),
-            ("price_cents", int("Drop-in price in minor units; default 0", Some(0), None)),
+            ("capacity", int("Places per session", Some(1), Some(500))),
+            ("price_cents", int("Drop-in price in minor units", Some(0), None)),
             ("currency", currency()),
             ("level", en(LEVELS, "Level")),
         ],

@@ -123,8 +123,8 @@ struct NewClass {
     location_id: Option<String>,
     room_id: Option<String>,
     duration_minutes: i64,
-    capacity: Option<i64>,
-    price_cents: Option<i64>,
+    capacity: i64,
+    price_cents: i64,
     currency: Option<String>,
     level: Option<String>,
 }
@@ -145,9 +145,8 @@ struct ClassPatch {
     level: Option<String>,
 }
 
-/// Check field rules and references of a (new or patched) class; fills the room's location and
-/// returns the room's capacity.
-async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_changed: bool) -> ApiResult<Option<i64>> {
+/// Check field rules and references of a (new or patched) class; fills in the room's location.
+async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_changed: bool) -> ApiResult<()> {
     c.name = name("name", &c.name)?;
     opt_text("description", c.description.as_deref(), 2000)?;
     check_range("duration_minutes", c.duration_minutes, 5, 480)?;
@@ -160,14 +159,14 @@ async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_c
     require_ref(&mut *db, Table::Programs, studio, c.program_id.as_deref(), "program_id").await?;
     require_ref(&mut *db, Table::Instructors, studio, c.instructor_id.as_deref(), "instructor_id").await?;
     require_ref(&mut *db, Table::Locations, studio, c.location_id.as_deref(), "location_id").await?;
-    let Some(room) = c.room_id.clone() else { return Ok(None) };
-    let found: Option<(String, i64)> =
-        sqlx::query_as("SELECT location_id, capacity FROM rooms WHERE studio_id = ? AND id = ?")
+    let Some(room) = c.room_id.clone() else { return Ok(()) };
+    let found: Option<String> =
+        sqlx::query_scalar("SELECT location_id FROM rooms WHERE studio_id = ? AND id = ?")
             .bind(studio)
             .bind(&room)
             .fetch_optional(&mut *db)
             .await?;
-    let (location, capacity) = found.ok_or_else(|| ApiError::missing_ref("room", &room, "room_id"))?;
+    let location = found.ok_or_else(|| ApiError::missing_ref("room", &room, "room_id"))?;
     match &c.location_id {
         Some(l) if *l != location => {
             if room_changed {
@@ -181,7 +180,7 @@ async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_c
         Some(_) => {}
         None => c.location_id = Some(location),
     }
-    Ok(Some(capacity))
+    Ok(())
 }
 
 async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewClass>) -> ApiResult<(StatusCode, Json<Value>)> {
@@ -195,16 +194,13 @@ async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewClass
         location_id: input.location_id,
         room_id: input.room_id,
         duration_minutes: input.duration_minutes,
-        capacity: input.capacity.unwrap_or(1),
-        price_cents: input.price_cents.unwrap_or(0),
+        capacity: input.capacity,
+        price_cents: input.price_cents,
         currency: input.currency.unwrap_or_else(|| t.currency.clone()),
         level: input.level,
         status: "active".into(),
     };
-    let room_capacity = check(&mut tx, &t.id, &mut c, true).await?;
-    if input.capacity.is_none() {
-        c.capacity = room_capacity.unwrap_or(20);
-    }
+    check(&mut tx, &t.id, &mut c, true).await?;
     sqlx::query(
         "INSERT INTO classes (id, studio_id, name, description, program_id, instructor_id,
          location_id, room_id, duration_minutes, capacity, price_cents, currency, level, status,

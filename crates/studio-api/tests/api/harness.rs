@@ -183,3 +183,23 @@ pub async fn open_session(c: &Caller<'_>) -> Value {
         .cloned()
         .expect("an open upcoming session")
 }
+
+/// `days` from today at `hh:mm` UTC, RFC 3339 (`2026-12-01T19:00:00Z`).
+pub fn at(days: i64, hh: u32, mm: u32) -> String {
+    let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
+    d.and_hms_opt(hh, mm, 0).unwrap().and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Create a class in the Sun Room of the Pro studio with one session `days` ahead at 06:00 UTC.
+pub async fn class_with_session(c: &Caller<'_>, name: &str, capacity: i64, days: i64) -> (String, String) {
+    let class = c
+        .post("/classes", serde_json::json!({"name": name, "duration_minutes": 60, "capacity": capacity, "price_cents": 2000, "room_id": "rm_lotus_sun"}))
+        .await
+        .ok(201);
+    let id = class["id"].as_str().unwrap().to_owned();
+    let occ = c
+        .post(&format!("/classes/{id}/occurrences"), serde_json::json!({"starts_at": at(days, 6, 0)}))
+        .await
+        .ok(201);
+    (id, occ["data"][0]["id"].as_str().unwrap().to_owned())
+}

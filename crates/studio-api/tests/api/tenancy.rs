@@ -56,10 +56,10 @@ async fn another_studios_rows_are_404_on_every_resource() {
     // References to another studio's rows in a body are 404 naming the field.
     let reschedule_path = format!("/schedule/{lotus_occ}/reschedule");
     let refs: Vec<(&str, Value, &str)> = vec![
-        ("/classes", json!({"name": "X", "duration_minutes": 60, "program_id": "prg_fs_mat"}), "program_id"),
-        ("/classes", json!({"name": "X", "duration_minutes": 60, "instructor_id": "ins_fs_jo"}), "instructor_id"),
-        ("/classes", json!({"name": "X", "duration_minutes": 60, "location_id": "loc_fs_main"}), "location_id"),
-        ("/classes", json!({"name": "X", "duration_minutes": 60, "room_id": "rm_fs_mat"}), "room_id"),
+        ("/classes", json!({"name": "X", "duration_minutes": 60, "capacity": 10, "price_cents": 0, "program_id": "prg_fs_mat"}), "program_id"),
+        ("/classes", json!({"name": "X", "duration_minutes": 60, "capacity": 10, "price_cents": 0, "instructor_id": "ins_fs_jo"}), "instructor_id"),
+        ("/classes", json!({"name": "X", "duration_minutes": 60, "capacity": 10, "price_cents": 0, "location_id": "loc_fs_main"}), "location_id"),
+        ("/classes", json!({"name": "X", "duration_minutes": 60, "capacity": 10, "price_cents": 0, "room_id": "rm_fs_mat"}), "room_id"),
         ("/classes/cls_lotus_vinyasa/occurrences", json!({"starts_at": soon, "room_id": "rm_fs_mat"}), "room_id"),
         ("/classes/cls_lotus_vinyasa/occurrences", json!({"starts_at": soon, "instructor_id": "ins_fs_jo"}), "instructor_id"),
         (reschedule_path.as_str(), json!({"starts_at": soon, "room_id": "rm_fs_mat"}), "room_id"),
