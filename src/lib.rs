@@ -1,9 +1,19 @@
 //! flowgate: a policy-driven MCP gateway for studio Management APIs.
 //!
-//! A tool call goes through the stages named by the modules: [`tool`] (the catalog generated
+//! A tool call goes through the stages named by the modules: [`http`] (authentication, session
+//! binding) → [`mcp`] (the MCP server) → [`call`] (the call path) → [`tool`] (the catalog generated
 //! from `manifest/`, argument validation) → [`authz`] (the Cedar decision) → [`upstream`] (one
-//! Management API call).
+//! Management API call) → [`audit`]. [`app`] holds the shared state, [`serve`] wires it up.
 
+pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod authz;
+pub mod call;
+pub mod config;
+pub mod http;
+pub mod mcp;
+pub mod serve;
+pub mod store;
 pub mod tool;
 pub mod upstream;

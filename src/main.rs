@@ -1,1 +1,514 @@
-fn main() {}
+//! The `flowgate` command: serve the gateway, manage secret keys, read the audit log, check and
+//! explain policies, or run the reference Management API on its own.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use flowgate::auth::{KeyInfo, Keys, parse_scopes};
+use flowgate::authz::{Decision, Principal, PrincipalKind, Studio};
+use flowgate::config::{Config, McpMode};
+use flowgate::store::Store;
+use flowgate::tool::Registry;
+use flowgate::{audit, serve};
+
+/// flowgate: a policy-driven MCP gateway for studio Management APIs.
+///
+/// Assistants (Claude, ChatGPT, Cursor…) connect to /mcp with a secret key; every tool call is
+/// checked against Cedar policies, sent as one scoped Management API call, and audited.
+///
+/// Start here:  flowgate serve      (embedded demo Management API, demo keys printed)
+#[derive(Parser, Debug)]
+#[command(name = "flowgate", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    /// A YAML config file (keys as in the README's configuration table).
+    #[arg(long, global = true, env = "FLOWGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The data directory (store, embedded Management API, demo keys).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway. Without --upstream it starts the embedded reference Management API with
+    /// two demo studios and prints demo keys on the first start.
+    Serve(ServeArgs),
+    /// Create, list, rotate and revoke secret keys (flow_sk_…).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Read the audit log (newest first).
+    Audit(AuditArgs),
+    /// Validate a policy set, or explain one decision.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Run only the reference Management API, to poke at it with curl.
+    StudioApi {
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free one (the bound URL is printed).
+    #[arg(long, env = "FLOWGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Use this Management API (base URL including its version, e.g. https://api.example.com/v1).
+    #[arg(long, env = "FLOWGATE_UPSTREAM_URL")]
+    upstream: Option<String>,
+    /// Load policies from this folder instead of the built-in ones.
+    #[arg(long, env = "FLOWGATE_POLICIES_DIR")]
+    policies: Option<PathBuf>,
+    /// Serve /mcp without sessions (plain JSON replies).
+    #[arg(long)]
+    stateless: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Create a key and print its secret (shown once).
+    Create {
+        /// The studio the key belongs to (e.g. std_lotus).
+        #[arg(long)]
+        studio: String,
+        /// Scopes, comma separated; `all` or `read` for every scope or every read scope.
+        #[arg(long)]
+        scopes: String,
+        /// A name to recognise it by.
+        #[arg(long, default_value = "secret key")]
+        name: String,
+        /// Expire after this long: 30d, 12h, 45m.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        studio: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: its next request is refused.
+    Revoke { id: String },
+    /// Replace a key's secret: the old one stops working at once.
+    Rotate { id: String },
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    #[arg(long)]
+    studio: Option<String>,
+    /// A key or grant id.
+    #[arg(long)]
+    principal: Option<String>,
+    #[arg(long)]
+    tool: Option<String>,
+    /// ok, denied, invalid, rate_limited, upstream_error, unauthenticated, error.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// RFC 3339 time, inclusive.
+    #[arg(long)]
+    since: Option<String>,
+    /// RFC 3339 time, exclusive.
+    #[arg(long)]
+    until: Option<String>,
+    #[arg(long, default_value_t = 50)]
+    limit: i64,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCommand {
+    /// Validate a policy folder (default: the built-in policies) against the generated schema.
+    Check { dir: Option<PathBuf> },
+    /// Print the decision and the deciding policies for one call.
+    Explain {
+        /// The key id (see `flowgate keys list`).
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        tool: String,
+        /// The arguments, as a JSON object.
+        #[arg(long, default_value = "{}")]
+        args: String,
+        /// The studio's tier (free, pro); asked of the Management API when omitted.
+        #[arg(long)]
+        tier: Option<String>,
+        /// Policies to use instead of the built-in ones.
+        #[arg(long)]
+        policies: Option<PathBuf>,
+    },
+    /// Print the generated Cedar schema.
+    Schema,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    if let Some(dir) = &cli.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLOWGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = load_config(&cli)?;
+    match cli.command {
+        Command::Serve(args) => {
+            if let Some(l) = args.listen {
+                config.listen = l;
+            }
+            if let Some(u) = args.upstream {
+                config.upstream_url = Some(u);
+            }
+            if let Some(p) = args.policies {
+                config.policies_dir = Some(p);
+            }
+            if args.stateless {
+                config.mcp_mode = McpMode::Stateless;
+            }
+            init_tracing(config.log_json);
+            let mut running = serve::start(config).await?;
+            println!("{}", serve::banner(&running));
+            let token = running.shutdown_token();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                eprintln!("shutting down");
+                token.cancel();
+            });
+            running.wait().await;
+            running.stop().await;
+            Ok(())
+        }
+        Command::Keys(cmd) => keys(&config, cmd).await,
+        Command::Audit(args) => audit_cmd(&config, args).await,
+        Command::Policy(cmd) => policy(&config, cmd).await,
+        Command::StudioApi { listen } => {
+            init_tracing(config.log_json);
+            let api = flowgate_studio_api::StudioApi::start(flowgate_studio_api::Config {
+                data_dir: config.data_dir.clone(),
+                listen,
+                ..Default::default()
+            })
+            .await?;
+            println!(
+                "The reference Management API is serving at {}\nService credential: {}\n\ncurl -H 'Authorization: Bearer {}' -H 'X-Flow-Studio: {}' {}/classes",
+                api.base_url(),
+                api.service_token(),
+                api.service_token(),
+                flowgate_studio_api::DEMO_PRO_STUDIO,
+                api.base_url()
+            );
+            shutdown_signal().await;
+            api.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration like 30d, 12h or 45m"))?;
+    if n <= 0 {
+        bail!("`{s}`: the duration must be positive");
+    }
+    Ok(match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        _ => bail!("`{s}` is not a duration like 30d, 12h or 45m"),
+    })
+}
+
+fn print_keys(keys: &[KeyInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        for k in keys {
+            println!("{}", serde_json::to_string(k)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<16} {:<28} {:<16} {:<20} {:<20} scopes",
+        "id", "studio", "name", "hint", "last used", "state"
+    );
+    for k in keys {
+        let state = match (&k.revoked_at, &k.expires_at) {
+            (Some(r), _) => format!("revoked {r}"),
+            (None, Some(e)) => format!("expires {e}"),
+            (None, None) => "active".into(),
+        };
+        println!(
+            "{:<20} {:<16} {:<28} {:<16} {:<20} {:<20} {}",
+            k.id,
+            k.studio,
+            k.name,
+            k.hint,
+            k.last_used_at.as_deref().unwrap_or("never"),
+            state,
+            k.scopes.join(",")
+        );
+    }
+    Ok(())
+}
+
+async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
+    let keys = Keys::new(Store::open(&config.store_path()).await?);
+    match cmd {
+        KeysCommand::Create {
+            studio,
+            scopes,
+            name,
+            expires_in,
+        } => {
+            let scopes: BTreeSet<String> = parse_scopes(&scopes)?;
+            let expires = expires_in
+                .as_deref()
+                .map(parse_duration)
+                .transpose()?
+                .map(|d| chrono::Utc::now() + d);
+            let key = keys.create(&studio, &name, &scopes, expires).await?;
+            println!(
+                "Created key {} for studio {}.",
+                key.info.id, key.info.studio
+            );
+            println!("Secret (shown once, store it now):\n\n  {}\n", key.secret);
+            println!("Scopes: {}", key.info.scopes.join(", "));
+            if let Some(e) = &key.info.expires_at {
+                println!("Expires: {e}");
+            }
+        }
+        KeysCommand::List { studio, json } => {
+            print_keys(&keys.list(studio.as_deref()).await?, json)?;
+        }
+        KeysCommand::Revoke { id } => {
+            let k = keys.revoke(&id).await?;
+            println!(
+                "Revoked key {} ({}); its next request is refused.",
+                k.id, k.name
+            );
+        }
+        KeysCommand::Rotate { id } => {
+            let k = keys.rotate(&id).await?;
+            println!(
+                "Rotated key {}; the old secret no longer works.\nNew secret (shown once):\n\n  {}\n",
+                k.info.id, k.secret
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn audit_cmd(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
+    let log = audit::Audit::new(Store::open(&config.store_path()).await?);
+    let records = log
+        .query(&audit::Filter {
+            studio: args.studio,
+            principal: args.principal,
+            tool: args.tool,
+            outcome: args.outcome,
+            since: args.since,
+            until: args.until,
+            before_seq: None,
+            limit: args.limit,
+        })
+        .await?;
+    if args.json {
+        for r in &records {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(());
+    }
+    println!(
+        "{:<24} {:<16} {:<22} {:<24} {:<15} {:>6}  message",
+        "at", "studio", "principal", "tool", "outcome", "ms"
+    );
+    for r in &records {
+        println!(
+            "{:<24} {:<16} {:<22} {:<24} {:<15} {:>6}  {}",
+            r.at,
+            r.studio.as_deref().unwrap_or("-"),
+            r.principal_id.as_deref().unwrap_or("-"),
+            r.tool.as_deref().unwrap_or("-"),
+            r.outcome,
+            r.duration_ms,
+            r.message.as_deref().unwrap_or("").replace('\n', " ")
+        );
+    }
+    Ok(())
+}
+
+async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
+    match cmd {
+        PolicyCommand::Schema => {
+            print!("{}", flowgate::tool::CEDAR_SCHEMA);
+            Ok(())
+        }
+        PolicyCommand::Check { dir } => {
+            let authz = match &dir {
+                Some(d) => flowgate::authz::Authz::from_dir(d)?,
+                None => flowgate::authz::Authz::shipped()?,
+            };
+            println!(
+                "The policy set is valid: {} policies ({}) checked in strict mode against the schema generated from the manifest.",
+                authz.policy_ids().len(),
+                authz.policy_ids().join(", ")
+            );
+            Ok(())
+        }
+        PolicyCommand::Explain {
+            key,
+            tool,
+            args,
+            tier,
+            policies,
+        } => {
+            let mut config = config.clone();
+            if policies.is_some() {
+                config.policies_dir = policies;
+            }
+            let authz = serve::load_policies(&config)?;
+            let keys = Keys::new(Store::open(&config.store_path()).await?);
+            let info = keys.get(&key).await?;
+            let registry = Registry::new().map_err(anyhow::Error::msg)?;
+            let t = registry
+                .get(&tool)
+                .with_context(|| format!("no tool named `{tool}` in the manifest"))?;
+            let args: serde_json::Value =
+                serde_json::from_str(&args).context("--args must be a JSON object")?;
+            let decoded = match t.prepare(Some(args)) {
+                Ok(d) => d,
+                Err(e) => bail!("the arguments are not valid for {tool}: {e:?}"),
+            };
+            let tier = match tier {
+                Some(t) => t,
+                None => studio_tier(&config, &info.studio).await?,
+            };
+            let principal = Principal {
+                kind: PrincipalKind::Key,
+                id: info.id.clone(),
+                studio: info.studio.clone(),
+                name: info.name.clone(),
+                scopes: info.scopes.iter().cloned().collect(),
+            };
+            let studio = Studio {
+                id: info.studio.clone(),
+                tier: tier.clone(),
+            };
+            println!(
+                "key {} ({}) of studio {} on {tier}, tool {tool}:",
+                info.id, info.name, info.studio
+            );
+            match authz.authorize(&principal, &studio, t.def, decoded.context) {
+                Decision::Allow { policies } => {
+                    println!("  ALLOW, permitted by: {}", policies.join(", "));
+                }
+                Decision::Deny { policies, reason } => {
+                    println!(
+                        "  DENY, decided by: {}",
+                        if policies.is_empty() {
+                            "no permit applies (default deny)".to_string()
+                        } else {
+                            policies.join(", ")
+                        }
+                    );
+                    println!("  reason shown to the assistant: {reason} Nothing was changed.");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The studio's tier, asked of the configured Management API (or the embedded one's database).
+async fn studio_tier(config: &Config, studio: &str) -> anyhow::Result<String> {
+    let (api, base, token) = match &config.upstream_url {
+        Some(u) => (
+            None,
+            u.clone(),
+            config.upstream_token.clone().unwrap_or_default(),
+        ),
+        None => {
+            let api = flowgate_studio_api::StudioApi::start(flowgate_studio_api::Config {
+                data_dir: config.data_dir.clone(),
+                ..Default::default()
+            })
+            .await?;
+            let (b, t) = (api.base_url(), api.service_token().to_string());
+            (Some(api), b, t)
+        }
+    };
+    let response = reqwest::Client::new()
+        .get(format!("{base}/studio"))
+        .bearer_auth(token)
+        .header("X-Flow-Studio", studio)
+        .send()
+        .await;
+    if let Some(api) = api {
+        api.shutdown().await;
+    }
+    let body: serde_json::Value = response?.error_for_status()?.json().await?;
+    body["tier"]
+        .as_str()
+        .map(str::to_string)
+        .context("the Management API did not say the studio's tier; pass --tier")
+}

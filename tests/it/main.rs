@@ -1,1 +1,4 @@
-fn main() {}
+//! flowgate's integration tests: one binary, modules by subject. Servers bind 127.0.0.1:0.
+mod catalog;
+mod harness;
+mod policies;

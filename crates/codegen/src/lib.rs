@@ -110,8 +110,16 @@ pub fn catalog_table(m: &ir::Manifest) -> String {
 pub fn build() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo"));
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("run by cargo"));
-    let manifest_dir = root.join("manifest");
-    let policies_dir = root.join("policies");
+    // The overrides exist for the generator's own experiments (a fixture manifest); the product
+    // always builds from manifest/ and policies/.
+    println!("cargo::rerun-if-env-changed=FLOWGATE_MANIFEST_DIR");
+    println!("cargo::rerun-if-env-changed=FLOWGATE_POLICIES_DIR");
+    let manifest_dir = std::env::var_os("FLOWGATE_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("manifest"));
+    let policies_dir = std::env::var_os("FLOWGATE_POLICIES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("policies"));
     // Listing every input switches off Cargo's default scan of the whole package.
     for dir in [&manifest_dir, &policies_dir] {
         println!("cargo::rerun-if-changed={}", dir.display());

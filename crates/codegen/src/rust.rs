@@ -167,8 +167,13 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
             } else {
                 quote! { format!(#fmt, #(#args),*) }
             };
-            let query = u.query.iter().map(|q| send(t, q, false));
-            let body = u.body.iter().map(|b| send(t, b, true));
+            let query: Vec<_> = u.query.iter().map(|q| send(t, q, false)).collect();
+            let body: Vec<_> = u.body.iter().map(|b| send(t, b, true)).collect();
+            let binding = if query.is_empty() && body.is_empty() {
+                quote! { let req }
+            } else {
+                quote! { let mut req }
+            };
             let doc = doc_attr(&format!(
                 "The upstream call: `{} {}{}`.",
                 u.method, m.base_path, u.path_template
@@ -176,7 +181,7 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
             Some(quote! {
                 #doc
                 pub fn to_upstream(&self) -> rt::UpstreamRequest {
-                    let mut req = rt::UpstreamRequest::new(rt::Method::#method, #path_expr);
+                    #binding = rt::UpstreamRequest::new(rt::Method::#method, #path_expr);
                     #(#query)*
                     #(#body)*
                     req

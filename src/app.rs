@@ -1,0 +1,146 @@
+//! The application state, built once at start-up and shared by every request: config, the tool
+//! registry, the policy set, the store, the upstream client and the caches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::audit::Audit;
+use crate::auth::Keys;
+use crate::authz::Authz;
+use crate::config::Config;
+use crate::store::Store;
+use crate::tool::glue::Expr;
+use crate::tool::{Registry, catalog};
+use crate::upstream::{CallHeaders, Method, UpstreamClient, UpstreamError, UpstreamRequest};
+
+/// A studio as the upstream describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StudioInfo {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+}
+
+/// Everything a request needs; cloned cheaply as `Arc<App>`.
+pub struct App {
+    pub config: Config,
+    pub registry: Registry,
+    pub authz: Authz,
+    pub store: Store,
+    pub keys: Keys,
+    pub audit: Audit,
+    pub upstream: UpstreamClient,
+    /// The public URL of `/mcp`'s server (no trailing slash), e.g. `http://127.0.0.1:8080`.
+    pub base_url: String,
+    /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
+    studios: moka::future::Cache<String, StudioInfo>,
+    /// `Mcp-Session-Id` → the principal that created the session (`kind:id`).
+    pub sessions: moka::sync::Cache<String, String>,
+    /// Each tool's documented example as a Cedar context, for deciding calls with bad arguments.
+    examples: HashMap<&'static str, Expr>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(
+        config: Config,
+        authz: Authz,
+        store: Store,
+        upstream: UpstreamClient,
+        base_url: String,
+    ) -> Result<Arc<Self>, String> {
+        let registry = Registry::new()?;
+        let mut examples = HashMap::new();
+        for tool in registry.iter() {
+            let example: serde_json::Value = serde_json::from_str(tool.def.example)
+                .map_err(|e| format!("{}: example is not JSON: {e}", tool.def.name))?;
+            let decoded = tool.prepare(Some(example["input"].clone())).map_err(|e| {
+                format!(
+                    "{}: the manifest example is not valid: {e:?}",
+                    tool.def.name
+                )
+            })?;
+            examples.insert(tool.def.name, decoded.context);
+        }
+        let studios = moka::future::Cache::builder()
+            .name("studios")
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(config.tier_cache_ttl_secs.max(1)))
+            .build();
+        let sessions = moka::sync::Cache::builder()
+            .name("sessions")
+            .max_capacity(100_000)
+            .time_to_idle(Duration::from_secs(3600))
+            .build();
+        Ok(Arc::new(Self {
+            keys: Keys::new(store.clone()),
+            audit: Audit::new(store.clone()),
+            config,
+            registry,
+            authz,
+            store,
+            upstream,
+            base_url,
+            studios,
+            sessions,
+            examples,
+        }))
+    }
+
+    /// The studio with its tier, cached.
+    pub async fn studio(&self, id: &str) -> Result<StudioInfo, UpstreamError> {
+        self.studios
+            .try_get_with(id.to_string(), async {
+                let req =
+                    UpstreamRequest::new(Method::GET, format!("{}/studio", catalog::BASE_PATH));
+                let request_id = uuid::Uuid::new_v4().to_string();
+                let headers = CallHeaders {
+                    studio: id,
+                    actor: "gateway",
+                    request_id: &request_id,
+                    idempotency_key: None,
+                };
+                let v = self.upstream.call(&req, &headers).await?;
+                let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+                match (field("id"), field("tier")) {
+                    (Some(sid), Some(tier)) => Ok(StudioInfo {
+                        id: sid,
+                        name: field("name").unwrap_or_default(),
+                        tier,
+                    }),
+                    _ => Err(UpstreamError::BadResponse(
+                        "GET /studio did not return an id and a tier".into(),
+                    )),
+                }
+            })
+            .await
+            .map_err(|e: Arc<UpstreamError>| (*e).clone())
+    }
+
+    /// Forgets a studio's cached tier (after a plan change).
+    pub async fn forget_studio(&self, id: &str) {
+        self.studios.invalidate(id).await;
+    }
+
+    pub fn example_context(&self, tool: &str) -> Option<Expr> {
+        self.examples.get(tool).cloned()
+    }
+
+    /// The URL of the MCP endpoint.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.base_url)
+    }
+
+    /// The RFC 9728 protected resource metadata URL for `/mcp`.
+    pub fn resource_metadata_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.base_url)
+    }
+}

@@ -1,0 +1,219 @@
+//! The audit log: one durable record per `tools/call` and per rejected credential, appended to
+//! the gateway's store **before** the response is sent, with `sensitive` arguments redacted.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::store::{Store, StoreError};
+
+/// How a call ended, as recorded and as filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    Denied,
+    Invalid,
+    RateLimited,
+    UpstreamError,
+    Unauthenticated,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Invalid => "invalid",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::UpstreamError => "upstream_error",
+            Outcome::Unauthenticated => "unauthenticated",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Record {
+    pub seq: i64,
+    pub at: String,
+    pub request_id: String,
+    pub studio: Option<String>,
+    pub principal_kind: Option<String>,
+    pub principal_id: Option<String>,
+    pub principal_name: Option<String>,
+    pub tool: Option<String>,
+    /// The arguments, `sensitive` fields replaced by `"[redacted]"`.
+    pub arguments: Option<Value>,
+    /// `allow` or `deny`, when a decision was made.
+    pub decision: Option<String>,
+    /// The deciding policy ids.
+    pub policies: Vec<String>,
+    pub outcome: String,
+    pub message: Option<String>,
+    pub upstream_status: Option<i64>,
+    pub duration_ms: i64,
+}
+
+/// Filters for reading the log; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub studio: Option<String>,
+    pub principal: Option<String>,
+    pub tool: Option<String>,
+    pub outcome: Option<String>,
+    /// RFC 3339, inclusive.
+    pub since: Option<String>,
+    /// RFC 3339, exclusive.
+    pub until: Option<String>,
+    /// Records with a `seq` below this (pagination, newest first).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+/// The audit log in the gateway's store.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    store: Store,
+}
+
+/// The placeholder for redacted values.
+pub const REDACTED: &str = "[redacted]";
+
+/// Replaces the values at `paths` (dotted, `[]` for array items) with [`REDACTED`].
+pub fn redact(args: &Value, paths: &[&str]) -> Value {
+    let mut out = args.clone();
+    for path in paths {
+        let parts: Vec<&str> = path.split('.').collect();
+        redact_at(&mut out, &parts);
+    }
+    out
+}
+
+fn redact_at(v: &mut Value, parts: &[&str]) {
+    let Some((first, rest)) = parts.split_first() else {
+        *v = Value::String(REDACTED.into());
+        return;
+    };
+    let (name, each) = match first.strip_suffix("[]") {
+        Some(n) => (n, true),
+        None => (*first, false),
+    };
+    let Some(child) = v.as_object_mut().and_then(|o| o.get_mut(name)) else {
+        return;
+    };
+    if each {
+        if let Some(items) = child.as_array_mut() {
+            for item in items {
+                redact_at(item, rest);
+            }
+        } else {
+            *child = Value::String(REDACTED.into());
+        }
+    } else {
+        redact_at(child, rest);
+    }
+}
+
+impl Audit {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Appends one record and returns its sequence number. Awaited before the response goes
+    /// out, so every answer a client received has its record.
+    pub async fn append(&self, r: &Record) -> Result<i64, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id, principal_name,
+                tool, arguments, decision, policies, outcome, message, upstream_status, duration_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.at)
+        .bind(&r.request_id)
+        .bind(&r.studio)
+        .bind(&r.principal_kind)
+        .bind(&r.principal_id)
+        .bind(&r.principal_name)
+        .bind(&r.tool)
+        .bind(r.arguments.as_ref().map(Value::to_string))
+        .bind(&r.decision)
+        .bind(serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()))
+        .bind(&r.outcome)
+        .bind(&r.message)
+        .bind(r.upstream_status)
+        .bind(r.duration_ms)
+        .execute(self.store.pool())
+        .await?;
+        Ok(result.last_insert_rowid())
+    }
+
+    /// Records matching the filter, newest first.
+    pub async fn query(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log
+             WHERE (?1 IS NULL OR studio = ?1)
+               AND (?2 IS NULL OR principal_id = ?2)
+               AND (?3 IS NULL OR tool = ?3)
+               AND (?4 IS NULL OR outcome = ?4)
+               AND (?5 IS NULL OR at >= ?5)
+               AND (?6 IS NULL OR at < ?6)
+               AND (?7 IS NULL OR seq < ?7)
+             ORDER BY seq DESC LIMIT ?8",
+        )
+        .bind(&f.studio)
+        .bind(&f.principal)
+        .bind(&f.tool)
+        .bind(&f.outcome)
+        .bind(f.since.as_deref().map(normalise_time))
+        .bind(f.until.as_deref().map(normalise_time))
+        .bind(f.before_seq)
+        .bind(f.limit.clamp(1, 1000))
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| Record {
+                seq: row.get("seq"),
+                at: row.get("at"),
+                request_id: row.get("request_id"),
+                studio: row.get("studio"),
+                principal_kind: row.get("principal_kind"),
+                principal_id: row.get("principal_id"),
+                principal_name: row.get("principal_name"),
+                tool: row.get("tool"),
+                arguments: row
+                    .get::<Option<String>, _>("arguments")
+                    .and_then(|a| serde_json::from_str(&a).ok()),
+                decision: row.get("decision"),
+                policies: row
+                    .get::<Option<String>, _>("policies")
+                    .and_then(|p| serde_json::from_str(&p).ok())
+                    .unwrap_or_default(),
+                outcome: row.get("outcome"),
+                message: row.get("message"),
+                upstream_status: row.get("upstream_status"),
+                duration_ms: row.get("duration_ms"),
+            })
+            .collect())
+    }
+}
+
+/// Times are stored as UTC `YYYY-MM-DDThh:mm:ss.sssZ`, so filters compare as text once normalised.
+fn normalise_time(t: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| {
+            d.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string()
+        })
+        .unwrap_or_else(|_| t.to_string())
+}
+
+/// The current time in the stored format.
+pub fn now() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}

@@ -1,0 +1,332 @@
+//! Authentication: secret keys (`flow_sk_…`) and the principal they stand for.
+//!
+//! A secret is `flow_sk_` followed by 32 random bytes (base64url). Only its SHA-256 is stored
+//! (the secret has full entropy, so a fast hash is the right tool), and it is shown once. Every
+//! request looks the hash up in the store, so a revoked or expired key fails on its very next
+//! request, whichever process revoked it.
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::authz::{Principal, PrincipalKind};
+use crate::store::{Store, StoreError};
+use crate::tool::catalog::SCOPES;
+
+/// The prefix of every secret key.
+pub const KEY_PREFIX: &str = "flow_sk_";
+
+/// A stored key, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyInfo {
+    pub id: String,
+    pub studio: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// The first characters of the secret, to recognise it.
+    pub hint: String,
+    pub created_at: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created or rotated: the only time its secret exists outside the caller's hands.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub info: KeyInfo,
+    pub secret: String,
+}
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("unknown scope `{0}` (known: {known})", known = SCOPES.iter().map(|s| s.name).collect::<Vec<_>>().join(", "))]
+    UnknownScope(String),
+    #[error("a key needs at least one scope")]
+    NoScopes,
+    #[error("no key with id `{0}`")]
+    NotFound(String),
+    #[error("key `{0}` is already revoked")]
+    Revoked(String),
+    #[error("the studio id must be 1 to 64 characters of letters, digits, `_` and `-`")]
+    BadStudio,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for KeyError {
+    fn from(e: sqlx::Error) -> Self {
+        KeyError::Store(StoreError::Query(e))
+    }
+}
+
+/// Why a bearer credential was refused (the client gets 401 either way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    Missing,
+    Malformed,
+    Unknown,
+    Revoked,
+    Expired,
+}
+
+impl Rejection {
+    /// For the `WWW-Authenticate` `error_description` and the audit log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rejection::Missing => "no bearer token was sent",
+            Rejection::Malformed => "the Authorization header is not a bearer token",
+            Rejection::Unknown => "the token is not valid",
+            Rejection::Revoked => "the token was revoked",
+            Rejection::Expired => "the token has expired",
+        }
+    }
+}
+
+/// Parses `all`, `read` (every `:read` scope) or a comma/space separated list of scopes.
+pub fn parse_scopes(spec: &str) -> Result<BTreeSet<String>, KeyError> {
+    let mut out = BTreeSet::new();
+    for part in spec
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        match part {
+            "all" => out.extend(SCOPES.iter().map(|s| s.name.to_string())),
+            "read" => out.extend(
+                SCOPES
+                    .iter()
+                    .filter(|s| s.name.ends_with(":read"))
+                    .map(|s| s.name.to_string()),
+            ),
+            s if SCOPES.iter().any(|d| d.name == s) => {
+                out.insert(s.to_string());
+            }
+            s => return Err(KeyError::UnknownScope(s.to_string())),
+        }
+    }
+    if out.is_empty() {
+        return Err(KeyError::NoScopes);
+    }
+    Ok(out)
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+fn hash(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hint(secret: &str) -> String {
+    format!("{}…", &secret[..KEY_PREFIX.len() + 4])
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn valid_studio(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Secret keys in the gateway's store.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    store: Store,
+}
+
+impl Keys {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Creates a key and returns its secret (shown once).
+    pub async fn create(
+        &self,
+        studio: &str,
+        name: &str,
+        scopes: &BTreeSet<String>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<NewKey, KeyError> {
+        if !valid_studio(studio) {
+            return Err(KeyError::BadStudio);
+        }
+        if scopes.is_empty() {
+            return Err(KeyError::NoScopes);
+        }
+        let mut id_bytes = [0u8; 8];
+        rand::rng().fill_bytes(&mut id_bytes);
+        let id = format!(
+            "key_{}",
+            id_bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        );
+        let secret = new_secret();
+        let scopes_text = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+        let expires = expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        sqlx::query(
+            "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(studio)
+        .bind(name)
+        .bind(&scopes_text)
+        .bind(hash(&secret))
+        .bind(hint(&secret))
+        .bind(now())
+        .bind(&expires)
+        .execute(self.store.pool())
+        .await?;
+        let info = self.get(&id).await?;
+        Ok(NewKey { info, secret })
+    }
+
+    pub async fn get(&self, id: &str) -> Result<KeyInfo, KeyError> {
+        let row = sqlx::query(
+            "SELECT id, studio, name, scopes, hint, created_at, expires_at, last_used_at, revoked_at
+             FROM api_keys WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.store.pool())
+        .await?
+        .ok_or_else(|| KeyError::NotFound(id.to_string()))?;
+        Ok(info(&row))
+    }
+
+    /// Every key, optionally of one studio, newest first.
+    pub async fn list(&self, studio: Option<&str>) -> Result<Vec<KeyInfo>, KeyError> {
+        let rows = sqlx::query(
+            "SELECT id, studio, name, scopes, hint, created_at, expires_at, last_used_at, revoked_at
+             FROM api_keys WHERE (?1 IS NULL OR studio = ?1) ORDER BY created_at DESC, id",
+        )
+        .bind(studio)
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows.iter().map(info).collect())
+    }
+
+    /// Revokes a key: its next request is refused.
+    pub async fn revoke(&self, id: &str) -> Result<KeyInfo, KeyError> {
+        let key = self.get(id).await?;
+        if key.revoked_at.is_some() {
+            return Err(KeyError::Revoked(id.to_string()));
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")
+            .bind(now())
+            .bind(id)
+            .execute(self.store.pool())
+            .await?;
+        self.get(id).await
+    }
+
+    /// Replaces a key's secret: the old secret stops working at once, the id, name, scopes and
+    /// expiry stay.
+    pub async fn rotate(&self, id: &str) -> Result<NewKey, KeyError> {
+        let key = self.get(id).await?;
+        if key.revoked_at.is_some() {
+            return Err(KeyError::Revoked(id.to_string()));
+        }
+        let secret = new_secret();
+        sqlx::query("UPDATE api_keys SET secret_hash = ?, hint = ? WHERE id = ?")
+            .bind(hash(&secret))
+            .bind(hint(&secret))
+            .bind(id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(NewKey {
+            info: self.get(id).await?,
+            secret,
+        })
+    }
+
+    /// Checks a bearer secret and returns the principal it stands for.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+    ) -> Result<Result<Principal, Rejection>, KeyError> {
+        if !secret.starts_with(KEY_PREFIX) {
+            return Ok(Err(Rejection::Unknown));
+        }
+        let row = sqlx::query(
+            "SELECT id, studio, name, scopes, expires_at, revoked_at, last_used_at
+             FROM api_keys WHERE secret_hash = ?",
+        )
+        .bind(hash(secret))
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(Rejection::Unknown));
+        };
+        if row.get::<Option<String>, _>("revoked_at").is_some() {
+            return Ok(Err(Rejection::Revoked));
+        }
+        let now = Utc::now();
+        if let Some(exp) = row.get::<Option<String>, _>("expires_at")
+            && DateTime::parse_from_rfc3339(&exp).is_ok_and(|e| e <= now)
+        {
+            return Ok(Err(Rejection::Expired));
+        }
+        let id: String = row.get("id");
+        // `last_used_at` is kept to the minute: no write on every call.
+        let stale = row
+            .get::<Option<String>, _>("last_used_at")
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .is_none_or(|t| now.signed_duration_since(t) > chrono::Duration::seconds(60));
+        if stale {
+            sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
+                .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .bind(&id)
+                .execute(self.store.pool())
+                .await?;
+        }
+        Ok(Ok(Principal {
+            kind: PrincipalKind::Key,
+            id,
+            studio: row.get("studio"),
+            name: row.get("name"),
+            scopes: row
+                .get::<String, _>("scopes")
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }))
+    }
+}
+
+fn info(row: &sqlx::sqlite::SqliteRow) -> KeyInfo {
+    KeyInfo {
+        id: row.get("id"),
+        studio: row.get("studio"),
+        name: row.get("name"),
+        scopes: row
+            .get::<String, _>("scopes")
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        hint: row.get("hint"),
+        created_at: row.get("created_at"),
+        expires_at: row.get("expires_at"),
+        last_used_at: row.get("last_used_at"),
+        revoked_at: row.get("revoked_at"),
+    }
+}

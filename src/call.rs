@@ -1,0 +1,349 @@
+//! The call path of one `tools/call`, in the order of SPEC §3, and the **one place** where every
+//! outcome is mapped to what the caller sees ([`present`]).
+//!
+//! authenticate (HTTP middleware) → tool exists → argument validation → Cedar decision →
+//! upstream call (or built-in handler) → audit record → response. A caller who may not use a
+//! tool at all is told so even when its arguments are also wrong: invalid arguments are
+//! re-decided with the tool's documented example, and a deny wins over the argument problems.
+
+use std::time::Instant;
+
+use tracing::Instrument;
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::audit::{self, Outcome, Record};
+use crate::authz::{Decision, Principal, Studio};
+use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
+use crate::upstream::{CallHeaders, UpstreamError};
+
+/// Why a call did not succeed.
+#[derive(Debug)]
+enum Failure {
+    Denied(String),
+    Invalid(Vec<Problem>),
+    /// The studio's tier could not be learnt, so nothing was decided or sent.
+    Studio(UpstreamError),
+    Upstream(UpstreamError),
+    Internal(String),
+}
+
+/// Runs one call and returns what the caller sees. An unknown tool is a JSON-RPC error.
+pub async fn call_tool(
+    app: &App,
+    principal: &Principal,
+    name: &str,
+    args: Option<JsonObject>,
+) -> Result<CallToolResult, ErrorData> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let record = Record {
+        seq: 0,
+        at: audit::now(),
+        request_id: request_id.clone(),
+        studio: Some(principal.studio.clone()),
+        principal_kind: Some(principal.kind.as_str().into()),
+        principal_id: Some(principal.id.clone()),
+        principal_name: Some(principal.name.clone()),
+        tool: Some(name.to_string()),
+        arguments: None,
+        decision: None,
+        policies: Vec::new(),
+        outcome: String::new(),
+        message: None,
+        upstream_status: None,
+        duration_ms: 0,
+    };
+    let span = tracing::info_span!(
+        "tools/call",
+        tool = name,
+        studio = %principal.studio,
+        principal = %principal.id,
+        request_id = %request_id,
+    );
+    handle(app, principal, name, args, started, record)
+        .instrument(span)
+        .await
+}
+
+async fn handle(
+    app: &App,
+    principal: &Principal,
+    name: &str,
+    args: Option<JsonObject>,
+    started: Instant,
+    mut record: Record,
+) -> Result<CallToolResult, ErrorData> {
+    let request_id = record.request_id.clone();
+    let Some(tool) = app.registry.get(name) else {
+        record.outcome = Outcome::Invalid.as_str().into();
+        record.message = Some(format!("unknown tool {name}"));
+        finish(app, &mut record, started).await;
+        return Err(ErrorData::invalid_params(
+            format!("Unknown tool: {name}"),
+            None,
+        ));
+    };
+    let args = Value::Object(args.unwrap_or_default());
+    record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+
+    let result = run(app, principal, tool, args, &request_id, &mut record).await;
+    let (response, outcome, message) = present(tool, &result);
+    record.outcome = outcome.as_str().into();
+    record.message = message;
+    if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
+        record.upstream_status = e.status().map(i64::from);
+    }
+    if !finish(app, &mut record, started).await {
+        return Ok(CallToolResult::error(vec![ContentBlock::text(
+            match outcome {
+                Outcome::Ok if tool.def.access == Access::Write => format!(
+                    "{} was applied, but flowgate could not write its audit record; tell the studio's administrator.",
+                    tool.def.name
+                ),
+                _ => format!(
+                    "{} could not be recorded in the audit log, so its result is withheld; try again shortly.",
+                    tool.def.name
+                ),
+            },
+        )]));
+    }
+    tracing::info!(
+        outcome = outcome.as_str(),
+        duration_ms = record.duration_ms,
+        "call finished"
+    );
+    Ok(response)
+}
+
+/// Appends the record; `false` if it could not be written.
+async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
+    record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    match app.audit.append(record).await {
+        Ok(seq) => {
+            record.seq = seq;
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot write the audit record");
+            false
+        }
+    }
+}
+
+async fn run(
+    app: &App,
+    principal: &Principal,
+    tool: &Tool,
+    args: Value,
+    request_id: &str,
+    record: &mut Record,
+) -> Result<Value, Failure> {
+    let studio = app
+        .studio(&principal.studio)
+        .await
+        .map_err(Failure::Studio)?;
+    let studio_ref = Studio {
+        id: studio.id.clone(),
+        tier: studio.tier.clone(),
+    };
+
+    let decoded = match tool.prepare(Some(args.clone())) {
+        Ok(d) => d,
+        Err(ArgsError::Invalid(problems)) => {
+            // Could this caller ever make this call? Decide with the documented example.
+            if let Some(example) = app.example_context(tool.def.name) {
+                let decision = app
+                    .authz
+                    .authorize(principal, &studio_ref, tool.def, example);
+                if let Decision::Deny { policies, reason } = decision {
+                    record.decision = Some("deny".into());
+                    record.policies = policies;
+                    return Err(Failure::Denied(reason));
+                }
+            }
+            return Err(Failure::Invalid(problems));
+        }
+        Err(ArgsError::Decode(e)) => return Err(Failure::Internal(e)),
+    };
+
+    let decision = app
+        .authz
+        .authorize(principal, &studio_ref, tool.def, decoded.context);
+    record.policies = decision.policies().to_vec();
+    match decision {
+        Decision::Allow { .. } => record.decision = Some("allow".into()),
+        Decision::Deny { reason, .. } => {
+            record.decision = Some("deny".into());
+            return Err(Failure::Denied(reason));
+        }
+    }
+
+    match tool.def.target {
+        Target::Builtin(Builtin::Whoami) => Ok(json!({
+            "studio": { "id": studio.id, "name": studio.name, "tier": studio.tier },
+            "principal": {
+                "kind": principal.kind.as_str(),
+                "id": principal.id,
+                "name": principal.name,
+            },
+            "scopes": principal.scopes,
+        })),
+        Target::Builtin(Builtin::AuditLog) => audit_log(app, principal, &args).await,
+        Target::Upstream { .. } => {
+            let Some(req) = decoded.upstream else {
+                return Err(Failure::Internal("no upstream request".into()));
+            };
+            let actor = format!("{}:{}", principal.kind.as_str(), principal.id);
+            let headers = CallHeaders {
+                studio: &principal.studio,
+                actor: &actor,
+                request_id,
+                idempotency_key: decoded.idempotency_key.as_deref(),
+            };
+            let value = app
+                .upstream
+                .call(&req, &headers)
+                .await
+                .map_err(Failure::Upstream)?;
+            record.upstream_status = Some(200);
+            Ok(value)
+        }
+    }
+}
+
+/// `list_audit_log`: this studio's records only, newest first.
+async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Value, Failure> {
+    let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    let limit = args.get("limit").and_then(Value::as_i64).unwrap_or(25);
+    let before_seq = match text("cursor") {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| {
+            Failure::Invalid(vec![Problem {
+                path: "cursor".into(),
+                message: "is not a cursor this tool returned".into(),
+            }])
+        })?),
+    };
+    let filter = audit::Filter {
+        studio: Some(principal.studio.clone()),
+        principal: None,
+        tool: text("tool"),
+        outcome: text("outcome"),
+        since: text("since"),
+        until: text("until"),
+        before_seq,
+        limit: limit + 1,
+    };
+    let mut records = app
+        .audit
+        .query(&filter)
+        .await
+        .map_err(|e| Failure::Internal(e.to_string()))?;
+    let more = records.len() as i64 > limit;
+    records.truncate(usize::try_from(limit).unwrap_or(25));
+    let next = more
+        .then(|| records.last().map(|r| r.seq.to_string()))
+        .flatten();
+    Ok(json!({ "data": records, "next_cursor": next }))
+}
+
+/// The one place where outcomes become responses: the result, its audit outcome, and the
+/// message recorded with it.
+fn present(
+    tool: &Tool,
+    result: &Result<Value, Failure>,
+) -> (CallToolResult, Outcome, Option<String>) {
+    let name = tool.def.name;
+    let write = tool.def.access == Access::Write;
+    let error = |text: String, outcome: Outcome| {
+        (
+            CallToolResult::error(vec![ContentBlock::text(text.clone())]),
+            outcome,
+            Some(text),
+        )
+    };
+    match result {
+        Ok(value) => (CallToolResult::structured(value.clone()), Outcome::Ok, None),
+        Err(Failure::Denied(reason)) => {
+            error(format!("{reason} Nothing was changed."), Outcome::Denied)
+        }
+        Err(Failure::Invalid(problems)) => {
+            let list: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+            error(
+                format!(
+                    "The arguments for {name} are not valid, so nothing was changed. Fix {}:\n{}",
+                    if problems.len() == 1 { "this" } else { "these" },
+                    list.join("\n")
+                ),
+                Outcome::Invalid,
+            )
+        }
+        Err(Failure::Studio(e)) => error(
+            format!(
+                "flowgate could not look up this studio's plan ({}), so {name} was not run and nothing was changed. Try again shortly.",
+                brief(e)
+            ),
+            Outcome::UpstreamError,
+        ),
+        Err(Failure::Upstream(UpstreamError::Rejected { message, .. })) => {
+            let text = if write {
+                format!("{message} Nothing was changed.")
+            } else {
+                message.clone()
+            };
+            error(text, Outcome::UpstreamError)
+        }
+        Err(Failure::Upstream(e @ UpstreamError::Unreachable(_))) => error(
+            format!(
+                "The studio's Management API could not be reached ({}), so {name} was not run and nothing was changed. Try again shortly.",
+                brief(e)
+            ),
+            Outcome::UpstreamError,
+        ),
+        Err(Failure::Upstream(e)) => {
+            let what = brief(e);
+            let text = if write {
+                format!(
+                    "{what}, so flowgate cannot tell whether {name} was applied. Retrying with the same idempotency_key is safe: it will not apply the change twice. If you sent no idempotency_key, check with a read tool before retrying."
+                )
+            } else {
+                format!("{what}. {name} only reads, so nothing was changed; try again.")
+            };
+            error(text, Outcome::UpstreamError)
+        }
+        Err(Failure::Internal(e)) => {
+            tracing::error!(tool = name, error = %e, "internal error");
+            error(
+                format!("flowgate failed while handling {name}; nothing was sent to the studio."),
+                Outcome::Error,
+            )
+        }
+    }
+}
+
+/// A short, user-facing description of an upstream failure.
+fn brief(e: &UpstreamError) -> String {
+    match e {
+        UpstreamError::Rejected { message, .. } => message.clone(),
+        UpstreamError::Failed { status } => {
+            format!("The studio's Management API failed (HTTP {status})")
+        }
+        UpstreamError::Timeout(d) => format!(
+            "The studio's Management API did not answer within {} s",
+            d.as_secs_f64()
+        ),
+        UpstreamError::Unreachable(_) => "connection refused or timed out".into(),
+        UpstreamError::BadResponse(_) => {
+            "The studio's Management API sent an answer flowgate cannot read".into()
+        }
+    }
+}
+
+/// The tier title helper, re-exported for the `tools/list` descriptions.
+pub fn gated_suffix(tool_tier: &str) -> String {
+    format!(" ({} plan)", tool::tier_title(tool_tier))
+}

@@ -1,0 +1,251 @@
+//! Configuration: one typed struct, read from an optional YAML file, then `FLOWGATE_*`
+//! environment variables, then command-line flags (later wins), validated once, immutable after.
+//!
+//! Every key has a safe default and is documented in the README's configuration table.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// How `/mcp` keeps state between requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum McpMode {
+    /// 2025-11-25 sessions (`Mcp-Session-Id`, SSE replies); 2026-07-28 requests are still served
+    /// statelessly.
+    #[default]
+    Stateful,
+    /// No sessions at all; plain JSON replies.
+    Stateless,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the gateway listens. Port 0 picks a free port (the bound URL is printed).
+    pub listen: SocketAddr,
+    /// The public base URL clients use (`https://mcp.example.com`); defaults to the bound address.
+    pub public_url: Option<String>,
+    /// The gateway's data: its SQLite store, and the embedded Management API's.
+    pub data_dir: PathBuf,
+    /// The Management API base URL (e.g. `https://api.example.com/v1`). Unset: start the
+    /// embedded reference Management API on a loopback port.
+    pub upstream_url: Option<String>,
+    /// The service credential sent upstream as a bearer token (required with `upstream_url`).
+    pub upstream_token: Option<String>,
+    /// Upstream connect timeout, in milliseconds.
+    pub upstream_connect_timeout_ms: u64,
+    /// Upstream total timeout per call, in milliseconds.
+    pub upstream_timeout_ms: u64,
+    /// A policy folder to use instead of the policies built into the binary.
+    pub policies_dir: Option<PathBuf>,
+    /// Session mode of `/mcp`.
+    pub mcp_mode: McpMode,
+    /// Extra `Host` header values accepted on `/mcp` (loopback names are always accepted).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s accepted on `/mcp`. Empty: requests with any `Origin` header are refused
+    /// (MCP clients outside a browser send none).
+    pub allowed_origins: Vec<String>,
+    /// How long a studio's tier is cached, in seconds.
+    pub tier_cache_ttl_secs: u64,
+    /// Tools per `tools/list` page.
+    pub tools_page_size: usize,
+    /// Largest accepted request body on `/mcp`, in bytes.
+    pub max_body_bytes: usize,
+    /// Log as JSON lines instead of text.
+    pub log_json: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from(".flowgate"),
+            upstream_url: None,
+            upstream_token: None,
+            upstream_connect_timeout_ms: 2_000,
+            upstream_timeout_ms: 15_000,
+            policies_dir: None,
+            mcp_mode: McpMode::Stateful,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
+            tier_cache_ttl_secs: 60,
+            tools_page_size: 100,
+            max_body_bytes: 1024 * 1024,
+            log_json: false,
+        }
+    }
+}
+
+/// A configuration problem, named by key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+impl Config {
+    /// Reads the optional file, then applies `FLOWGATE_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            None => Config::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        for (key, value) in env {
+            let Some(name) = key.strip_prefix("FLOWGATE_") else {
+                continue;
+            };
+            config.set(name, &value)?;
+        }
+        Ok(config)
+    }
+
+    /// Sets one key from its environment form (`LISTEN`, `UPSTREAM_URL`, …).
+    fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &'static str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                key,
+                message: format!("cannot parse {v:?}: {e}"),
+            })
+        }
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        match name {
+            "LISTEN" => self.listen = parse("FLOWGATE_LISTEN", value)?,
+            "PUBLIC_URL" => self.public_url = Some(value.to_string()),
+            "DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "UPSTREAM_URL" => self.upstream_url = Some(value.to_string()),
+            "UPSTREAM_TOKEN" => self.upstream_token = Some(value.to_string()),
+            "UPSTREAM_CONNECT_TIMEOUT_MS" => {
+                self.upstream_connect_timeout_ms =
+                    parse("FLOWGATE_UPSTREAM_CONNECT_TIMEOUT_MS", value)?;
+            }
+            "UPSTREAM_TIMEOUT_MS" => {
+                self.upstream_timeout_ms = parse("FLOWGATE_UPSTREAM_TIMEOUT_MS", value)?;
+            }
+            "POLICIES_DIR" => self.policies_dir = Some(PathBuf::from(value)),
+            "MCP_MODE" => {
+                self.mcp_mode = match value {
+                    "stateful" => McpMode::Stateful,
+                    "stateless" => McpMode::Stateless,
+                    other => {
+                        return Err(ConfigError::Invalid {
+                            key: "FLOWGATE_MCP_MODE",
+                            message: format!("must be `stateful` or `stateless`, got {other:?}"),
+                        });
+                    }
+                }
+            }
+            "ALLOWED_HOSTS" => self.allowed_hosts = list(value),
+            "ALLOWED_ORIGINS" => self.allowed_origins = list(value),
+            "TIER_CACHE_TTL_SECS" => {
+                self.tier_cache_ttl_secs = parse("FLOWGATE_TIER_CACHE_TTL_SECS", value)?;
+            }
+            "TOOLS_PAGE_SIZE" => self.tools_page_size = parse("FLOWGATE_TOOLS_PAGE_SIZE", value)?,
+            "MAX_BODY_BYTES" => self.max_body_bytes = parse("FLOWGATE_MAX_BODY_BYTES", value)?,
+            "LOG_JSON" => self.log_json = parse("FLOWGATE_LOG_JSON", value)?,
+            // Read by the CLI itself, not a setting.
+            "CONFIG" | "LOG" => {}
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "FLOWGATE_*",
+                    message: format!(
+                        "unknown setting FLOWGATE_{other} (see the configuration table in the README)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the values together; call once before use.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.upstream_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "upstream_url",
+                    message: format!("must be an http:// or https:// URL, got {url:?}"),
+                });
+            }
+            if self.upstream_token.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::Invalid {
+                    key: "upstream_token",
+                    message:
+                        "is required with upstream_url (the Management API's service credential)"
+                            .into(),
+                });
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "public_url",
+                message: format!("must be an http:// or https:// URL, got {url:?}"),
+            });
+        }
+        if self.upstream_timeout_ms == 0 || self.upstream_connect_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                key: "upstream_timeout_ms",
+                message: "timeouts must be greater than zero".into(),
+            });
+        }
+        if !(1..=1000).contains(&self.tools_page_size) {
+            return Err(ConfigError::Invalid {
+                key: "tools_page_size",
+                message: format!("must be 1 to 1000, got {}", self.tools_page_size),
+            });
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid {
+                key: "max_body_bytes",
+                message: "must be at least 1024".into(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_timeout_ms)
+    }
+
+    pub fn upstream_connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.upstream_connect_timeout_ms)
+    }
+
+    /// The gateway's own SQLite database.
+    pub fn store_path(&self) -> PathBuf {
+        self.data_dir.join("gateway.sqlite")
+    }
+}

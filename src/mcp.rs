@@ -1,0 +1,142 @@
+//! The MCP server: `initialize`, `tools/list` and `tools/call` through rmcp's Streamable HTTP
+//! transport.
+//!
+//! Identity is never taken from a session: the HTTP middleware authenticates every request and
+//! puts the [`Principal`] into the request's extensions, which rmcp hands to each call.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+
+use crate::app::App;
+use crate::authz::Principal;
+use crate::call;
+use crate::tool::{self, Access};
+
+/// The rmcp handler; one per session (or per request when stateless), sharing the [`App`].
+#[derive(Clone)]
+pub struct Gateway {
+    app: Arc<App>,
+    /// The published tools, built once: (`tool`, the same with the tier noted in its description).
+    tools: Arc<Vec<(McpTool, McpTool)>>,
+}
+
+impl Gateway {
+    pub fn new(app: Arc<App>) -> Self {
+        let tools = app
+            .registry
+            .iter()
+            .map(|t| {
+                let d = t.def;
+                let annotations = ToolAnnotations::with_title(d.title)
+                    .read_only(d.access == Access::Read)
+                    .destructive(d.destructive)
+                    .idempotent(d.idempotent)
+                    .open_world(d.open_world);
+                let plain = McpTool::new(d.name, d.description, t.schema.clone())
+                    .with_title(d.title)
+                    .with_annotations(annotations);
+                let mut gated = plain.clone();
+                gated.description =
+                    Some(format!("{}{}", d.description, call::gated_suffix(d.tier)).into());
+                (plain, gated)
+            })
+            .collect();
+        Self {
+            app,
+            tools: Arc::new(tools),
+        }
+    }
+}
+
+/// The principal the HTTP middleware authenticated for this very request.
+fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+    ctx.extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+        .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))
+}
+
+impl ServerHandler for Gateway {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("flowgate", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Tools to run a studio (classes, schedule, members, plans, coupons, bookings and more). \
+                 Every call is checked against the studio's policies and audited. Write tools accept an \
+                 idempotency_key: reuse it when retrying so a change is never applied twice.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let principal = principal_of(&context)?;
+        // The tier only adds "(Pro plan)" notes; if the upstream is down, list without them.
+        let studio_rank = match self.app.studio(&principal.studio).await {
+            Ok(s) => Some(tool::tier_rank(&s.tier)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot learn the studio's tier for tools/list");
+                None
+            }
+        };
+        let visible: Vec<&McpTool> = self
+            .app
+            .registry
+            .iter()
+            .zip(self.tools.iter())
+            .filter(|(t, _)| t.def.scope.is_none_or(|s| principal.scopes.contains(s)))
+            .map(|(t, (plain, gated))| match studio_rank {
+                Some(rank) if rank < tool::tier_rank(t.def.tier) => gated,
+                _ => plain,
+            })
+            .collect();
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i > 0 && *i < visible.len())
+                .ok_or_else(|| ErrorData::invalid_params(format!("invalid cursor: {c}"), None))?,
+        };
+        let end = (start + self.app.config.tools_page_size).min(visible.len());
+        let mut result = ListToolsResult::with_all_items(
+            visible[start..end].iter().map(|t| (*t).clone()).collect(),
+        );
+        if end < visible.len() {
+            result.next_cursor = Some(end.to_string());
+        }
+        Ok(result)
+    }
+
+    fn get_tool(&self, name: &str) -> Option<McpTool> {
+        self.app
+            .registry
+            .iter()
+            .zip(self.tools.iter())
+            .find(|(t, _)| t.def.name == name)
+            .map(|(_, (plain, _))| plain.clone())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let principal = principal_of(&context)?;
+        // On `notifications/cancelled` rmcp drops the response. The call itself is not abandoned
+        // halfway: an upstream write already sent cannot be unsent, and its audit record must
+        // still be written.
+        call::call_tool(&self.app, &principal, &request.name, request.arguments)
+            .await
+            .map(Into::into)
+    }
+}

@@ -1,0 +1,102 @@
+//! Starts the real gateway (with the real embedded Management API) on ephemeral loopback ports
+//! and connects rmcp's own MCP client to it.
+
+use flowgate::config::Config;
+use flowgate::serve::{self, Running};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation,
+};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+
+/// A running gateway and the temporary data directory it owns.
+pub struct Gateway {
+    pub running: Running,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        configure(&mut config);
+        let running = serve::start(config).await.unwrap();
+        Self { running, dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.running.app.mcp_url()
+    }
+
+    pub fn pro_key(&self) -> String {
+        self.running.demo.as_ref().unwrap().pro.clone()
+    }
+
+    pub fn free_key(&self) -> String {
+        self.running.demo.as_ref().unwrap().free.clone()
+    }
+
+    pub async fn client(&self, key: &str) -> Client {
+        connect(&self.url(), key).await
+    }
+
+    pub async fn stop(self) {
+        self.running.stop().await;
+    }
+}
+
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+pub async fn connect(url: &str, key: &str) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(key.to_string()),
+    );
+    ClientConfig::new(
+        ClientCapabilities::default(),
+        Implementation::new("flowgate-tests", "0.0.0"),
+    )
+    .serve(transport)
+    .await
+    .unwrap()
+}
+
+/// Calls a tool and returns the result (panics on a JSON-RPC error).
+pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let args = args.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{tool}: {e:?}"))
+}
+
+/// The text of a result's first content block.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+/// The structured content of a successful result.
+pub fn ok(result: CallToolResult, tool: &str) -> Value {
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{tool} failed: {}",
+        text(&result)
+    );
+    result.structured_content.unwrap_or(Value::Null)
+}
