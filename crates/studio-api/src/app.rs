@@ -67,12 +67,16 @@ impl App {
 
 /// The whole service under `/v1`.
 pub fn router(state: AppState) -> Router {
-    let api = resources::routes().method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+    let api =
+        resources::routes().method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     Router::new()
         .nest("/v1", api)
         .fallback(|| async { ApiError::RouteNotFound })
         // Innermost first: idempotency sees only authenticated, counted writes.
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), count_writes))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // Outermost: one span per request, so the 401s are logged too.
@@ -82,7 +86,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Is this a method that changes data?
 pub fn is_write(method: &Method) -> bool {
-    matches!(*method, Method::POST | Method::PUT | Method::PATCH | Method::DELETE)
+    matches!(
+        *method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    )
 }
 
 async fn trace(req: Request, next: Next) -> Response {

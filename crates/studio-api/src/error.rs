@@ -90,7 +90,10 @@ impl From<sqlx::Error> for ApiError {
         if let sqlx::Error::Database(db) = &e
             && db.is_unique_violation()
         {
-            return ApiError::conflict("duplicate", "a row with the same unique value already exists");
+            return ApiError::conflict(
+                "duplicate",
+                "a row with the same unique value already exists",
+            );
         }
         ApiError::Internal(e.to_string())
     }
@@ -124,7 +127,10 @@ impl IntoResponse for ApiError {
         };
         let message = match &self {
             ApiError::Internal(_) => "internal error; the request may be retried".to_owned(),
-            ApiError::IdempotencyMismatch => "this Idempotency-Key was already used with a different method, path or body".to_owned(),
+            ApiError::IdempotencyMismatch => {
+                "this Idempotency-Key was already used with a different method, path or body"
+                    .to_owned()
+            }
             other => other.to_string(),
         };
         let mut error = json!({"code": code, "message": message});

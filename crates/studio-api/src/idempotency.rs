@@ -44,7 +44,9 @@ impl From<IdempotencyError> for ApiError {
         match e {
             IdempotencyError::BadKey => ApiError::invalid("Idempotency-Key", e.to_string()),
             IdempotencyError::TooLarge => ApiError::TooLarge,
-            IdempotencyError::InProgress => ApiError::conflict("idempotency_in_progress", e.to_string()),
+            IdempotencyError::InProgress => {
+                ApiError::conflict("idempotency_in_progress", e.to_string())
+            }
             IdempotencyError::Mismatch => ApiError::IdempotencyMismatch,
             IdempotencyError::Store(e) => ApiError::from(e),
         }
@@ -140,12 +142,17 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Ide
         let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         h.insert("idempotent-replayed", HeaderValue::from_static("true"));
         return Ok(res);
     }
 
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let (res_parts, res_body) = res.into_parts();
     let res_bytes = match to_bytes(res_body, MAX_BODY).await {
         Ok(b) => b,
@@ -157,13 +164,15 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Ide
     if res_parts.status.is_server_error() {
         forget(state, &studio, &key).await?;
     } else {
-        sqlx::query("UPDATE idempotency_keys SET status = ?, response = ? WHERE studio_id = ? AND key = ?")
-            .bind(i64::from(res_parts.status.as_u16()))
-            .bind(res_bytes.to_vec())
-            .bind(&studio)
-            .bind(&key)
-            .execute(db)
-            .await?;
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = ?, response = ? WHERE studio_id = ? AND key = ?",
+        )
+        .bind(i64::from(res_parts.status.as_u16()))
+        .bind(res_bytes.to_vec())
+        .bind(&studio)
+        .bind(&key)
+        .execute(db)
+        .await?;
     }
     Ok(Response::from_parts(res_parts, Body::from(res_bytes)))
 }

@@ -189,7 +189,9 @@ pub fn time(field: &str, value: &str) -> Result<String, ApiError> {
 
 fn time_or_date(field: &str, value: &str) -> Result<String, ApiError> {
     if let Ok(d) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
-        return Ok(fmt_time(d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()));
+        return Ok(fmt_time(
+            d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+        ));
     }
     time(field, value)
 }

@@ -50,10 +50,24 @@ const PLAN_KINDS: &[&str] = &["membership", "class_pack", "drop_in"];
 const ACTIVE_ARCHIVED: &[&str] = &["active", "archived"];
 const BOOKING_STATUS: &[&str] = &["booked", "cancelled", "attended"];
 const GROUP_BY: &[&str] = &["day", "week", "month"];
-const CATEGORIES: &[&str] = &["rent", "payroll", "marketing", "equipment", "utilities", "software", "other"];
+const CATEGORIES: &[&str] = &[
+    "rent",
+    "payroll",
+    "marketing",
+    "equipment",
+    "utilities",
+    "software",
+    "other",
+];
 const BOOL: &[&str] = &["true", "false"];
 
-fn op(method: &'static str, path: &'static str, id: &'static str, tag: &'static str, summary: &'static str) -> Op {
+fn op(
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+) -> Op {
     Op {
         method,
         path,
@@ -151,17 +165,30 @@ fn reference(name: &str) -> Value {
 
 fn class_fields(required: bool) -> Value {
     obj(
-        if required { &["name", "duration_minutes", "capacity", "price_cents"] } else { &[] },
+        if required {
+            &["name", "duration_minutes", "capacity", "price_cents"]
+        } else {
+            &[]
+        },
         vec![
             ("name", s("Class name")),
             ("description", s("What the class is")),
             ("program_id", s("Program of the studio")),
             ("instructor_id", s("Default instructor")),
-            ("location_id", s("Location; taken from the room when omitted")),
+            (
+                "location_id",
+                s("Location; taken from the room when omitted"),
+            ),
             ("room_id", s("Room; must belong to the location")),
-            ("duration_minutes", int("Length of one session", Some(5), Some(480))),
+            (
+                "duration_minutes",
+                int("Length of one session", Some(5), Some(480)),
+            ),
             ("capacity", int("Places per session", Some(1), Some(500))),
-            ("price_cents", int("Drop-in price in minor units", Some(0), None)),
+            (
+                "price_cents",
+                int("Drop-in price in minor units", Some(0), None),
+            ),
             ("currency", currency()),
             ("level", en(LEVELS, "Level")),
         ],
@@ -180,10 +207,20 @@ fn new_occurrences() -> Value {
     obj(
         &["starts_at"],
         vec![
-            ("starts_at", time("Start of the (first) session, RFC 3339 with offset")),
+            (
+                "starts_at",
+                time("Start of the (first) session, RFC 3339 with offset"),
+            ),
             ("instructor_id", s("Instructor; default the class's")),
             ("room_id", s("Room; default the class's")),
-            ("repeat_weeks", int("Number of weekly sessions to add, starting at starts_at", Some(1), Some(52))),
+            (
+                "repeat_weeks",
+                int(
+                    "Number of weekly sessions to add, starting at starts_at",
+                    Some(1),
+                    Some(52),
+                ),
+            ),
         ],
     )
 }
@@ -200,7 +237,10 @@ fn invitation() -> Value {
     obj(
         &["email", "name"],
         vec![
-            ("email", json!({"type": "string", "format": "email", "description": "E-mail, unique in the studio"})),
+            (
+                "email",
+                json!({"type": "string", "format": "email", "description": "E-mail, unique in the studio"}),
+            ),
             ("name", s("Full name")),
             ("role", en(ROLES, "Role; default member")),
             ("plan_id", s("Active membership plan to start")),
@@ -209,7 +249,14 @@ fn invitation() -> Value {
     )
 }
 fn member_patch() -> Value {
-    obj(&[], vec![("role", en(ROLES, "Role")), ("name", s("Full name")), ("phone", s("Phone number"))])
+    obj(
+        &[],
+        vec![
+            ("role", en(ROLES, "Role")),
+            ("name", s("Full name")),
+            ("phone", s("Phone number")),
+        ],
+    )
 }
 fn content_patch() -> Value {
     obj(
@@ -229,13 +276,33 @@ fn plan_fields(new: bool) -> Value {
         ("description", s("Description")),
         ("price_cents", int("Price in minor units", Some(0), None)),
         ("currency", currency()),
-        ("interval", en(&["month", "year"], "Billing interval (membership only; default month)")),
-        ("class_credits", int("Classes included (class_pack only, required there)", Some(1), Some(1000))),
+        (
+            "interval",
+            en(
+                &["month", "year"],
+                "Billing interval (membership only; default month)",
+            ),
+        ),
+        (
+            "class_credits",
+            int(
+                "Classes included (class_pack only, required there)",
+                Some(1),
+                Some(1000),
+            ),
+        ),
     ];
     if new {
         props.push(("kind", en(PLAN_KINDS, "What is sold")));
     }
-    obj(if new { &["name", "kind", "price_cents"] } else { &[] }, props)
+    obj(
+        if new {
+            &["name", "kind", "price_cents"]
+        } else {
+            &[]
+        },
+        props,
+    )
 }
 fn new_plan() -> Value {
     plan_fields(true)
@@ -246,12 +313,18 @@ fn plan_patch() -> Value {
 fn instructor_fields(new: bool) -> Value {
     let mut props = vec![
         ("name", s("Full name")),
-        ("email", json!({"type": "string", "format": "email", "description": "E-mail"})),
+        (
+            "email",
+            json!({"type": "string", "format": "email", "description": "E-mail"}),
+        ),
         ("bio", s("Short biography")),
         ("specialties", strings("Specialties")),
     ];
     if !new {
-        props.push(("active", json!({"type": "boolean", "description": "Still teaching"})));
+        props.push((
+            "active",
+            json!({"type": "boolean", "description": "Still teaching"}),
+        ));
     }
     obj(if new { &["name"] } else { &[] }, props)
 }
@@ -284,9 +357,19 @@ fn location_fields(new: bool) -> Value {
         ("timezone", s("IANA time zone, e.g. America/Denver")),
     ];
     if new {
-        props.push(("rooms", json!({"type": "array", "items": new_room(), "description": "Rooms to create with it"})));
+        props.push((
+            "rooms",
+            json!({"type": "array", "items": new_room(), "description": "Rooms to create with it"}),
+        ));
     }
-    obj(if new { &["name", "address", "city"] } else { &[] }, props)
+    obj(
+        if new {
+            &["name", "address", "city"]
+        } else {
+            &[]
+        },
+        props,
+    )
 }
 fn new_location() -> Value {
     location_fields(true)
@@ -298,12 +381,31 @@ fn new_coupon() -> Value {
     obj(
         &["code"],
         vec![
-            ("code", json!({"type": "string", "pattern": "^[A-Z0-9_-]{3,32}$", "description": "Code members type, unique in the studio"})),
+            (
+                "code",
+                json!({"type": "string", "pattern": "^[A-Z0-9_-]{3,32}$", "description": "Code members type, unique in the studio"}),
+            ),
             ("description", s("Description")),
-            ("percent_off", int("Percent off (exactly one of percent_off, amount_off_cents)", Some(1), Some(100))),
-            ("amount_off_cents", int("Amount off in minor units (needs currency)", Some(1), None)),
-            ("currency", json!({"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code of amount_off_cents"})),
-            ("max_redemptions", int("How many times it can be used", Some(1), None)),
+            (
+                "percent_off",
+                int(
+                    "Percent off (exactly one of percent_off, amount_off_cents)",
+                    Some(1),
+                    Some(100),
+                ),
+            ),
+            (
+                "amount_off_cents",
+                int("Amount off in minor units (needs currency)", Some(1), None),
+            ),
+            (
+                "currency",
+                json!({"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code of amount_off_cents"}),
+            ),
+            (
+                "max_redemptions",
+                int("How many times it can be used", Some(1), None),
+            ),
             ("expires_at", time("When it stops working")),
         ],
     )
@@ -314,7 +416,10 @@ fn program_fields(new: bool) -> Value {
         vec![
             ("name", s("Program name")),
             ("description", s("Description")),
-            ("color", json!({"type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "description": "Hex colour"})),
+            (
+                "color",
+                json!({"type": "string", "pattern": "^#[0-9a-fA-F]{6}$", "description": "Hex colour"}),
+            ),
         ],
     )
 }
@@ -339,14 +444,21 @@ fn cancel_booking() -> Value {
     obj(
         &[],
         vec![
-            ("refund", json!({"type": "boolean", "description": "Refund the price paid"})),
+            (
+                "refund",
+                json!({"type": "boolean", "description": "Refund the price paid"}),
+            ),
             ("reason", s("Why, for the record")),
         ],
     )
 }
 fn expense_fields(new: bool) -> Value {
     obj(
-        if new { &["description", "category", "amount_cents", "incurred_on"] } else { &[] },
+        if new {
+            &["description", "category", "amount_cents", "incurred_on"]
+        } else {
+            &[]
+        },
         vec![
             ("description", s("What it was")),
             ("category", en(CATEGORIES, "Category")),
@@ -367,7 +479,10 @@ fn new_message() -> Value {
     obj(
         &["member_ids", "subject", "body"],
         vec![
-            ("member_ids", json!({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 50, "description": "Recipients, members of the studio"})),
+            (
+                "member_ids",
+                json!({"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 50, "description": "Recipients, members of the studio"}),
+            ),
             ("subject", s("Subject")),
             ("body", s("Text")),
         ],
@@ -376,7 +491,13 @@ fn new_message() -> Value {
 fn sign_in() -> Value {
     obj(
         &["email", "password"],
-        vec![("email", s("Studio user's e-mail")), ("password", json!({"type": "string", "format": "password", "description": "Password"}))],
+        vec![
+            ("email", s("Studio user's e-mail")),
+            (
+                "password",
+                json!({"type": "string", "format": "password", "description": "Password"}),
+            ),
+        ],
     )
 }
 
@@ -472,61 +593,508 @@ fn components() -> Value {
 
 fn operations() -> Vec<Op> {
     use Q::*;
-    const RANGE: &[(&str, Q, &str)] = &[("from", Time, "Start at or after (RFC 3339 or date)"), ("to", Time, "Start before (RFC 3339 or date)")];
+    const RANGE: &[(&str, Q, &str)] = &[
+        ("from", Time, "Start at or after (RFC 3339 or date)"),
+        ("to", Time, "Start before (RFC 3339 or date)"),
+    ];
     vec![
-        op("get", "/healthz", "healthz", "meta", "Liveness").public().raw(health),
-        op("get", "/openapi.json", "openapi", "meta", "This document").public().raw(document),
-        op("get", "/studio", "get_studio", "studio", "The acting studio with its tier").out("Studio"),
-        op("post", "/auth/sign-in", "sign_in", "studio", "Check a studio user's e-mail and password").public().body(sign_in).status(200).raw(signed_in),
-        op("get", "/classes", "list_classes", "classes", "List classes").list("Class", &[("status", Enum(CLASS_STATUS), "Filter by status"), ("program_id", Text, "Filter by program"), ("instructor_id", Text, "Filter by instructor"), ("q", Text, "Search name and description")]),
-        op("post", "/classes", "create_class", "classes", "Create a class").body(new_class).out("Class"),
-        op("get", "/classes/{class_id}", "get_class", "classes", "A class with its next 10 scheduled occurrences").raw(class_detail),
-        op("patch", "/classes/{class_id}", "update_class", "classes", "Change a class").body(class_patch).out("Class"),
-        op("delete", "/classes/{class_id}", "delete_class", "classes", "Delete a class that never had bookings"),
-        op("post", "/classes/{class_id}/cancel", "cancel_class", "classes", "Cancel a class, its future occurrences and their bookings").body(reason).status(200).raw(class_cancelled),
-        op("post", "/classes/{class_id}/occurrences", "add_class_schedule", "schedule", "Add one occurrence or a weekly series").body(new_occurrences).raw(occurrences),
-        op("get", "/schedule", "list_schedule", "schedule", "Occurrences ordered by start").list("Occurrence", &[("from", Time, "Start at or after"), ("to", Time, "Start before"), ("class_id", Text, "Filter by class"), ("instructor_id", Text, "Filter by instructor"), ("location_id", Text, "Filter by location"), ("status", Enum(OCC_STATUS), "Filter by status")]),
-        op("post", "/schedule/{occurrence_id}/reschedule", "reschedule_occurrence", "schedule", "Move an occurrence, keeping its bookings").body(reschedule).status(200).out("Occurrence"),
-        op("get", "/schedule/{occurrence_id}/bookings", "list_class_bookings", "bookings", "Bookings of one occurrence").list("Booking", &[("status", Enum(BOOKING_STATUS), "Filter by status")]),
-        op("get", "/members", "list_members", "members", "List members").list("Member", &[("q", Text, "Search name and e-mail"), ("role", Enum(ROLES), "Filter by role"), ("status", Enum(MEMBER_STATUS), "Filter by status")]),
-        op("get", "/members/{member_id}", "get_member", "members", "One member").out("Member"),
-        op("post", "/members/invitations", "invite_member", "members", "Invite a new member").body(invitation).out("Member"),
-        op("patch", "/members/{member_id}", "update_member", "members", "Change a member's role, name or phone").body(member_patch).out("Member"),
-        op("post", "/members/{member_id}/membership/cancel", "cancel_membership", "members", "Cancel a member's active membership").body(reason).status(200).out("Member"),
-        op("get", "/content", "list_content", "content", "List on-demand videos").list("Content", &[("q", Text, "Search title, description and tags"), ("visibility", Enum(VISIBILITY), "Filter by visibility")]),
-        op("patch", "/content/{content_id}", "update_content", "content", "Change a video's details or visibility").body(content_patch).out("Content"),
-        op("get", "/plans", "list_plans", "plans", "List plans").list("Plan", &[("status", Enum(ACTIVE_ARCHIVED), "Filter by status"), ("kind", Enum(PLAN_KINDS), "Filter by kind")]),
-        op("post", "/plans", "create_plan", "plans", "Create a plan").body(new_plan).out("Plan"),
-        op("patch", "/plans/{plan_id}", "update_plan", "plans", "Change a plan").body(plan_patch).out("Plan"),
-        op("post", "/plans/{plan_id}/archive", "archive_plan", "plans", "Archive a plan (no new sales)").status(200).out("Plan"),
-        op("get", "/instructors", "list_instructors", "instructors", "List instructors").list("Instructor", &[("q", Text, "Search name and specialties"), ("active", Enum(BOOL), "Filter by active")]),
-        op("post", "/instructors", "create_instructor", "instructors", "Add an instructor").body(new_instructor).out("Instructor"),
-        op("patch", "/instructors/{instructor_id}", "update_instructor", "instructors", "Change an instructor").body(instructor_patch).out("Instructor"),
-        op("get", "/locations", "list_locations", "locations", "List locations with their rooms").list("Location", &[("q", Text, "Search name and address"), ("city", Text, "Filter by city")]),
-        op("post", "/locations", "create_location", "locations", "Add a location, optionally with rooms").body(new_location).out("Location"),
-        op("patch", "/locations/{location_id}", "update_location", "locations", "Change a location").body(location_patch).out("Location"),
-        op("delete", "/locations/{location_id}", "delete_location", "locations", "Delete a location without upcoming occurrences"),
-        op("post", "/locations/{location_id}/rooms", "create_room", "locations", "Add a room").body(new_room).out("Room"),
-        op("patch", "/locations/{location_id}/rooms/{room_id}", "update_room", "locations", "Change a room").body(room_patch).out("Room"),
-        op("delete", "/locations/{location_id}/rooms/{room_id}", "delete_room", "locations", "Delete a room without upcoming occurrences"),
-        op("get", "/coupons", "list_coupons", "coupons", "List coupons").list("Coupon", &[("status", Enum(ACTIVE_ARCHIVED), "Filter by status")]),
-        op("post", "/coupons", "create_coupon", "coupons", "Create a coupon").body(new_coupon).out("Coupon"),
-        op("post", "/coupons/{coupon_id}/archive", "archive_coupon", "coupons", "Archive a coupon (no new redemptions)").status(200).out("Coupon"),
-        op("get", "/programs", "list_programs", "programs", "List programs").list("Program", &[("q", Text, "Search name")]),
-        op("post", "/programs", "create_program", "programs", "Create a program").body(new_program).out("Program"),
-        op("patch", "/programs/{program_id}", "update_program", "programs", "Change a program").body(program_patch).out("Program"),
-        op("get", "/bookings", "list_bookings", "bookings", "List bookings by session start").list("Booking", &[("from", Time, "Session starts at or after"), ("to", Time, "Session starts before"), ("status", Enum(BOOKING_STATUS), "Filter by status"), ("member_id", Text, "Filter by member")]),
-        op("post", "/bookings", "book_class", "bookings", "Book a member into a session").body(new_booking).out("Booking"),
-        op("post", "/bookings/{booking_id}/cancel", "cancel_booking", "bookings", "Cancel a booking, optionally refunding it").body(cancel_booking).status(200).out("Booking"),
-        op("get", "/financials/summary", "financials_summary", "financials", "Revenue, expenses and net per period").query(&[("from", Date, "First day (inclusive); default six months back"), ("to", Date, "Last day (exclusive); default tomorrow"), ("group_by", Enum(GROUP_BY), "Period; default month")]).raw(summary),
-        op("get", "/expenses", "list_expenses", "expenses", "List expenses, newest first").list("Expense", &[("from", Date, "Incurred on or after"), ("to", Date, "Incurred before"), ("category", Enum(CATEGORIES), "Filter by category")]),
-        op("post", "/expenses", "create_expense", "expenses", "Record an expense").body(new_expense).out("Expense"),
-        op("patch", "/expenses/{expense_id}", "update_expense", "expenses", "Change an expense").body(expense_patch).out("Expense"),
-        op("delete", "/expenses/{expense_id}", "delete_expense", "expenses", "Delete an expense"),
-        op("get", "/messages", "list_messages", "messages", "Messages the studio received, newest first").list("Message", &[]),
-        op("post", "/messages", "send_message", "messages", "Send a message to members").body(new_message).out("Message"),
-        op("get", "/directory/studios", "search_studios", "directory", "Public listing of all studios").public().list("PublicStudio", &[("q", Text, "Search name and description"), ("city", Text, "Filter by city")]),
-        op("get", "/directory/classes", "search_classes", "directory", "Upcoming public sessions of all studios").public().list("PublicClass", RANGE),
+        op("get", "/healthz", "healthz", "meta", "Liveness")
+            .public()
+            .raw(health),
+        op("get", "/openapi.json", "openapi", "meta", "This document")
+            .public()
+            .raw(document),
+        op(
+            "get",
+            "/studio",
+            "get_studio",
+            "studio",
+            "The acting studio with its tier",
+        )
+        .out("Studio"),
+        op(
+            "post",
+            "/auth/sign-in",
+            "sign_in",
+            "studio",
+            "Check a studio user's e-mail and password",
+        )
+        .public()
+        .body(sign_in)
+        .status(200)
+        .raw(signed_in),
+        op("get", "/classes", "list_classes", "classes", "List classes").list(
+            "Class",
+            &[
+                ("status", Enum(CLASS_STATUS), "Filter by status"),
+                ("program_id", Text, "Filter by program"),
+                ("instructor_id", Text, "Filter by instructor"),
+                ("q", Text, "Search name and description"),
+            ],
+        ),
+        op(
+            "post",
+            "/classes",
+            "create_class",
+            "classes",
+            "Create a class",
+        )
+        .body(new_class)
+        .out("Class"),
+        op(
+            "get",
+            "/classes/{class_id}",
+            "get_class",
+            "classes",
+            "A class with its next 10 scheduled occurrences",
+        )
+        .raw(class_detail),
+        op(
+            "patch",
+            "/classes/{class_id}",
+            "update_class",
+            "classes",
+            "Change a class",
+        )
+        .body(class_patch)
+        .out("Class"),
+        op(
+            "delete",
+            "/classes/{class_id}",
+            "delete_class",
+            "classes",
+            "Delete a class that never had bookings",
+        ),
+        op(
+            "post",
+            "/classes/{class_id}/cancel",
+            "cancel_class",
+            "classes",
+            "Cancel a class, its future occurrences and their bookings",
+        )
+        .body(reason)
+        .status(200)
+        .raw(class_cancelled),
+        op(
+            "post",
+            "/classes/{class_id}/occurrences",
+            "add_class_schedule",
+            "schedule",
+            "Add one occurrence or a weekly series",
+        )
+        .body(new_occurrences)
+        .raw(occurrences),
+        op(
+            "get",
+            "/schedule",
+            "list_schedule",
+            "schedule",
+            "Occurrences ordered by start",
+        )
+        .list(
+            "Occurrence",
+            &[
+                ("from", Time, "Start at or after"),
+                ("to", Time, "Start before"),
+                ("class_id", Text, "Filter by class"),
+                ("instructor_id", Text, "Filter by instructor"),
+                ("location_id", Text, "Filter by location"),
+                ("status", Enum(OCC_STATUS), "Filter by status"),
+            ],
+        ),
+        op(
+            "post",
+            "/schedule/{occurrence_id}/reschedule",
+            "reschedule_occurrence",
+            "schedule",
+            "Move an occurrence, keeping its bookings",
+        )
+        .body(reschedule)
+        .status(200)
+        .out("Occurrence"),
+        op(
+            "get",
+            "/schedule/{occurrence_id}/bookings",
+            "list_class_bookings",
+            "bookings",
+            "Bookings of one occurrence",
+        )
+        .list(
+            "Booking",
+            &[("status", Enum(BOOKING_STATUS), "Filter by status")],
+        ),
+        op("get", "/members", "list_members", "members", "List members").list(
+            "Member",
+            &[
+                ("q", Text, "Search name and e-mail"),
+                ("role", Enum(ROLES), "Filter by role"),
+                ("status", Enum(MEMBER_STATUS), "Filter by status"),
+            ],
+        ),
+        op(
+            "get",
+            "/members/{member_id}",
+            "get_member",
+            "members",
+            "One member",
+        )
+        .out("Member"),
+        op(
+            "post",
+            "/members/invitations",
+            "invite_member",
+            "members",
+            "Invite a new member",
+        )
+        .body(invitation)
+        .out("Member"),
+        op(
+            "patch",
+            "/members/{member_id}",
+            "update_member",
+            "members",
+            "Change a member's role, name or phone",
+        )
+        .body(member_patch)
+        .out("Member"),
+        op(
+            "post",
+            "/members/{member_id}/membership/cancel",
+            "cancel_membership",
+            "members",
+            "Cancel a member's active membership",
+        )
+        .body(reason)
+        .status(200)
+        .out("Member"),
+        op(
+            "get",
+            "/content",
+            "list_content",
+            "content",
+            "List on-demand videos",
+        )
+        .list(
+            "Content",
+            &[
+                ("q", Text, "Search title, description and tags"),
+                ("visibility", Enum(VISIBILITY), "Filter by visibility"),
+            ],
+        ),
+        op(
+            "patch",
+            "/content/{content_id}",
+            "update_content",
+            "content",
+            "Change a video's details or visibility",
+        )
+        .body(content_patch)
+        .out("Content"),
+        op("get", "/plans", "list_plans", "plans", "List plans").list(
+            "Plan",
+            &[
+                ("status", Enum(ACTIVE_ARCHIVED), "Filter by status"),
+                ("kind", Enum(PLAN_KINDS), "Filter by kind"),
+            ],
+        ),
+        op("post", "/plans", "create_plan", "plans", "Create a plan")
+            .body(new_plan)
+            .out("Plan"),
+        op(
+            "patch",
+            "/plans/{plan_id}",
+            "update_plan",
+            "plans",
+            "Change a plan",
+        )
+        .body(plan_patch)
+        .out("Plan"),
+        op(
+            "post",
+            "/plans/{plan_id}/archive",
+            "archive_plan",
+            "plans",
+            "Archive a plan (no new sales)",
+        )
+        .status(200)
+        .out("Plan"),
+        op(
+            "get",
+            "/instructors",
+            "list_instructors",
+            "instructors",
+            "List instructors",
+        )
+        .list(
+            "Instructor",
+            &[
+                ("q", Text, "Search name and specialties"),
+                ("active", Enum(BOOL), "Filter by active"),
+            ],
+        ),
+        op(
+            "post",
+            "/instructors",
+            "create_instructor",
+            "instructors",
+            "Add an instructor",
+        )
+        .body(new_instructor)
+        .out("Instructor"),
+        op(
+            "patch",
+            "/instructors/{instructor_id}",
+            "update_instructor",
+            "instructors",
+            "Change an instructor",
+        )
+        .body(instructor_patch)
+        .out("Instructor"),
+        op(
+            "get",
+            "/locations",
+            "list_locations",
+            "locations",
+            "List locations with their rooms",
+        )
+        .list(
+            "Location",
+            &[
+                ("q", Text, "Search name and address"),
+                ("city", Text, "Filter by city"),
+            ],
+        ),
+        op(
+            "post",
+            "/locations",
+            "create_location",
+            "locations",
+            "Add a location, optionally with rooms",
+        )
+        .body(new_location)
+        .out("Location"),
+        op(
+            "patch",
+            "/locations/{location_id}",
+            "update_location",
+            "locations",
+            "Change a location",
+        )
+        .body(location_patch)
+        .out("Location"),
+        op(
+            "delete",
+            "/locations/{location_id}",
+            "delete_location",
+            "locations",
+            "Delete a location without upcoming occurrences",
+        ),
+        op(
+            "post",
+            "/locations/{location_id}/rooms",
+            "create_room",
+            "locations",
+            "Add a room",
+        )
+        .body(new_room)
+        .out("Room"),
+        op(
+            "patch",
+            "/locations/{location_id}/rooms/{room_id}",
+            "update_room",
+            "locations",
+            "Change a room",
+        )
+        .body(room_patch)
+        .out("Room"),
+        op(
+            "delete",
+            "/locations/{location_id}/rooms/{room_id}",
+            "delete_room",
+            "locations",
+            "Delete a room without upcoming occurrences",
+        ),
+        op("get", "/coupons", "list_coupons", "coupons", "List coupons").list(
+            "Coupon",
+            &[("status", Enum(ACTIVE_ARCHIVED), "Filter by status")],
+        ),
+        op(
+            "post",
+            "/coupons",
+            "create_coupon",
+            "coupons",
+            "Create a coupon",
+        )
+        .body(new_coupon)
+        .out("Coupon"),
+        op(
+            "post",
+            "/coupons/{coupon_id}/archive",
+            "archive_coupon",
+            "coupons",
+            "Archive a coupon (no new redemptions)",
+        )
+        .status(200)
+        .out("Coupon"),
+        op(
+            "get",
+            "/programs",
+            "list_programs",
+            "programs",
+            "List programs",
+        )
+        .list("Program", &[("q", Text, "Search name")]),
+        op(
+            "post",
+            "/programs",
+            "create_program",
+            "programs",
+            "Create a program",
+        )
+        .body(new_program)
+        .out("Program"),
+        op(
+            "patch",
+            "/programs/{program_id}",
+            "update_program",
+            "programs",
+            "Change a program",
+        )
+        .body(program_patch)
+        .out("Program"),
+        op(
+            "get",
+            "/bookings",
+            "list_bookings",
+            "bookings",
+            "List bookings by session start",
+        )
+        .list(
+            "Booking",
+            &[
+                ("from", Time, "Session starts at or after"),
+                ("to", Time, "Session starts before"),
+                ("status", Enum(BOOKING_STATUS), "Filter by status"),
+                ("member_id", Text, "Filter by member"),
+            ],
+        ),
+        op(
+            "post",
+            "/bookings",
+            "book_class",
+            "bookings",
+            "Book a member into a session",
+        )
+        .body(new_booking)
+        .out("Booking"),
+        op(
+            "post",
+            "/bookings/{booking_id}/cancel",
+            "cancel_booking",
+            "bookings",
+            "Cancel a booking, optionally refunding it",
+        )
+        .body(cancel_booking)
+        .status(200)
+        .out("Booking"),
+        op(
+            "get",
+            "/financials/summary",
+            "financials_summary",
+            "financials",
+            "Revenue, expenses and net per period",
+        )
+        .query(&[
+            (
+                "from",
+                Date,
+                "First day (inclusive); default six months back",
+            ),
+            ("to", Date, "Last day (exclusive); default tomorrow"),
+            ("group_by", Enum(GROUP_BY), "Period; default month"),
+        ])
+        .raw(summary),
+        op(
+            "get",
+            "/expenses",
+            "list_expenses",
+            "expenses",
+            "List expenses, newest first",
+        )
+        .list(
+            "Expense",
+            &[
+                ("from", Date, "Incurred on or after"),
+                ("to", Date, "Incurred before"),
+                ("category", Enum(CATEGORIES), "Filter by category"),
+            ],
+        ),
+        op(
+            "post",
+            "/expenses",
+            "create_expense",
+            "expenses",
+            "Record an expense",
+        )
+        .body(new_expense)
+        .out("Expense"),
+        op(
+            "patch",
+            "/expenses/{expense_id}",
+            "update_expense",
+            "expenses",
+            "Change an expense",
+        )
+        .body(expense_patch)
+        .out("Expense"),
+        op(
+            "delete",
+            "/expenses/{expense_id}",
+            "delete_expense",
+            "expenses",
+            "Delete an expense",
+        ),
+        op(
+            "get",
+            "/messages",
+            "list_messages",
+            "messages",
+            "Messages the studio received, newest first",
+        )
+        .list("Message", &[]),
+        op(
+            "post",
+            "/messages",
+            "send_message",
+            "messages",
+            "Send a message to members",
+        )
+        .body(new_message)
+        .out("Message"),
+        op(
+            "get",
+            "/directory/studios",
+            "search_studios",
+            "directory",
+            "Public listing of all studios",
+        )
+        .public()
+        .list(
+            "PublicStudio",
+            &[
+                ("q", Text, "Search name and description"),
+                ("city", Text, "Filter by city"),
+            ],
+        ),
+        op(
+            "get",
+            "/directory/classes",
+            "search_classes",
+            "directory",
+            "Upcoming public sessions of all studios",
+        )
+        .public()
+        .list("PublicClass", RANGE),
     ]
 }
 
@@ -547,7 +1115,9 @@ fn operation(o: &Op) -> Value {
     let mut params = Vec::new();
     for seg in o.path.split('/') {
         if let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            params.push(
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
         }
     }
     for (name, q, desc) in o.query {
@@ -565,21 +1135,35 @@ fn operation(o: &Op) -> Value {
     }
     let schema = match o.out {
         Out::One(name) => reference(name),
-        Out::List(name) => json!({"type": "object", "required": ["data", "next_cursor"], "properties": {
+        Out::List(name) => {
+            json!({"type": "object", "required": ["data", "next_cursor"], "properties": {
             "data": {"type": "array", "items": reference(name)},
-            "next_cursor": {"type": ["string", "null"]}}}),
+            "next_cursor": {"type": ["string", "null"]}}})
+        }
         Out::Raw(f) => f(),
     };
     let mut responses = Map::new();
-    responses.insert(o.status.to_string(), json!({"description": "Success", "content": {"application/json": {"schema": schema}}}));
-    responses.insert("400".into(), error_response("Invalid input (`field` names it)"));
+    responses.insert(
+        o.status.to_string(),
+        json!({"description": "Success", "content": {"application/json": {"schema": schema}}}),
+    );
+    responses.insert(
+        "400".into(),
+        error_response("Invalid input (`field` names it)"),
+    );
     responses.insert("401".into(), error_response("Missing or wrong credential"));
     if o.tenant || o.path.contains('{') {
-        responses.insert("404".into(), error_response("Not found in the acting studio"));
+        responses.insert(
+            "404".into(),
+            error_response("Not found in the acting studio"),
+        );
     }
     if o.method != "get" {
         responses.insert("409".into(), error_response("A business rule forbids it"));
-        responses.insert("422".into(), error_response("Idempotency-Key reused with a different request"));
+        responses.insert(
+            "422".into(),
+            error_response("Idempotency-Key reused with a different request"),
+        );
     }
     let mut v = json!({
         "operationId": o.id,
@@ -589,7 +1173,8 @@ fn operation(o: &Op) -> Value {
         "responses": responses,
     });
     if let Some(body) = o.body {
-        v["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": body()}}});
+        v["requestBody"] =
+            json!({"required": true, "content": {"application/json": {"schema": body()}}});
     }
     v
 }

@@ -98,7 +98,12 @@ fn encode(list: &str, (key, id): &(String, String)) -> String {
 }
 
 fn decode(list: &str, cursor: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::invalid("cursor", "not a cursor from this list; pass `next_cursor` back unchanged");
+    let bad = || {
+        ApiError::invalid(
+            "cursor",
+            "not a cursor from this list; pass `next_cursor` back unchanged",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     let (tag, key, id): (String, String, String) =
         serde_json::from_slice(&bytes).map_err(|_| bad())?;

@@ -33,7 +33,10 @@ use crate::input::check_text;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/openapi.json", get(|| async { Json(crate::openapi::openapi()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(crate::openapi::openapi()) }),
+        )
         .merge(studio::routes())
         .merge(classes::routes())
         .merge(schedule::routes())
@@ -87,8 +90,16 @@ async fn write_tx(db: &SqlitePool) -> ApiResult<Transaction<'static, Sqlite>> {
 }
 
 /// Is `id` a row of `table` in `studio`?
-async fn exists<'e>(db: impl SqliteExecutor<'e>, table: Table, studio: &str, id: &str) -> ApiResult<bool> {
-    let sql = format!("SELECT COUNT(*) FROM {} WHERE studio_id = ? AND id = ?", table.name());
+async fn exists<'e>(
+    db: impl SqliteExecutor<'e>,
+    table: Table,
+    studio: &str,
+    id: &str,
+) -> ApiResult<bool> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM {} WHERE studio_id = ? AND id = ?",
+        table.name()
+    );
     let n: i64 = sqlx::query_scalar(&sql)
         .bind(studio)
         .bind(id)
@@ -114,7 +125,12 @@ async fn require_ref<'e>(
 }
 
 /// `404` unless the row named in the path is in the studio.
-async fn require<'e>(db: impl SqliteExecutor<'e>, table: Table, studio: &str, id: &str) -> ApiResult<()> {
+async fn require<'e>(
+    db: impl SqliteExecutor<'e>,
+    table: Table,
+    studio: &str,
+    id: &str,
+) -> ApiResult<()> {
     if !exists(db, table, studio, id).await? {
         return Err(ApiError::not_found(table.what(), id));
     }

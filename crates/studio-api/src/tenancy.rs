@@ -30,7 +30,10 @@ impl FromRequestParts<AppState> for Tenant {
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
-                ApiError::invalid("X-Flow-Studio", "the X-Flow-Studio header (acting studio id) is required")
+                ApiError::invalid(
+                    "X-Flow-Studio",
+                    "the X-Flow-Studio header (acting studio id) is required",
+                )
             })?;
         let currency: Option<String> =
             sqlx::query_scalar("SELECT currency FROM studios WHERE id = ?")

@@ -90,7 +90,11 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     }
     page.push(&mut qb, "o.starts_at", "b.id", Order::Asc);
     let rows: Vec<BookingRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.starts_at.clone(), r.id.clone()), BookingRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.starts_at.clone(), r.id.clone()),
+        BookingRow::render,
+    )))
 }
 
 /// `GET /schedule/{occurrence_id}/bookings`: everyone booked into one session.
@@ -112,7 +116,11 @@ pub async fn for_occurrence(
     }
     page.push(&mut qb, "b.created_at", "b.id", Order::Asc);
     let rows: Vec<BookingRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.created_at.clone(), r.id.clone()), BookingRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.created_at.clone(), r.id.clone()),
+        BookingRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -124,24 +132,36 @@ struct NewBooking {
     coupon_code: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewBooking>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewBooking>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut tx = write_tx(&s.db).await?;
     let occ = schedule::fetch(&mut tx, &t.id, &input.occurrence_id)
         .await
         .map_err(|_| ApiError::missing_ref("occurrence", &input.occurrence_id, "occurrence_id"))?;
-    let member: Option<String> = sqlx::query_scalar("SELECT name FROM members WHERE studio_id = ? AND id = ?")
-        .bind(&t.id)
-        .bind(&input.member_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let member = member.ok_or_else(|| ApiError::missing_ref("member", &input.member_id, "member_id"))?;
+    let member: Option<String> =
+        sqlx::query_scalar("SELECT name FROM members WHERE studio_id = ? AND id = ?")
+            .bind(&t.id)
+            .bind(&input.member_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let member =
+        member.ok_or_else(|| ApiError::missing_ref("member", &input.member_id, "member_id"))?;
     let session = format!("{} on {}", occ.class_name, occ.starts_at);
     if occ.status == "cancelled" {
-        return Err(ApiError::conflict("occurrence_cancelled", format!("{session} is cancelled")));
+        return Err(ApiError::conflict(
+            "occurrence_cancelled",
+            format!("{session} is cancelled"),
+        ));
     }
     let at = now();
     if occ.starts_at <= at {
-        return Err(ApiError::conflict("occurrence_started", format!("{session} has already started")));
+        return Err(ApiError::conflict(
+            "occurrence_started",
+            format!("{session} has already started"),
+        ));
     }
     let twice: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM bookings WHERE studio_id = ? AND occurrence_id = ? AND member_id = ?
@@ -153,7 +173,10 @@ async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewBooki
     .fetch_one(&mut *tx)
     .await?;
     if twice > 0 {
-        return Err(ApiError::conflict("already_booked", format!("{member} is already booked into {session}")));
+        return Err(ApiError::conflict(
+            "already_booked",
+            format!("{member} is already booked into {session}"),
+        ));
     }
     let (class_price, currency): (i64, String) =
         sqlx::query_as("SELECT price_cents, currency FROM classes WHERE id = ?")
@@ -181,31 +204,51 @@ async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewBooki
     }
     let mut coupon_id = None;
     if let Some(code) = &input.coupon_code {
-        let found: Option<(String, String, Option<i64>, Option<i64>, Option<String>, Option<i64>, Option<String>, i64)> =
-            sqlx::query_as(
-                "SELECT id, status, percent_off, amount_off_cents, currency, max_redemptions,
+        let found: Option<(
+            String,
+            String,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            i64,
+        )> = sqlx::query_as(
+            "SELECT id, status, percent_off, amount_off_cents, currency, max_redemptions,
                  expires_at, times_redeemed FROM coupons WHERE studio_id = ? AND code = ?",
-            )
-            .bind(&t.id)
-            .bind(code.trim().to_uppercase())
-            .fetch_optional(&mut *tx)
-            .await?;
+        )
+        .bind(&t.id)
+        .bind(code.trim().to_uppercase())
+        .fetch_optional(&mut *tx)
+        .await?;
         let (id, status, percent, amount, coupon_currency, max, expires, redeemed) =
             found.ok_or_else(|| ApiError::missing_ref("coupon", code, "coupon_code"))?;
         if status == "archived" {
-            return Err(ApiError::conflict("coupon_archived", format!("coupon {code} is archived and cannot be used")));
+            return Err(ApiError::conflict(
+                "coupon_archived",
+                format!("coupon {code} is archived and cannot be used"),
+            ));
         }
         if expires.is_some_and(|e| e <= at) {
-            return Err(ApiError::conflict("coupon_expired", format!("coupon {code} has expired")));
+            return Err(ApiError::conflict(
+                "coupon_expired",
+                format!("coupon {code} has expired"),
+            ));
         }
         if max.is_some_and(|m| redeemed >= m) {
-            return Err(ApiError::conflict("coupon_used_up", format!("coupon {code} has been redeemed {redeemed} times, its limit")));
+            return Err(ApiError::conflict(
+                "coupon_used_up",
+                format!("coupon {code} has been redeemed {redeemed} times, its limit"),
+            ));
         }
         if let Some(p) = percent {
             price -= price * p / 100;
         } else if let Some(a) = amount {
             if coupon_currency.as_deref() != Some(currency.as_str()) {
-                return Err(ApiError::conflict("currency_mismatch", format!("coupon {code} is in another currency than the class ({currency})")));
+                return Err(ApiError::conflict(
+                    "currency_mismatch",
+                    format!("coupon {code} is in another currency than the class ({currency})"),
+                ));
             }
             price = (price - a).max(0);
         }
@@ -214,7 +257,10 @@ async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewBooki
     if occ.booked_count >= occ.capacity {
         return Err(ApiError::conflict(
             "session_full",
-            format!("{session} is full ({} of {} booked)", occ.booked_count, occ.capacity),
+            format!(
+                "{session} is full ({} of {} booked)",
+                occ.booked_count, occ.capacity
+            ),
         ));
     }
     if let Some(id) = &coupon_id {
@@ -251,7 +297,12 @@ struct Cancel {
     reason: Option<String>,
 }
 
-async fn cancel(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(input): Body<Cancel>) -> ApiResult<Json<Value>> {
+async fn cancel(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(input): Body<Cancel>,
+) -> ApiResult<Json<Value>> {
     opt_text("reason", input.reason.as_deref(), 500)?;
     let mut tx = write_tx(&s.db).await?;
     let b = fetch(&mut tx, &t.id, &id).await?;
@@ -261,7 +312,11 @@ async fn cancel(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Bo
             format!("booking {id} is {} and cannot be cancelled", b.status),
         ));
     }
-    let refund = if input.refund.unwrap_or(false) { b.price_cents } else { 0 };
+    let refund = if input.refund.unwrap_or(false) {
+        b.price_cents
+    } else {
+        0
+    };
     sqlx::query(
         "UPDATE bookings SET status = 'cancelled', cancelled_at = ?, refund_cents = ?
          WHERE studio_id = ? AND id = ?",

@@ -18,7 +18,9 @@ use super::schedule::{OccRow, SELECT as OCC_SELECT};
 use super::{Table, name, opt_text, require_ref, write_tx};
 use crate::app::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::input::{Body, LEVELS, Params, check_currency, check_min, check_one_of, check_range, now};
+use crate::input::{
+    Body, LEVELS, Params, check_currency, check_min, check_one_of, check_range, now,
+};
 use crate::pagination::{Order, Page};
 use crate::tenancy::Tenant;
 
@@ -29,7 +31,8 @@ pub fn routes() -> Router<AppState> {
         .route("/classes/{class_id}/cancel", post(cancel))
 }
 
-const SELECT: &str = "SELECT id, name, description, program_id, instructor_id, location_id, room_id,
+const SELECT: &str =
+    "SELECT id, name, description, program_id, instructor_id, location_id, room_id,
     duration_minutes, capacity, price_cents, currency, level, status FROM classes";
 
 #[derive(sqlx::FromRow, Clone)]
@@ -89,14 +92,24 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     if let Some(q) = p.str("q") {
         let like = format!("%{}%", q.to_lowercase());
         qb.push(" AND (lower(name) LIKE ").push_bind(like.clone());
-        qb.push(" OR lower(coalesce(description, '')) LIKE ").push_bind(like).push(")");
+        qb.push(" OR lower(coalesce(description, '')) LIKE ")
+            .push_bind(like)
+            .push(")");
     }
     page.push(&mut qb, "name", "id", Order::Asc);
     let rows: Vec<ClassRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.name.clone(), r.id.clone()), ClassRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.name.clone(), r.id.clone()),
+        ClassRow::render,
+    )))
 }
 
-async fn one(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn one(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut conn = s.db.acquire().await?;
     let class = fetch(&mut conn, &t.id, &id).await?;
     let upcoming: Vec<OccRow> = sqlx::query_as(&format!(
@@ -146,7 +159,12 @@ struct ClassPatch {
 }
 
 /// Check field rules and references of a (new or patched) class; fills in the room's location.
-async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_changed: bool) -> ApiResult<()> {
+async fn check(
+    db: &mut SqliteConnection,
+    studio: &str,
+    c: &mut ClassRow,
+    room_changed: bool,
+) -> ApiResult<()> {
     c.name = name("name", &c.name)?;
     opt_text("description", c.description.as_deref(), 2000)?;
     check_range("duration_minutes", c.duration_minutes, 5, 480)?;
@@ -156,10 +174,33 @@ async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_c
     if let Some(level) = &c.level {
         check_one_of("level", level, LEVELS)?;
     }
-    require_ref(&mut *db, Table::Programs, studio, c.program_id.as_deref(), "program_id").await?;
-    require_ref(&mut *db, Table::Instructors, studio, c.instructor_id.as_deref(), "instructor_id").await?;
-    require_ref(&mut *db, Table::Locations, studio, c.location_id.as_deref(), "location_id").await?;
-    let Some(room) = c.room_id.clone() else { return Ok(()) };
+    require_ref(
+        &mut *db,
+        Table::Programs,
+        studio,
+        c.program_id.as_deref(),
+        "program_id",
+    )
+    .await?;
+    require_ref(
+        &mut *db,
+        Table::Instructors,
+        studio,
+        c.instructor_id.as_deref(),
+        "instructor_id",
+    )
+    .await?;
+    require_ref(
+        &mut *db,
+        Table::Locations,
+        studio,
+        c.location_id.as_deref(),
+        "location_id",
+    )
+    .await?;
+    let Some(room) = c.room_id.clone() else {
+        return Ok(());
+    };
     let found: Option<String> =
         sqlx::query_scalar("SELECT location_id FROM rooms WHERE studio_id = ? AND id = ?")
             .bind(studio)
@@ -183,7 +224,11 @@ async fn check(db: &mut SqliteConnection, studio: &str, c: &mut ClassRow, room_c
     Ok(())
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewClass>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewClass>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut tx = write_tx(&s.db).await?;
     let mut c = ClassRow {
         id: crate::store::new_id("cls"),
@@ -237,22 +282,42 @@ async fn update(
     let room_changed = p.room_id.is_some();
     let location_changed = p.location_id.is_some();
     let capacity_changed = p.capacity.is_some_and(|n| n != c.capacity);
-    if let Some(v) = p.name { c.name = v; }
-    if let Some(v) = p.description { c.description = Some(v); }
-    if let Some(v) = p.program_id { c.program_id = Some(v); }
-    if let Some(v) = p.instructor_id { c.instructor_id = Some(v); }
-    if let Some(v) = p.location_id { c.location_id = Some(v); }
+    if let Some(v) = p.name {
+        c.name = v;
+    }
+    if let Some(v) = p.description {
+        c.description = Some(v);
+    }
+    if let Some(v) = p.program_id {
+        c.program_id = Some(v);
+    }
+    if let Some(v) = p.instructor_id {
+        c.instructor_id = Some(v);
+    }
+    if let Some(v) = p.location_id {
+        c.location_id = Some(v);
+    }
     if let Some(v) = p.room_id {
         c.room_id = Some(v);
         if !location_changed {
             c.location_id = None; // take the new room's location
         }
     }
-    if let Some(v) = p.duration_minutes { c.duration_minutes = v; }
-    if let Some(v) = p.capacity { c.capacity = v; }
-    if let Some(v) = p.price_cents { c.price_cents = v; }
-    if let Some(v) = p.currency { c.currency = v; }
-    if let Some(v) = p.level { c.level = Some(v); }
+    if let Some(v) = p.duration_minutes {
+        c.duration_minutes = v;
+    }
+    if let Some(v) = p.capacity {
+        c.capacity = v;
+    }
+    if let Some(v) = p.price_cents {
+        c.price_cents = v;
+    }
+    if let Some(v) = p.currency {
+        c.currency = v;
+    }
+    if let Some(v) = p.level {
+        c.level = Some(v);
+    }
     check(&mut tx, &t.id, &mut c, room_changed).await?;
     sqlx::query(
         "UPDATE classes SET name = ?, description = ?, program_id = ?, instructor_id = ?,
@@ -350,7 +415,11 @@ async fn cancel(
     })))
 }
 
-async fn delete(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn delete(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let c = fetch(&mut tx, &t.id, &id).await?;
     let bookings: i64 = sqlx::query_scalar(

@@ -71,12 +71,17 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     if let Some(q) = p.str("q") {
         let like = format!("%{}%", q.to_lowercase());
         qb.push(" AND (lower(title) LIKE ").push_bind(like.clone());
-        qb.push(" OR lower(coalesce(description, '')) LIKE ").push_bind(like.clone());
+        qb.push(" OR lower(coalesce(description, '')) LIKE ")
+            .push_bind(like.clone());
         qb.push(" OR lower(tags) LIKE ").push_bind(like).push(")");
     }
     page.push(&mut qb, "title", "id", Order::Asc);
     let rows: Vec<ContentRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.title.clone(), r.id.clone()), ContentRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.title.clone(), r.id.clone()),
+        ContentRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -89,7 +94,12 @@ struct ContentPatch {
     tags: Option<Vec<String>>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<ContentPatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<ContentPatch>,
+) -> ApiResult<Json<Value>> {
     let title = p.title.as_deref().map(|v| name("title", v)).transpose()?;
     opt_text("description", p.description.as_deref(), 4000)?;
     if let Some(v) = &p.visibility {

@@ -74,7 +74,11 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     }
     page.push(&mut qb, "code", "id", Order::Asc);
     let rows: Vec<CouponRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.code.clone(), r.id.clone()), CouponRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.code.clone(), r.id.clone()),
+        CouponRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -89,47 +93,72 @@ struct NewCoupon {
     expires_at: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewCoupon>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewCoupon>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let code = input.code.trim().to_owned();
     let code_ok = (3..=32).contains(&code.len())
-        && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if !code_ok {
-        return Err(ApiError::invalid("code", "must be 3 to 32 characters of A-Z, 0-9, _ and -"));
+        return Err(ApiError::invalid(
+            "code",
+            "must be 3 to 32 characters of A-Z, 0-9, _ and -",
+        ));
     }
     opt_text("description", input.description.as_deref(), 500)?;
     match (input.percent_off, input.amount_off_cents) {
         (Some(p), None) => {
             check_range("percent_off", p, 1, 100)?;
             if input.currency.is_some() {
-                return Err(ApiError::invalid("currency", "a percent coupon has no currency"));
+                return Err(ApiError::invalid(
+                    "currency",
+                    "a percent coupon has no currency",
+                ));
             }
         }
         (None, Some(a)) => {
             check_min("amount_off_cents", a, 1)?;
-            let c = input
-                .currency
-                .as_deref()
-                .ok_or_else(|| ApiError::invalid("currency", "an amount coupon needs a currency"))?;
+            let c = input.currency.as_deref().ok_or_else(|| {
+                ApiError::invalid("currency", "an amount coupon needs a currency")
+            })?;
             check_currency("currency", c)?;
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid("amount_off_cents", "give either percent_off or amount_off_cents, not both"));
+            return Err(ApiError::invalid(
+                "amount_off_cents",
+                "give either percent_off or amount_off_cents, not both",
+            ));
         }
         (None, None) => {
-            return Err(ApiError::invalid("percent_off", "give either percent_off or amount_off_cents"));
+            return Err(ApiError::invalid(
+                "percent_off",
+                "give either percent_off or amount_off_cents",
+            ));
         }
     }
     if let Some(m) = input.max_redemptions {
         check_min("max_redemptions", m, 1)?;
     }
-    let expires = input.expires_at.as_deref().map(|e| time("expires_at", e)).transpose()?;
-    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE studio_id = ? AND code = ?")
-        .bind(&t.id)
-        .bind(&code)
-        .fetch_one(&s.db)
-        .await?;
+    let expires = input
+        .expires_at
+        .as_deref()
+        .map(|e| time("expires_at", e))
+        .transpose()?;
+    let taken: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE studio_id = ? AND code = ?")
+            .bind(&t.id)
+            .bind(&code)
+            .fetch_one(&s.db)
+            .await?;
     if taken > 0 {
-        return Err(ApiError::conflict("code_taken", format!("a coupon with code {code} already exists")));
+        return Err(ApiError::conflict(
+            "code_taken",
+            format!("a coupon with code {code} already exists"),
+        ));
     }
     let row = CouponRow {
         id: crate::store::new_id("cpn"),
@@ -161,11 +190,18 @@ async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewCoupo
     Ok((StatusCode::CREATED, Json(row.render())))
 }
 
-async fn archive(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn archive(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
     if row.status == "archived" {
-        return Err(ApiError::conflict("already_archived", format!("coupon {} is already archived", row.code)));
+        return Err(ApiError::conflict(
+            "already_archived",
+            format!("coupon {} is already archived", row.code),
+        ));
     }
     sqlx::query("UPDATE coupons SET status = 'archived' WHERE studio_id = ? AND id = ?")
         .bind(&t.id)

@@ -39,7 +39,8 @@ async fn studios(State(s): State<AppState>, p: Params) -> ApiResult<Json<Value>>
         "SELECT id, name, slug, timezone, city, country, description FROM studios WHERE 1 = 1",
     );
     if let Some(q) = p.str("q") {
-        qb.push(" AND lower(name || ' ' || description) LIKE ").push_bind(format!("%{}%", q.to_lowercase()));
+        qb.push(" AND lower(name || ' ' || description) LIKE ")
+            .push_bind(format!("%{}%", q.to_lowercase()));
     }
     if let Some(c) = p.str("city") {
         qb.push(" AND lower(city) = ").push_bind(c.to_lowercase());
@@ -100,7 +101,8 @@ async fn classes(State(s): State<AppState>, p: Params) -> ApiResult<Json<Value>>
             .push_bind(format!("%{}%", q.to_lowercase()));
     }
     if let Some(c) = p.str("city") {
-        qb.push(" AND lower(coalesce(l.city, st.city)) = ").push_bind(c.to_lowercase());
+        qb.push(" AND lower(coalesce(l.city, st.city)) = ")
+            .push_bind(c.to_lowercase());
     }
     page.push(&mut qb, "o.starts_at", "o.id", Order::Asc);
     let rows: Vec<ClassRow> = qb.build_query_as().fetch_all(&s.db).await?;

@@ -19,7 +19,15 @@ use crate::pagination::{Order, Page};
 use crate::tenancy::Tenant;
 
 /// The fixed set of expense categories.
-pub const CATEGORIES: &[&str] = &["rent", "payroll", "marketing", "equipment", "utilities", "software", "other"];
+pub const CATEGORIES: &[&str] = &[
+    "rent",
+    "payroll",
+    "marketing",
+    "equipment",
+    "utilities",
+    "software",
+    "other",
+];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -27,7 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/expenses/{expense_id}", patch(update).delete(delete))
 }
 
-const SELECT: &str = "SELECT id, description, category, amount_cents, currency, incurred_on, vendor FROM expenses";
+const SELECT: &str =
+    "SELECT id, description, category, amount_cents, currency, incurred_on, vendor FROM expenses";
 
 #[derive(sqlx::FromRow)]
 struct ExpenseRow {
@@ -86,7 +95,11 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     }
     page.push(&mut qb, "incurred_on", "id", Order::Desc);
     let rows: Vec<ExpenseRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.incurred_on.clone(), r.id.clone()), ExpenseRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.incurred_on.clone(), r.id.clone()),
+        ExpenseRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -100,7 +113,11 @@ struct NewExpense {
     vendor: Option<String>,
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewExpense>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewExpense>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut row = ExpenseRow {
         id: crate::store::new_id("exp"),
         description: input.description,
@@ -139,15 +156,32 @@ struct ExpensePatch {
     vendor: Option<String>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<ExpensePatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<ExpensePatch>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
-    if let Some(v) = p.description { row.description = v; }
-    if let Some(v) = p.category { row.category = v; }
-    if let Some(v) = p.amount_cents { row.amount_cents = v; }
-    if let Some(v) = p.currency { row.currency = v; }
-    if let Some(v) = p.incurred_on { row.incurred_on = v; }
-    if let Some(v) = p.vendor { row.vendor = Some(v); }
+    if let Some(v) = p.description {
+        row.description = v;
+    }
+    if let Some(v) = p.category {
+        row.category = v;
+    }
+    if let Some(v) = p.amount_cents {
+        row.amount_cents = v;
+    }
+    if let Some(v) = p.currency {
+        row.currency = v;
+    }
+    if let Some(v) = p.incurred_on {
+        row.incurred_on = v;
+    }
+    if let Some(v) = p.vendor {
+        row.vendor = Some(v);
+    }
     row.check()?;
     sqlx::query(
         "UPDATE expenses SET description = ?, category = ?, amount_cents = ?, currency = ?,
@@ -167,7 +201,11 @@ async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Bo
     Ok(Json(row.render()))
 }
 
-async fn delete(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn delete(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     fetch(&mut tx, &t.id, &id).await?;
     sqlx::query("DELETE FROM expenses WHERE studio_id = ? AND id = ?")

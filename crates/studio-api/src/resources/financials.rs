@@ -91,7 +91,10 @@ async fn summary(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<J
     while d < to {
         periods.insert(d, Totals::default());
         if periods.len() > 1000 {
-            return Err(ApiError::invalid("from", "the range has more than 1000 periods; use a coarser group_by"));
+            return Err(ApiError::invalid(
+                "from",
+                "the range has more than 1000 periods; use a coarser group_by",
+            ));
         }
         d = group.next(d);
     }
@@ -121,13 +124,19 @@ async fn summary(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<J
     .fetch_all(&s.db)
     .await?;
     for (day, cents, n) in revenue {
-        if let Some(t) = NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok().and_then(|d| periods.get_mut(&group.start(d))) {
+        if let Some(t) = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| periods.get_mut(&group.start(d)))
+        {
             t.revenue += cents;
             t.bookings += n;
         }
     }
     for (day, cents) in expenses {
-        if let Some(t) = NaiveDate::parse_from_str(&day, "%Y-%m-%d").ok().and_then(|d| periods.get_mut(&group.start(d))) {
+        if let Some(t) = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| periods.get_mut(&group.start(d)))
+        {
             t.expenses += cents;
         }
     }

@@ -66,11 +66,17 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     if let Some(q) = p.str("q") {
         let like = format!("%{}%", q.to_lowercase());
         qb.push(" AND (lower(name) LIKE ").push_bind(like.clone());
-        qb.push(" OR lower(specialties) LIKE ").push_bind(like).push(")");
+        qb.push(" OR lower(specialties) LIKE ")
+            .push_bind(like)
+            .push(")");
     }
     page.push(&mut qb, "name", "id", Order::Asc);
     let rows: Vec<InstructorRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.name.clone(), r.id.clone()), InstructorRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.name.clone(), r.id.clone()),
+        InstructorRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -82,7 +88,11 @@ struct NewInstructor {
     specialties: Option<Vec<String>>,
 }
 
-fn check_common(email: Option<&str>, bio: Option<&str>, specialties: Option<&[String]>) -> ApiResult<()> {
+fn check_common(
+    email: Option<&str>,
+    bio: Option<&str>,
+    specialties: Option<&[String]>,
+) -> ApiResult<()> {
     if let Some(e) = email {
         check_email("email", e)?;
     }
@@ -93,8 +103,16 @@ fn check_common(email: Option<&str>, bio: Option<&str>, specialties: Option<&[St
     Ok(())
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewInstructor>) -> ApiResult<(StatusCode, Json<Value>)> {
-    check_common(input.email.as_deref(), input.bio.as_deref(), input.specialties.as_deref())?;
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewInstructor>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    check_common(
+        input.email.as_deref(),
+        input.bio.as_deref(),
+        input.specialties.as_deref(),
+    )?;
     let row = InstructorRow {
         id: crate::store::new_id("ins"),
         name: name("name", &input.name)?,
@@ -125,9 +143,18 @@ struct InstructorPatch {
     active: Option<bool>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<InstructorPatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<InstructorPatch>,
+) -> ApiResult<Json<Value>> {
     let new_name = p.name.as_deref().map(|n| name("name", n)).transpose()?;
-    check_common(p.email.as_deref(), p.bio.as_deref(), p.specialties.as_deref())?;
+    check_common(
+        p.email.as_deref(),
+        p.bio.as_deref(),
+        p.specialties.as_deref(),
+    )?;
     let mut tx = write_tx(&s.db).await?;
     let i = fetch(&mut tx, &t.id, &id).await?;
     sqlx::query("UPDATE instructors SET name = ?, email = ?, bio = ?, specialties = ?, active = ? WHERE studio_id = ? AND id = ?")

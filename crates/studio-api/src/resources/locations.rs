@@ -24,7 +24,10 @@ pub fn routes() -> Router<AppState> {
         .route("/locations", get(list).post(create))
         .route("/locations/{location_id}", patch(update).delete(delete))
         .route("/locations/{location_id}/rooms", post(create_room))
-        .route("/locations/{location_id}/rooms/{room_id}", patch(update_room).delete(delete_room))
+        .route(
+            "/locations/{location_id}/rooms/{room_id}",
+            patch(update_room).delete(delete_room),
+        )
 }
 
 #[derive(sqlx::FromRow)]
@@ -50,7 +53,11 @@ impl RoomRow {
     }
 }
 
-async fn rooms_of(db: &mut SqliteConnection, studio: &str, location: &str) -> ApiResult<Vec<Value>> {
+async fn rooms_of(
+    db: &mut SqliteConnection,
+    studio: &str,
+    location: &str,
+) -> ApiResult<Vec<Value>> {
     let rooms: Vec<RoomRow> = sqlx::query_as(
         "SELECT id, location_id, name, capacity FROM rooms WHERE studio_id = ? AND location_id = ? ORDER BY name, id",
     )
@@ -83,10 +90,13 @@ async fn fetch(db: &mut SqliteConnection, studio: &str, id: &str) -> ApiResult<L
 async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json<Value>> {
     p.allow(&["q", "city"])?;
     let page = Page::from_params("locations", &p)?;
-    let mut qb = QueryBuilder::<Sqlite>::new("SELECT id, name, address, city, timezone FROM locations WHERE studio_id = ");
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "SELECT id, name, address, city, timezone FROM locations WHERE studio_id = ",
+    );
     qb.push_bind(t.id.clone());
     if let Some(q) = p.str("q") {
-        qb.push(" AND lower(name || ' ' || address) LIKE ").push_bind(format!("%{}%", q.to_lowercase()));
+        qb.push(" AND lower(name || ' ' || address) LIKE ")
+            .push_bind(format!("%{}%", q.to_lowercase()));
     }
     if let Some(c) = p.str("city") {
         qb.push(" AND lower(city) = ").push_bind(c.to_lowercase());
@@ -124,38 +134,58 @@ struct NewLocation {
 
 fn check_timezone(tz: Option<&str>) -> ApiResult<()> {
     if let Some(tz) = tz {
-        let ok = tz == "UTC" || (tz.contains('/') && tz.len() <= 64 && !tz.contains(char::is_whitespace));
+        let ok = tz == "UTC"
+            || (tz.contains('/') && tz.len() <= 64 && !tz.contains(char::is_whitespace));
         if !ok {
-            return Err(ApiError::invalid("timezone", "must be an IANA time zone, e.g. Europe/Berlin"));
+            return Err(ApiError::invalid(
+                "timezone",
+                "must be an IANA time zone, e.g. Europe/Berlin",
+            ));
         }
     }
     Ok(())
 }
 
-async fn insert_room(db: &mut SqliteConnection, studio: &str, location: &str, room: &NewRoom, field: &str) -> ApiResult<String> {
+async fn insert_room(
+    db: &mut SqliteConnection,
+    studio: &str,
+    location: &str,
+    room: &NewRoom,
+    field: &str,
+) -> ApiResult<String> {
     let room_name = name(&format!("{field}name"), &room.name)?;
     check_range(&format!("{field}capacity"), room.capacity, 1, 500)?;
-    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ?")
-        .bind(location)
-        .bind(&room_name)
-        .fetch_one(&mut *db)
-        .await?;
+    let taken: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ?")
+            .bind(location)
+            .bind(&room_name)
+            .fetch_one(&mut *db)
+            .await?;
     if taken > 0 {
-        return Err(ApiError::conflict("room_name_taken", format!("this location already has a room named {room_name}")));
+        return Err(ApiError::conflict(
+            "room_name_taken",
+            format!("this location already has a room named {room_name}"),
+        ));
     }
     let id = crate::store::new_id("rm");
-    sqlx::query("INSERT INTO rooms (id, studio_id, location_id, name, capacity) VALUES (?, ?, ?, ?, ?)")
-        .bind(&id)
-        .bind(studio)
-        .bind(location)
-        .bind(&room_name)
-        .bind(room.capacity)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query(
+        "INSERT INTO rooms (id, studio_id, location_id, name, capacity) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(studio)
+    .bind(location)
+    .bind(&room_name)
+    .bind(room.capacity)
+    .execute(&mut *db)
+    .await?;
     Ok(id)
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewLocation>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewLocation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let row = LocationRow {
         id: crate::store::new_id("loc"),
         name: name("name", &input.name)?,
@@ -193,10 +223,17 @@ struct LocationPatch {
     timezone: Option<String>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<LocationPatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<LocationPatch>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
-    if let Some(v) = p.name { row.name = name("name", &v)?; }
+    if let Some(v) = p.name {
+        row.name = name("name", &v)?;
+    }
     if let Some(v) = p.address {
         check_text("address", &v, 1, 300)?;
         row.address = v.trim().to_owned();
@@ -225,7 +262,13 @@ async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Bo
 
 /// `409` when future scheduled occurrences use the location or room (`column` = `location_id` or
 /// `room_id`).
-async fn check_unused(db: &mut SqliteConnection, studio: &str, column: &str, id: &str, what: &str) -> ApiResult<()> {
+async fn check_unused(
+    db: &mut SqliteConnection,
+    studio: &str,
+    column: &str,
+    id: &str,
+    what: &str,
+) -> ApiResult<()> {
     let n: i64 = sqlx::query_scalar(&format!(
         "SELECT COUNT(*) FROM occurrences WHERE studio_id = ? AND {column} = ? AND status = 'scheduled' AND starts_at > ?"
     ))
@@ -243,10 +286,21 @@ async fn check_unused(db: &mut SqliteConnection, studio: &str, column: &str, id:
     Ok(())
 }
 
-async fn delete(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn delete(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let row = fetch(&mut tx, &t.id, &id).await?;
-    check_unused(&mut tx, &t.id, "location_id", &id, &format!("location {}", row.name)).await?;
+    check_unused(
+        &mut tx,
+        &t.id,
+        "location_id",
+        &id,
+        &format!("location {}", row.name),
+    )
+    .await?;
     sqlx::query("DELETE FROM locations WHERE studio_id = ? AND id = ?")
         .bind(&t.id)
         .bind(&id)
@@ -256,7 +310,12 @@ async fn delete(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) ->
     Ok(Json(json!({"id": id, "deleted": true})))
 }
 
-async fn create_room(State(s): State<AppState>, t: Tenant, Path(location): Path<String>, Body(input): Body<NewRoom>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create_room(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(location): Path<String>,
+    Body(input): Body<NewRoom>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut tx = write_tx(&s.db).await?;
     fetch(&mut tx, &t.id, &location).await?;
     let id = insert_room(&mut tx, &t.id, &location, &input, "").await?;
@@ -265,7 +324,12 @@ async fn create_room(State(s): State<AppState>, t: Tenant, Path(location): Path<
     Ok((StatusCode::CREATED, Json(room.render())))
 }
 
-async fn fetch_room(db: &mut SqliteConnection, studio: &str, location: &str, id: &str) -> ApiResult<RoomRow> {
+async fn fetch_room(
+    db: &mut SqliteConnection,
+    studio: &str,
+    location: &str,
+    id: &str,
+) -> ApiResult<RoomRow> {
     sqlx::query_as::<_, RoomRow>(
         "SELECT id, location_id, name, capacity FROM rooms WHERE studio_id = ? AND location_id = ? AND id = ?",
     )
@@ -295,14 +359,19 @@ async fn update_room(
     let mut room = fetch_room(&mut tx, &t.id, &location, &id).await?;
     if let Some(v) = p.name {
         let v = name("name", &v)?;
-        let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ? AND id != ?")
-            .bind(&location)
-            .bind(&v)
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let taken: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ? AND id != ?",
+        )
+        .bind(&location)
+        .bind(&v)
+        .bind(&id)
+        .fetch_one(&mut *tx)
+        .await?;
         if taken > 0 {
-            return Err(ApiError::conflict("room_name_taken", format!("this location already has a room named {v}")));
+            return Err(ApiError::conflict(
+                "room_name_taken",
+                format!("this location already has a room named {v}"),
+            ));
         }
         room.name = v;
     }
@@ -321,11 +390,22 @@ async fn update_room(
     Ok(Json(room.render()))
 }
 
-async fn delete_room(State(s): State<AppState>, t: Tenant, Path((location, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+async fn delete_room(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path((location, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     fetch(&mut tx, &t.id, &location).await?;
     let room = fetch_room(&mut tx, &t.id, &location, &id).await?;
-    check_unused(&mut tx, &t.id, "room_id", &id, &format!("room {}", room.name)).await?;
+    check_unused(
+        &mut tx,
+        &t.id,
+        "room_id",
+        &id,
+        &format!("room {}", room.name),
+    )
+    .await?;
     sqlx::query("DELETE FROM rooms WHERE studio_id = ? AND id = ?")
         .bind(&t.id)
         .bind(&id)

@@ -28,7 +28,10 @@ pub fn routes() -> Router<AppState> {
         .route("/members", get(list))
         .route("/members/invitations", post(invite))
         .route("/members/{member_id}", get(one).patch(update))
-        .route("/members/{member_id}/membership/cancel", post(cancel_membership))
+        .route(
+            "/members/{member_id}/membership/cancel",
+            post(cancel_membership),
+        )
 }
 
 const SELECT: &str = "SELECT id, name, email, phone, role, status, membership_plan_id,
@@ -94,10 +97,18 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     }
     page.push(&mut qb, "name", "id", Order::Asc);
     let rows: Vec<MemberRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.name.clone(), r.id.clone()), MemberRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.name.clone(), r.id.clone()),
+        MemberRow::render,
+    )))
 }
 
-async fn one(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn one(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut conn = s.db.acquire().await?;
     Ok(Json(fetch(&mut conn, &t.id, &id).await?.render()))
 }
@@ -112,7 +123,11 @@ struct Invitation {
     message: Option<String>,
 }
 
-async fn invite(State(s): State<AppState>, t: Tenant, Body(input): Body<Invitation>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn invite(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<Invitation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let email = input.email.trim().to_lowercase();
     check_email("email", &email)?;
     let member_name = name("name", &input.name)?;
@@ -120,13 +135,17 @@ async fn invite(State(s): State<AppState>, t: Tenant, Body(input): Body<Invitati
     check_one_of("role", &role, ROLES)?;
     opt_text("message", input.message.as_deref(), 2000)?;
     let mut tx = write_tx(&s.db).await?;
-    let taken: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND email = ?")
-        .bind(&t.id)
-        .bind(&email)
-        .fetch_one(&mut *tx)
-        .await?;
+    let taken: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND email = ?")
+            .bind(&t.id)
+            .bind(&email)
+            .fetch_one(&mut *tx)
+            .await?;
     if taken > 0 {
-        return Err(ApiError::conflict("email_taken", format!("a member with e-mail {email} already exists")));
+        return Err(ApiError::conflict(
+            "email_taken",
+            format!("a member with e-mail {email} already exists"),
+        ));
     }
     let at = now();
     if let Some(plan) = &input.plan_id {
@@ -136,7 +155,8 @@ async fn invite(State(s): State<AppState>, t: Tenant, Body(input): Body<Invitati
                 .bind(plan)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let (plan_name, kind, status) = found.ok_or_else(|| ApiError::missing_ref("plan", plan, "plan_id"))?;
+        let (plan_name, kind, status) =
+            found.ok_or_else(|| ApiError::missing_ref("plan", plan, "plan_id"))?;
         if status == "archived" {
             return Err(ApiError::conflict(
                 "plan_archived",
@@ -183,7 +203,12 @@ struct MemberPatch {
     phone: Option<String>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<MemberPatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<MemberPatch>,
+) -> ApiResult<Json<Value>> {
     if let Some(role) = &p.role {
         check_one_of("role", role, ROLES)?;
     }
@@ -212,7 +237,12 @@ struct Cancel {
     reason: Option<String>,
 }
 
-async fn cancel_membership(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(input): Body<Cancel>) -> ApiResult<Json<Value>> {
+async fn cancel_membership(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(input): Body<Cancel>,
+) -> ApiResult<Json<Value>> {
     opt_text("reason", input.reason.as_deref(), 500)?;
     let mut tx = write_tx(&s.db).await?;
     let m = fetch(&mut tx, &t.id, &id).await?;

@@ -52,7 +52,11 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     qb.push_bind(t.id.clone());
     page.push(&mut qb, "sent_at", "id", Order::Desc);
     let rows: Vec<MessageRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.sent_at.clone(), r.id.clone()), MessageRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.sent_at.clone(), r.id.clone()),
+        MessageRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -63,7 +67,11 @@ struct NewMessage {
     body: String,
 }
 
-async fn send(State(s): State<AppState>, t: Tenant, Body(input): Body<NewMessage>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn send(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewMessage>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     if input.member_ids.is_empty() || input.member_ids.len() > 50 {
         return Err(ApiError::invalid("member_ids", "give 1 to 50 member ids"));
     }
@@ -77,11 +85,12 @@ async fn send(State(s): State<AppState>, t: Tenant, Body(input): Body<NewMessage
     }
     let mut tx = write_tx(&s.db).await?;
     for id in &ids {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND id = ?")
-            .bind(&t.id)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND id = ?")
+                .bind(&t.id)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         if n == 0 {
             return Err(ApiError::missing_ref("member", id, "member_ids"));
         }

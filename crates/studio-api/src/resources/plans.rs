@@ -61,15 +61,21 @@ impl PlanRow {
             let interval = self.interval.get_or_insert_with(|| "month".into());
             check_one_of("interval", interval, &["month", "year"])?;
         } else if self.interval.is_some() {
-            return Err(ApiError::invalid("interval", "only membership plans have an interval"));
+            return Err(ApiError::invalid(
+                "interval",
+                "only membership plans have an interval",
+            ));
         }
         if self.kind == "class_pack" {
-            let credits = self
-                .class_credits
-                .ok_or_else(|| ApiError::invalid("class_credits", "a class pack needs class_credits"))?;
+            let credits = self.class_credits.ok_or_else(|| {
+                ApiError::invalid("class_credits", "a class pack needs class_credits")
+            })?;
             check_range("class_credits", credits, 1, 1000)?;
         } else if self.class_credits.is_some() {
-            return Err(ApiError::invalid("class_credits", "only class packs have class_credits"));
+            return Err(ApiError::invalid(
+                "class_credits",
+                "only class packs have class_credits",
+            ));
         }
         Ok(())
     }
@@ -99,7 +105,11 @@ async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json
     }
     page.push(&mut qb, "name", "id", Order::Asc);
     let rows: Vec<PlanRow> = qb.build_query_as().fetch_all(&s.db).await?;
-    Ok(Json(page.finish(rows, |r| (r.name.clone(), r.id.clone()), PlanRow::render)))
+    Ok(Json(page.finish(
+        rows,
+        |r| (r.name.clone(), r.id.clone()),
+        PlanRow::render,
+    )))
 }
 
 #[derive(Deserialize)]
@@ -114,7 +124,11 @@ struct NewPlan {
     class_credits: Option<i64>,
 }
 
-async fn create(State(s): State<AppState>, t: Tenant, Body(input): Body<NewPlan>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn create(
+    State(s): State<AppState>,
+    t: Tenant,
+    Body(input): Body<NewPlan>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut plan = PlanRow {
         id: crate::store::new_id("pln"),
         name: input.name,
@@ -156,15 +170,32 @@ struct PlanPatch {
     class_credits: Option<i64>,
 }
 
-async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Body(p): Body<PlanPatch>) -> ApiResult<Json<Value>> {
+async fn update(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+    Body(p): Body<PlanPatch>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let mut plan = fetch(&mut tx, &t.id, &id).await?;
-    if let Some(v) = p.name { plan.name = v; }
-    if let Some(v) = p.description { plan.description = Some(v); }
-    if let Some(v) = p.price_cents { plan.price_cents = v; }
-    if let Some(v) = p.currency { plan.currency = v; }
-    if let Some(v) = p.interval { plan.interval = Some(v); }
-    if let Some(v) = p.class_credits { plan.class_credits = Some(v); }
+    if let Some(v) = p.name {
+        plan.name = v;
+    }
+    if let Some(v) = p.description {
+        plan.description = Some(v);
+    }
+    if let Some(v) = p.price_cents {
+        plan.price_cents = v;
+    }
+    if let Some(v) = p.currency {
+        plan.currency = v;
+    }
+    if let Some(v) = p.interval {
+        plan.interval = Some(v);
+    }
+    if let Some(v) = p.class_credits {
+        plan.class_credits = Some(v);
+    }
     plan.check()?;
     sqlx::query(
         "UPDATE plans SET name = ?, description = ?, price_cents = ?, currency = ?, interval = ?,
@@ -184,11 +215,18 @@ async fn update(State(s): State<AppState>, t: Tenant, Path(id): Path<String>, Bo
     Ok(Json(plan.render()))
 }
 
-async fn archive(State(s): State<AppState>, t: Tenant, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+async fn archive(
+    State(s): State<AppState>,
+    t: Tenant,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let mut tx = write_tx(&s.db).await?;
     let mut plan = fetch(&mut tx, &t.id, &id).await?;
     if plan.status == "archived" {
-        return Err(ApiError::conflict("already_archived", format!("plan {} is already archived", plan.name)));
+        return Err(ApiError::conflict(
+            "already_archived",
+            format!("plan {} is already archived", plan.name),
+        ));
     }
     sqlx::query("UPDATE plans SET status = 'archived' WHERE studio_id = ? AND id = ?")
         .bind(&t.id)

@@ -26,7 +26,10 @@ pub fn routes() -> Router<AppState> {
         .route("/schedule", get(list))
         .route("/classes/{class_id}/occurrences", post(add))
         .route("/schedule/{occurrence_id}/reschedule", post(reschedule))
-        .route("/schedule/{occurrence_id}/bookings", get(super::bookings::for_occurrence))
+        .route(
+            "/schedule/{occurrence_id}/bookings",
+            get(super::bookings::for_occurrence),
+        )
 }
 
 /// Columns of an occurrence with its class name and booked count (alias `o`, class `c`).
@@ -73,7 +76,14 @@ pub async fn fetch(db: &mut SqliteConnection, studio: &str, id: &str) -> ApiResu
 }
 
 async fn list(State(s): State<AppState>, t: Tenant, p: Params) -> ApiResult<Json<Value>> {
-    p.allow(&["from", "to", "class_id", "instructor_id", "location_id", "status"])?;
+    p.allow(&[
+        "from",
+        "to",
+        "class_id",
+        "instructor_id",
+        "location_id",
+        "status",
+    ])?;
     let page = Page::from_params("schedule", &p)?;
     let status = p.one_of("status", &["scheduled", "cancelled"])?;
     let mut qb = QueryBuilder::<Sqlite>::new(format!("{SELECT} WHERE o.studio_id = "));
@@ -137,7 +147,12 @@ pub async fn check_overlap(
 }
 
 /// The location of a room of the studio (`404` on `field` when it is not one).
-async fn room_location(db: &mut SqliteConnection, studio: &str, room: &str, field: &'static str) -> ApiResult<String> {
+async fn room_location(
+    db: &mut SqliteConnection,
+    studio: &str,
+    room: &str,
+    field: &'static str,
+) -> ApiResult<String> {
     sqlx::query_scalar("SELECT location_id FROM rooms WHERE studio_id = ? AND id = ?")
         .bind(studio)
         .bind(room)
@@ -165,16 +180,24 @@ async fn add(
     let weeks = input.repeat_weeks.unwrap_or(1);
     check_range("repeat_weeks", weeks, 1, 52)?;
     let mut tx = write_tx(&s.db).await?;
-    let class: Option<(String, String, i64, i64, Option<String>, Option<String>, Option<String>)> =
-        sqlx::query_as(
-            "SELECT name, status, duration_minutes, capacity, instructor_id, room_id, location_id
+    let class: Option<(
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT name, status, duration_minutes, capacity, instructor_id, room_id, location_id
              FROM classes WHERE studio_id = ? AND id = ?",
-        )
-        .bind(&t.id)
-        .bind(&class_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((name, status, minutes, capacity, class_instructor, class_room, class_location)) = class
+    )
+    .bind(&t.id)
+    .bind(&class_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((name, status, minutes, capacity, class_instructor, class_room, class_location)) =
+        class
     else {
         return Err(ApiError::not_found("class", class_id));
     };
@@ -184,7 +207,14 @@ async fn add(
             format!("class {name} is cancelled; it cannot get new occurrences"),
         ));
     }
-    require_ref(&mut *tx, Table::Instructors, &t.id, input.instructor_id.as_deref(), "instructor_id").await?;
+    require_ref(
+        &mut *tx,
+        Table::Instructors,
+        &t.id,
+        input.instructor_id.as_deref(),
+        "instructor_id",
+    )
+    .await?;
     let instructor = input.instructor_id.or(class_instructor);
     let (room, location) = match input.room_id {
         Some(room) => {

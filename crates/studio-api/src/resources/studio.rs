@@ -5,8 +5,8 @@
 //! are; a wrong pair is `401 invalid_credentials`, with the same work done whether or not the
 //! e-mail exists.
 
-use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -83,11 +83,17 @@ async fn sign_in(State(s): State<AppState>, Body(input): Body<SignIn>) -> ApiRes
     .bind(input.email.trim())
     .fetch_optional(&s.db)
     .await?;
-    let hash = user.as_ref().map_or(DUMMY_HASH, |u| u.password_hash.as_str()).to_owned();
+    let hash = user
+        .as_ref()
+        .map_or(DUMMY_HASH, |u| u.password_hash.as_str())
+        .to_owned();
     let password = input.password;
     let ok = tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        PasswordHash::new(&hash).is_ok_and(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -21,30 +21,70 @@ fn operations(doc: &Value) -> BTreeSet<(String, String)> {
 
 fn normalise(path: &str) -> String {
     path.split('/')
-        .map(|seg| if seg.starts_with('{') && seg.ends_with('}') { "{}" } else { seg })
+        .map(|seg| {
+            if seg.starts_with('{') && seg.ends_with('}') {
+                "{}"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
 
 /// The upstream calls of SPEC §2 (tools answered by the gateway left out).
 const SPEC_CALLS: &[(&str, &str)] = &[
-    ("GET", "/classes"), ("GET", "/classes/{class_id}"), ("POST", "/classes"), ("PATCH", "/classes/{class_id}"),
-    ("POST", "/classes/{class_id}/cancel"), ("DELETE", "/classes/{class_id}"), ("GET", "/schedule"),
-    ("POST", "/classes/{class_id}/occurrences"), ("POST", "/schedule/{occurrence_id}/reschedule"),
-    ("GET", "/members"), ("GET", "/members/{member_id}"), ("POST", "/members/invitations"),
-    ("PATCH", "/members/{member_id}"), ("POST", "/members/{member_id}/membership/cancel"), ("GET", "/content"),
-    ("PATCH", "/content/{content_id}"), ("GET", "/plans"), ("POST", "/plans"), ("PATCH", "/plans/{plan_id}"),
-    ("POST", "/plans/{plan_id}/archive"), ("GET", "/instructors"), ("POST", "/instructors"),
-    ("PATCH", "/instructors/{instructor_id}"), ("GET", "/locations"), ("POST", "/locations"),
-    ("PATCH", "/locations/{location_id}"), ("DELETE", "/locations/{location_id}"),
-    ("POST", "/locations/{location_id}/rooms"), ("PATCH", "/locations/{location_id}/rooms/{room_id}"),
-    ("DELETE", "/locations/{location_id}/rooms/{room_id}"), ("GET", "/coupons"), ("POST", "/coupons"),
-    ("POST", "/coupons/{coupon_id}/archive"), ("GET", "/programs"), ("POST", "/programs"),
-    ("PATCH", "/programs/{program_id}"), ("GET", "/bookings"), ("GET", "/schedule/{occurrence_id}/bookings"),
-    ("POST", "/bookings"), ("POST", "/bookings/{booking_id}/cancel"), ("GET", "/financials/summary"),
-    ("GET", "/expenses"), ("POST", "/expenses"), ("PATCH", "/expenses/{expense_id}"),
-    ("DELETE", "/expenses/{expense_id}"), ("GET", "/messages"), ("POST", "/messages"),
-    ("GET", "/directory/studios"), ("GET", "/directory/classes"), ("GET", "/studio"), ("POST", "/auth/sign-in"),
+    ("GET", "/classes"),
+    ("GET", "/classes/{class_id}"),
+    ("POST", "/classes"),
+    ("PATCH", "/classes/{class_id}"),
+    ("POST", "/classes/{class_id}/cancel"),
+    ("DELETE", "/classes/{class_id}"),
+    ("GET", "/schedule"),
+    ("POST", "/classes/{class_id}/occurrences"),
+    ("POST", "/schedule/{occurrence_id}/reschedule"),
+    ("GET", "/members"),
+    ("GET", "/members/{member_id}"),
+    ("POST", "/members/invitations"),
+    ("PATCH", "/members/{member_id}"),
+    ("POST", "/members/{member_id}/membership/cancel"),
+    ("GET", "/content"),
+    ("PATCH", "/content/{content_id}"),
+    ("GET", "/plans"),
+    ("POST", "/plans"),
+    ("PATCH", "/plans/{plan_id}"),
+    ("POST", "/plans/{plan_id}/archive"),
+    ("GET", "/instructors"),
+    ("POST", "/instructors"),
+    ("PATCH", "/instructors/{instructor_id}"),
+    ("GET", "/locations"),
+    ("POST", "/locations"),
+    ("PATCH", "/locations/{location_id}"),
+    ("DELETE", "/locations/{location_id}"),
+    ("POST", "/locations/{location_id}/rooms"),
+    ("PATCH", "/locations/{location_id}/rooms/{room_id}"),
+    ("DELETE", "/locations/{location_id}/rooms/{room_id}"),
+    ("GET", "/coupons"),
+    ("POST", "/coupons"),
+    ("POST", "/coupons/{coupon_id}/archive"),
+    ("GET", "/programs"),
+    ("POST", "/programs"),
+    ("PATCH", "/programs/{program_id}"),
+    ("GET", "/bookings"),
+    ("GET", "/schedule/{occurrence_id}/bookings"),
+    ("POST", "/bookings"),
+    ("POST", "/bookings/{booking_id}/cancel"),
+    ("GET", "/financials/summary"),
+    ("GET", "/expenses"),
+    ("POST", "/expenses"),
+    ("PATCH", "/expenses/{expense_id}"),
+    ("DELETE", "/expenses/{expense_id}"),
+    ("GET", "/messages"),
+    ("POST", "/messages"),
+    ("GET", "/directory/studios"),
+    ("GET", "/directory/classes"),
+    ("GET", "/studio"),
+    ("POST", "/auth/sign-in"),
 ];
 
 #[test]
@@ -52,7 +92,10 @@ fn every_spec_catalog_call_is_in_the_document() {
     let ops = operations(&flowgate_studio_api::openapi());
     assert_eq!(SPEC_CALLS.len(), 51);
     for (method, path) in SPEC_CALLS {
-        assert!(ops.contains(&(method.to_string(), normalise(path))), "{method} {path} missing from openapi.json");
+        assert!(
+            ops.contains(&(method.to_string(), normalise(path))),
+            "{method} {path} missing from openapi.json"
+        );
     }
     // Plus the two meta routes, nothing else.
     assert_eq!(ops.len(), SPEC_CALLS.len() + 2);
@@ -64,7 +107,10 @@ fn every_upstream_call_in_the_manifest_is_in_the_document() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifest");
     let mut base = "/v1".to_owned();
     let mut checked = 0;
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for file in files {
         if file.extension().and_then(|e| e.to_str()) != Some("yaml") {
@@ -75,14 +121,20 @@ fn every_upstream_call_in_the_manifest_is_in_the_document() {
         if let Some(b) = doc["upstream"]["base_path"].as_str() {
             base = b.to_owned();
         }
-        let Some(tools) = doc["tools"].as_sequence() else { continue };
+        let Some(tools) = doc["tools"].as_sequence() else {
+            continue;
+        };
         for tool in tools {
             let name = tool["name"].as_str().unwrap_or("?");
             if tool.get("builtin").is_some() {
                 continue;
             }
-            let method = tool["upstream"]["method"].as_str().unwrap_or_else(|| panic!("{name}: no upstream.method"));
-            let path = tool["upstream"]["path"].as_str().unwrap_or_else(|| panic!("{name}: no upstream.path"));
+            let method = tool["upstream"]["method"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no upstream.method"));
+            let path = tool["upstream"]["path"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no upstream.path"));
             assert!(
                 ops.contains(&(method.to_uppercase(), normalise(path))),
                 "{}: tool `{name}`: {method} {path} is not in /v1/openapi.json",
@@ -105,14 +157,30 @@ async fn the_served_document_is_the_built_one_and_every_operation_is_routed() {
     let mut ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
-            assert!(ids.insert(op["operationId"].as_str().unwrap().to_owned()), "duplicate operationId");
+            assert!(
+                ids.insert(op["operationId"].as_str().unwrap().to_owned()),
+                "duplicate operationId"
+            );
             let params = op["parameters"].as_array().unwrap();
             for seg in path.split('/').filter(|s| s.starts_with('{')) {
                 let name = &seg[1..seg.len() - 1];
-                assert!(params.iter().any(|p| p["name"] == name && p["in"] == "path"), "{method} {path}: no `{name}` parameter");
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{method} {path}: no `{name}` parameter"
+                );
             }
-            if method != "get" && method != "delete" && path != "/plans/{plan_id}/archive" && path != "/coupons/{coupon_id}/archive" {
-                assert_eq!(op["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"], false, "{method} {path}");
+            if method != "get"
+                && method != "delete"
+                && path != "/plans/{plan_id}/archive"
+                && path != "/coupons/{coupon_id}/archive"
+            {
+                assert_eq!(
+                    op["requestBody"]["content"]["application/json"]["schema"]["additionalProperties"],
+                    false,
+                    "{method} {path}"
+                );
             }
             // Routed: whatever the answer, it is not the router's "no such route/method".
             let concrete = path.replace('{', "x_").replace('}', "");

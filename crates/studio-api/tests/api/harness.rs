@@ -31,7 +31,11 @@ impl Resp {
         assert_eq!(self.body["error"]["code"], code, "body: {}", self.body);
         match field {
             Some(f) => assert_eq!(self.body["error"]["field"], f, "body: {}", self.body),
-            None => assert!(self.body["error"].get("field").is_none(), "body: {}", self.body),
+            None => assert!(
+                self.body["error"].get("field").is_none(),
+                "body: {}",
+                self.body
+            ),
         }
     }
 
@@ -170,7 +174,10 @@ impl Caller<'_> {
 
 /// An upcoming scheduled occurrence of the studio with at least one free spot.
 pub async fn open_session(c: &Caller<'_>) -> Value {
-    let list = c.get("/schedule?status=scheduled&limit=100&from=2000-01-01T00:00:00Z").await.ok(200);
+    let list = c
+        .get("/schedule?status=scheduled&limit=100&from=2000-01-01T00:00:00Z")
+        .await
+        .ok(200);
     let now = chrono::Utc::now().to_rfc3339();
     list["data"]
         .as_array()
@@ -187,18 +194,29 @@ pub async fn open_session(c: &Caller<'_>) -> Value {
 /// `days` from today at `hh:mm` UTC, RFC 3339 (`2026-12-01T19:00:00Z`).
 pub fn at(days: i64, hh: u32, mm: u32) -> String {
     let d = chrono::Utc::now().date_naive() + chrono::Duration::days(days);
-    d.and_hms_opt(hh, mm, 0).unwrap().and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    d.and_hms_opt(hh, mm, 0)
+        .unwrap()
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Create a class in the Sun Room of the Pro studio with one session `days` ahead at 06:00 UTC.
-pub async fn class_with_session(c: &Caller<'_>, name: &str, capacity: i64, days: i64) -> (String, String) {
+pub async fn class_with_session(
+    c: &Caller<'_>,
+    name: &str,
+    capacity: i64,
+    days: i64,
+) -> (String, String) {
     let class = c
         .post("/classes", serde_json::json!({"name": name, "duration_minutes": 60, "capacity": capacity, "price_cents": 2000, "room_id": "rm_lotus_sun"}))
         .await
         .ok(201);
     let id = class["id"].as_str().unwrap().to_owned();
     let occ = c
-        .post(&format!("/classes/{id}/occurrences"), serde_json::json!({"starts_at": at(days, 6, 0)}))
+        .post(
+            &format!("/classes/{id}/occurrences"),
+            serde_json::json!({"starts_at": at(days, 6, 0)}),
+        )
         .await
         .ok(201);
     (id, occ["data"][0]["id"].as_str().unwrap().to_owned())

@@ -8,17 +8,30 @@ use crate::harness::{Api, FREE, PRO};
 #[tokio::test]
 async fn every_request_needs_the_service_credential() {
     let api = Api::start().await;
-    for path in ["/studio", "/healthz", "/openapi.json", "/directory/studios", "/no/such/route"] {
+    for path in [
+        "/studio",
+        "/healthz",
+        "/openapi.json",
+        "/directory/studios",
+        "/no/such/route",
+    ] {
         let missing = api.studio(PRO).token(None).get(path).await;
         missing.assert_error(401, "unauthorized", None);
-        assert_eq!(missing.message(), "missing service credential: send `Authorization: Bearer <token>`");
+        assert_eq!(
+            missing.message(),
+            "missing service credential: send `Authorization: Bearer <token>`"
+        );
         let wrong = api.studio(PRO).token(Some("not-the-token")).get(path).await;
         wrong.assert_error(401, "unauthorized", None);
         assert_eq!(wrong.message(), "wrong service credential");
     }
     // A write without the credential is refused before it is counted or executed.
     let before = api.server.write_count();
-    api.studio(PRO).token(None).post("/programs", json!({"name": "Nope"})).await.assert_error(401, "unauthorized", None);
+    api.studio(PRO)
+        .token(None)
+        .post("/programs", json!({"name": "Nope"}))
+        .await
+        .assert_error(401, "unauthorized", None);
     assert_eq!(api.server.write_count(), before);
     let programs = api.studio(PRO).get("/programs?q=nope").await.ok(200);
     assert_eq!(programs["data"].as_array().unwrap().len(), 0);
@@ -29,19 +42,34 @@ async fn every_request_needs_the_service_credential() {
 #[tokio::test]
 async fn health_studio_and_unknown_routes() {
     let api = Api::start().await;
-    assert_eq!(api.anon().get("/healthz").await.ok(200), json!({"status": "ok"}));
+    assert_eq!(
+        api.anon().get("/healthz").await.ok(200),
+        json!({"status": "ok"})
+    );
     let studio = api.studio(PRO).get("/studio").await.ok(200);
     assert_eq!(studio["id"], PRO);
     assert_eq!(studio["name"], "Lotus Flow Yoga");
     assert_eq!(studio["tier"], "pro");
     let free = api.studio(FREE).get("/studio").await.ok(200);
-    assert_eq!((free["name"].as_str(), free["tier"].as_str()), (Some("Free Spirit Pilates"), Some("free")));
-    api.anon().get("/studio").await.assert_error(400, "invalid_request", Some("X-Flow-Studio"));
+    assert_eq!(
+        (free["name"].as_str(), free["tier"].as_str()),
+        (Some("Free Spirit Pilates"), Some("free"))
+    );
+    api.anon()
+        .get("/studio")
+        .await
+        .assert_error(400, "invalid_request", Some("X-Flow-Studio"));
     let unknown = api.studio("std_nope").get("/studio").await;
     unknown.assert_error(404, "not_found", None);
     assert_eq!(unknown.message(), "studio `std_nope` not found");
-    api.studio(PRO).get("/nope").await.assert_error(404, "route_not_found", None);
-    api.studio(PRO).send(Method::PUT, "/classes", None).await.assert_error(405, "method_not_allowed", None);
+    api.studio(PRO)
+        .get("/nope")
+        .await
+        .assert_error(404, "route_not_found", None);
+    api.studio(PRO)
+        .send(Method::PUT, "/classes", None)
+        .await
+        .assert_error(405, "method_not_allowed", None);
     assert!(api.server.base_url().starts_with("http://127.0.0.1:"));
     assert!(api.server.base_url().ends_with("/v1"));
 }
@@ -50,24 +78,48 @@ async fn health_studio_and_unknown_routes() {
 async fn bad_input_is_400_with_the_field_never_500() {
     let api = Api::start().await;
     let c = api.studio(PRO);
-    let malformed = c.send(Method::POST, "/programs", Some("{\"name\": ".into())).await;
+    let malformed = c
+        .send(Method::POST, "/programs", Some("{\"name\": ".into()))
+        .await;
     malformed.assert_error(400, "invalid_request", None);
-    assert!(malformed.message().starts_with("malformed JSON body"), "{}", malformed.message());
+    assert!(
+        malformed.message().starts_with("malformed JSON body"),
+        "{}",
+        malformed.message()
+    );
     let wrong_type = c.post("/programs", json!({"name": 42})).await;
     wrong_type.assert_error(400, "invalid_request", Some("name"));
-    assert_eq!(wrong_type.message(), "invalid type: integer `42`, expected a string");
-    let unknown = c.post("/programs", json!({"name": "Yoga Nidra", "colour": "#ffffff"})).await;
+    assert_eq!(
+        wrong_type.message(),
+        "invalid type: integer `42`, expected a string"
+    );
+    let unknown = c
+        .post(
+            "/programs",
+            json!({"name": "Yoga Nidra", "colour": "#ffffff"}),
+        )
+        .await;
     unknown.assert_error(400, "invalid_request", Some("colour"));
-    assert!(unknown.message().starts_with("unknown field `colour`"), "{}", unknown.message());
+    assert!(
+        unknown.message().starts_with("unknown field `colour`"),
+        "{}",
+        unknown.message()
+    );
     let missing = c.post("/programs", json!({})).await;
     missing.assert_error(400, "invalid_request", None);
     assert_eq!(missing.message(), "missing field `name`");
     c.post("/expenses", json!({"description": "x", "category": "rent", "amount_cents": "12", "incurred_on": "2026-01-01"}))
         .await
         .assert_error(400, "invalid_request", Some("amount_cents"));
-    c.get("/classes?colour=red").await.assert_error(400, "invalid_request", Some("colour"));
-    c.get("/schedule?from=tomorrow").await.assert_error(400, "invalid_request", Some("from"));
-    c.get("/classes?status=paused").await.assert_error(400, "invalid_request", Some("status"));
+    c.get("/classes?colour=red")
+        .await
+        .assert_error(400, "invalid_request", Some("colour"));
+    c.get("/schedule?from=tomorrow")
+        .await
+        .assert_error(400, "invalid_request", Some("from"));
+    c.get("/classes?status=paused")
+        .await
+        .assert_error(400, "invalid_request", Some("status"));
     let nested = c.post("/locations", json!({"name": "L", "address": "A", "city": "C", "rooms": [{"name": "R", "capacity": "big"}]})).await;
     nested.assert_error(400, "invalid_request", Some("rooms[0].capacity"));
 }
@@ -77,7 +129,12 @@ async fn pagination_is_keyset_with_stable_opaque_cursors() {
     let api = Api::start().await;
     let c = api.studio(PRO);
     let all = c.get("/members?limit=100").await.ok(200);
-    let all: Vec<String> = all["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+    let all: Vec<String> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(all.len(), 24);
     let default = c.get("/members").await;
     assert_eq!(default.data().len(), 24, "default limit 25 holds all 24");
@@ -93,16 +150,33 @@ async fn pagination_is_keyset_with_stable_opaque_cursors() {
         };
         let page = c.get(&path).await.ok(200);
         pages += 1;
-        seen.extend(page["data"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned()),
+        );
         if pages == 1 {
             // Stable: a member added after the first page, sorting before the cursor, does not
             // shift the next page; the same cursor gives the same page twice.
-            c.post("/members/invitations", json!({"email": "aaron@example.com", "name": "Aaron Aardvark"})).await.ok(201);
+            c.post(
+                "/members/invitations",
+                json!({"email": "aaron@example.com", "name": "Aaron Aardvark"}),
+            )
+            .await
+            .ok(201);
         }
         match page["next_cursor"].as_str() {
             Some(next) => {
-                let again = c.get(&format!("/members?limit=10&cursor={next}")).await.ok(200);
-                let twice = c.get(&format!("/members?limit=10&cursor={next}")).await.ok(200);
+                let again = c
+                    .get(&format!("/members?limit=10&cursor={next}"))
+                    .await
+                    .ok(200);
+                let twice = c
+                    .get(&format!("/members?limit=10&cursor={next}"))
+                    .await
+                    .ok(200);
                 assert_eq!(again, twice);
                 cursor = Some(next.to_owned());
             }
@@ -112,16 +186,26 @@ async fn pagination_is_keyset_with_stable_opaque_cursors() {
     assert_eq!(pages, 3);
     assert_eq!(seen, all, "every member exactly once, in order");
 
-    c.get("/members?limit=0").await.assert_error(400, "invalid_request", Some("limit"));
-    c.get("/members?limit=101").await.assert_error(400, "invalid_request", Some("limit"));
-    c.get("/members?limit=ten").await.assert_error(400, "invalid_request", Some("limit"));
+    c.get("/members?limit=0")
+        .await
+        .assert_error(400, "invalid_request", Some("limit"));
+    c.get("/members?limit=101")
+        .await
+        .assert_error(400, "invalid_request", Some("limit"));
+    c.get("/members?limit=ten")
+        .await
+        .assert_error(400, "invalid_request", Some("limit"));
     assert_eq!(c.get("/members?limit=100").await.data().len(), 25);
     assert_eq!(c.get("/members?limit=1").await.data().len(), 1);
-    c.get("/members?cursor=garbage!").await.assert_error(400, "invalid_request", Some("cursor"));
+    c.get("/members?cursor=garbage!")
+        .await
+        .assert_error(400, "invalid_request", Some("cursor"));
     // A cursor of one list is refused by another.
     let classes = c.get("/classes?limit=1").await.ok(200);
     let class_cursor = classes["next_cursor"].as_str().unwrap();
-    c.get(&format!("/members?cursor={class_cursor}")).await.assert_error(400, "invalid_request", Some("cursor"));
+    c.get(&format!("/members?cursor={class_cursor}"))
+        .await
+        .assert_error(400, "invalid_request", Some("cursor"));
 }
 
 #[tokio::test]
@@ -144,41 +228,89 @@ async fn idempotent_replay_and_mismatch() {
 
     let other_body = c.post("/programs", json!({"name": "Other"})).await;
     other_body.assert_error(422, "idempotency_key_reused", None);
-    assert_eq!(other_body.message(), "this Idempotency-Key was already used with a different method, path or body");
-    c.post("/instructors", body.clone()).await.assert_error(422, "idempotency_key_reused", None);
+    assert_eq!(
+        other_body.message(),
+        "this Idempotency-Key was already used with a different method, path or body"
+    );
+    c.post("/instructors", body.clone())
+        .await
+        .assert_error(422, "idempotency_key_reused", None);
 
     // Errors are stored too (Stripe semantics): the replay of a 409 is the same 409.
-    let archive = api.studio(PRO).key("arch").post("/plans/pln_lotus_founders/archive", json!({})).await;
+    let archive = api
+        .studio(PRO)
+        .key("arch")
+        .post("/plans/pln_lotus_founders/archive", json!({}))
+        .await;
     archive.assert_error(409, "already_archived", None);
-    let replay = api.studio(PRO).key("arch").post("/plans/pln_lotus_founders/archive", json!({})).await;
+    let replay = api
+        .studio(PRO)
+        .key("arch")
+        .post("/plans/pln_lotus_founders/archive", json!({}))
+        .await;
     assert_eq!(replay.body, archive.body);
     assert_eq!(replay.headers.get("idempotent-replayed").unwrap(), "true");
 
     // Keys are per studio: the same key in another studio is a new request.
-    let fs = api.studio(FREE).key("key-1").post("/programs", body.clone()).await.ok(201);
+    let fs = api
+        .studio(FREE)
+        .key("key-1")
+        .post("/programs", body.clone())
+        .await
+        .ok(201);
     assert_ne!(fs["id"], first.body["id"]);
     // A bad key is a 400 on the header.
-    api.studio(PRO).key(&"x".repeat(256)).post("/programs", body).await.assert_error(400, "invalid_request", Some("Idempotency-Key"));
+    api.studio(PRO)
+        .key(&"x".repeat(256))
+        .post("/programs", body)
+        .await
+        .assert_error(400, "invalid_request", Some("Idempotency-Key"));
 }
 
 #[tokio::test]
 async fn data_survives_a_restart_and_is_not_seeded_twice() {
     let api = Api::start().await;
     let token = api.server.service_token().to_owned();
-    let created = api.studio(PRO).post("/programs", json!({"name": "Kept Across Restarts"})).await.ok(201);
+    let created = api
+        .studio(PRO)
+        .post("/programs", json!({"name": "Kept Across Restarts"}))
+        .await
+        .ok(201);
     api.studio(PRO).key("restart-key").post("/expenses", json!({"description": "Mats", "category": "equipment", "amount_cents": 5000, "incurred_on": "2026-01-05"})).await.ok(201);
-    api.studio(PRO).delete("/expenses/exp_lotus_001").await.ok(200);
-    assert!(api.dir.path().join(flowgate_studio_api::DATABASE_FILE).exists());
+    api.studio(PRO)
+        .delete("/expenses/exp_lotus_001")
+        .await
+        .ok(200);
+    assert!(
+        api.dir
+            .path()
+            .join(flowgate_studio_api::DATABASE_FILE)
+            .exists()
+    );
 
     let api = api.restart().await;
-    assert_ne!(api.server.service_token(), token, "a new credential per start");
+    assert_ne!(
+        api.server.service_token(),
+        token,
+        "a new credential per start"
+    );
     let found = api.studio(PRO).get("/programs?q=kept").await;
     assert_eq!(found.data().len(), 1);
     assert_eq!(found.data()[0]["id"], created["id"]);
-    assert_eq!(api.studio(PRO).get("/programs").await.data().len(), 5, "4 seeded + 1, not re-seeded");
-    api.studio(PRO).get("/expenses/exp_lotus_001").await.assert_error(405, "method_not_allowed", None);
+    assert_eq!(
+        api.studio(PRO).get("/programs").await.data().len(),
+        5,
+        "4 seeded + 1, not re-seeded"
+    );
+    api.studio(PRO)
+        .get("/expenses/exp_lotus_001")
+        .await
+        .assert_error(405, "method_not_allowed", None);
     let expenses = api.studio(PRO).get("/expenses?limit=100").await;
-    assert!(expenses.data().iter().all(|e| e["id"] != "exp_lotus_001"), "the delete survived");
+    assert!(
+        expenses.data().iter().all(|e| e["id"] != "exp_lotus_001"),
+        "the delete survived"
+    );
     // The idempotency store survives too.
     let replay = api.studio(PRO).key("restart-key").post("/expenses", json!({"description": "Mats", "category": "equipment", "amount_cents": 5000, "incurred_on": "2026-01-05"})).await;
     assert_eq!(replay.status, 201);
@@ -198,7 +330,10 @@ async fn start_refuses_a_non_loopback_address() {
     .await
     .err()
     .expect("refused");
-    assert_eq!(err.to_string(), "studio-api must listen on a loopback address, not 0.0.0.0:0");
+    assert_eq!(
+        err.to_string(),
+        "studio-api must listen on a loopback address, not 0.0.0.0:0"
+    );
 }
 
 #[tokio::test]
@@ -230,16 +365,46 @@ async fn sign_in_checks_the_demo_passwords() {
     let api = Api::start().await;
     let c = api.anon();
     let user = flowgate_studio_api::DEMO_USERS[0];
-    let ok = c.post("/auth/sign-in", json!({"email": user.email, "password": user.password})).await.ok(200);
-    assert_eq!(ok, json!({
-        "user_id": "usr_lotus_owner", "name": "Maya Chen", "email": "owner@lotusflow.example", "role": "owner",
-        "studio": {"id": PRO, "name": "Lotus Flow Yoga", "tier": "pro"},
-    }));
-    let staff = c.post("/auth/sign-in", json!({"email": "STAFF@freespirit.example", "password": "spirit-staff-demo"})).await.ok(200);
-    assert_eq!((staff["role"].as_str(), staff["studio"]["id"].as_str()), (Some("staff"), Some(FREE)));
-    let wrong = c.post("/auth/sign-in", json!({"email": user.email, "password": "lotus-admin-demo"})).await;
+    let ok = c
+        .post(
+            "/auth/sign-in",
+            json!({"email": user.email, "password": user.password}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        ok,
+        json!({
+            "user_id": "usr_lotus_owner", "name": "Maya Chen", "email": "owner@lotusflow.example", "role": "owner",
+            "studio": {"id": PRO, "name": "Lotus Flow Yoga", "tier": "pro"},
+        })
+    );
+    let staff = c
+        .post(
+            "/auth/sign-in",
+            json!({"email": "STAFF@freespirit.example", "password": "spirit-staff-demo"}),
+        )
+        .await
+        .ok(200);
+    assert_eq!(
+        (staff["role"].as_str(), staff["studio"]["id"].as_str()),
+        (Some("staff"), Some(FREE))
+    );
+    let wrong = c
+        .post(
+            "/auth/sign-in",
+            json!({"email": user.email, "password": "lotus-admin-demo"}),
+        )
+        .await;
     wrong.assert_error(401, "invalid_credentials", None);
     assert_eq!(wrong.message(), "wrong e-mail or password");
-    c.post("/auth/sign-in", json!({"email": "nobody@example.com", "password": "x"})).await.assert_error(401, "invalid_credentials", None);
-    c.post("/auth/sign-in", json!({"email": user.email})).await.assert_error(400, "invalid_request", None);
+    c.post(
+        "/auth/sign-in",
+        json!({"email": "nobody@example.com", "password": "x"}),
+    )
+    .await
+    .assert_error(401, "invalid_credentials", None);
+    c.post("/auth/sign-in", json!({"email": user.email}))
+        .await
+        .assert_error(400, "invalid_request", None);
 }
