@@ -15,7 +15,8 @@ use serde_json::Value;
 /// A running gateway and the temporary data directory it owns.
 pub struct Gateway {
     pub running: Running,
-    pub dir: tempfile::TempDir,
+    /// Kept alive (and removed) with the gateway.
+    _dir: tempfile::TempDir,
 }
 
 impl Gateway {
@@ -32,7 +33,7 @@ impl Gateway {
         };
         configure(&mut config);
         let running = serve::start(config).await.unwrap();
-        Self { running, dir }
+        Self { running, _dir: dir }
     }
 
     pub fn url(&self) -> String {
