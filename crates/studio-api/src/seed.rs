@@ -100,6 +100,43 @@ const HASHES: [&str; 6] = [
 /// The hash checked when a sign-in names an unknown e-mail (of a password nobody has).
 pub const DUMMY_PASSWORD_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$Zmxvd2dhdGUtZGVtby02$n5+XWm+sm9eqp36ZYTN+dshofOvLv4dLMISd5bBk2zo";
 
+/// (id, name, address, rooms as (id, name, capacity)).
+type LocationSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str, i64)],
+);
+/// (id, name, kind, price_cents, interval, class_credits, archived).
+type PlanSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    Option<&'static str>,
+    Option<i64>,
+    bool,
+);
+/// (id, code, percent_off, amount_off_cents, max_redemptions, archived).
+type CouponSeed = (
+    &'static str,
+    &'static str,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+);
+/// (id, title, duration_seconds, instructor_id, level, visibility, tags).
+type ContentSeed = (
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
 struct StudioSeed {
     id: &'static str,
     key: &'static str,
@@ -111,40 +148,12 @@ struct StudioSeed {
     description: &'static str,
     programs: &'static [(&'static str, &'static str, &'static str, &'static str)],
     instructors: &'static [(&'static str, &'static str, &'static [&'static str], bool)],
-    locations: &'static [(
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static [(&'static str, &'static str, i64)],
-    )],
+    locations: &'static [LocationSeed],
     classes: &'static [ClassSeed],
     members: &'static [&'static str],
-    plans: &'static [(
-        &'static str,
-        &'static str,
-        &'static str,
-        i64,
-        Option<&'static str>,
-        Option<i64>,
-        bool,
-    )],
-    coupons: &'static [(
-        &'static str,
-        &'static str,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-        bool,
-    )],
-    content: &'static [(
-        &'static str,
-        &'static str,
-        i64,
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static [&'static str],
-    )],
+    plans: &'static [PlanSeed],
+    coupons: &'static [CouponSeed],
+    content: &'static [ContentSeed],
     expenses: &'static [(&'static str, &'static str, i64, u32, &'static str)],
     messages: &'static [(usize, &'static str, &'static str)],
 }
@@ -956,7 +965,7 @@ async fn seed_studio(
             };
             let mut coupon = None;
             if price > 0
-                && rj % 6 == 0
+                && rj.is_multiple_of(6)
                 && let Some((cid, pct)) = welcome
             {
                 price -= price * pct / 100;
@@ -970,7 +979,7 @@ async fn seed_studio(
             } else if Some(k) != first_full && rj % 9 == 4 {
                 (
                     "cancelled",
-                    if rj % 2 == 0 { price } else { 0 },
+                    if rj.is_multiple_of(2) { price } else { 0 },
                     Some(created + Duration::hours(5)),
                 )
             } else if past {

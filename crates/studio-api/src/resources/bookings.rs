@@ -33,6 +33,19 @@ const SELECT: &str = "SELECT b.id, b.occurrence_id, b.member_id, b.status, b.pri
     b.currency, b.plan_id, b.coupon_id, b.refund_cents, b.created_at, b.cancelled_at, o.starts_at
     FROM bookings b JOIN occurrences o ON o.id = b.occurrence_id";
 
+/// What booking needs to know about a coupon.
+#[derive(sqlx::FromRow)]
+struct CouponUse {
+    id: String,
+    status: String,
+    percent_off: Option<i64>,
+    amount_off_cents: Option<i64>,
+    currency: Option<String>,
+    max_redemptions: Option<i64>,
+    expires_at: Option<String>,
+    times_redeemed: i64,
+}
+
 #[derive(sqlx::FromRow)]
 struct BookingRow {
     id: String,
@@ -140,7 +153,12 @@ async fn create(
     let mut tx = write_tx(&s.db).await?;
     let occ = schedule::fetch(&mut tx, &t.id, &input.occurrence_id)
         .await
-        .map_err(|_| ApiError::missing_ref("occurrence", &input.occurrence_id, "occurrence_id"))?;
+        .map_err(|e| match e {
+            ApiError::NotFound { .. } => {
+                ApiError::missing_ref("occurrence", &input.occurrence_id, "occurrence_id")
+            }
+            other => other,
+        })?;
     let member: Option<String> =
         sqlx::query_scalar("SELECT name FROM members WHERE studio_id = ? AND id = ?")
             .bind(&t.id)
@@ -204,16 +222,7 @@ async fn create(
     }
     let mut coupon_id = None;
     if let Some(code) = &input.coupon_code {
-        let found: Option<(
-            String,
-            String,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<i64>,
-            Option<String>,
-            i64,
-        )> = sqlx::query_as(
+        let found: Option<CouponUse> = sqlx::query_as(
             "SELECT id, status, percent_off, amount_off_cents, currency, max_redemptions,
                  expires_at, times_redeemed FROM coupons WHERE studio_id = ? AND code = ?",
         )
@@ -221,8 +230,16 @@ async fn create(
         .bind(code.trim().to_uppercase())
         .fetch_optional(&mut *tx)
         .await?;
-        let (id, status, percent, amount, coupon_currency, max, expires, redeemed) =
-            found.ok_or_else(|| ApiError::missing_ref("coupon", code, "coupon_code"))?;
+        let CouponUse {
+            id,
+            status,
+            percent_off: percent,
+            amount_off_cents: amount,
+            currency: coupon_currency,
+            max_redemptions: max,
+            expires_at: expires,
+            times_redeemed: redeemed,
+        } = found.ok_or_else(|| ApiError::missing_ref("coupon", code, "coupon_code"))?;
         if status == "archived" {
             return Err(ApiError::conflict(
                 "coupon_archived",

@@ -161,6 +161,18 @@ async fn room_location(
         .ok_or_else(|| ApiError::missing_ref("room", room, field))
 }
 
+/// What a new occurrence takes from its class.
+#[derive(sqlx::FromRow)]
+struct ClassDefaults {
+    name: String,
+    status: String,
+    duration_minutes: i64,
+    capacity: i64,
+    instructor_id: Option<String>,
+    room_id: Option<String>,
+    location_id: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewOccurrences {
@@ -180,15 +192,7 @@ async fn add(
     let weeks = input.repeat_weeks.unwrap_or(1);
     check_range("repeat_weeks", weeks, 1, 52)?;
     let mut tx = write_tx(&s.db).await?;
-    let class: Option<(
-        String,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let class: Option<ClassDefaults> = sqlx::query_as(
         "SELECT name, status, duration_minutes, capacity, instructor_id, room_id, location_id
              FROM classes WHERE studio_id = ? AND id = ?",
     )
@@ -196,8 +200,15 @@ async fn add(
     .bind(&class_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((name, status, minutes, capacity, class_instructor, class_room, class_location)) =
-        class
+    let Some(ClassDefaults {
+        name,
+        status,
+        duration_minutes: minutes,
+        capacity,
+        instructor_id: class_instructor,
+        room_id: class_room,
+        location_id: class_location,
+    }) = class
     else {
         return Err(ApiError::not_found("class", class_id));
     };

@@ -415,7 +415,12 @@ async fn weekly_series_overlaps_and_rescheduling() {
     let bookings = c.get(&format!("/schedule/{occ}/bookings")).await;
     assert_eq!(bookings.data().len(), 2);
     assert!(bookings.data().iter().any(|b| b["id"] == b1["id"]));
-    assert!(bookings.data().iter().all(|b| b["starts_at"] == at(31, 9, 15).as_str() && b["status"] == "booked"));
+    assert!(
+        bookings
+            .data()
+            .iter()
+            .all(|b| b["starts_at"] == at(31, 9, 15).as_str() && b["status"] == "booked")
+    );
     // Into a clash: 409; to another room: its location follows.
     let second = rows[1]["id"].as_str().unwrap();
     let clash = c
