@@ -153,9 +153,12 @@ impl Params {
             .transpose()
     }
 
-    /// An RFC 3339 time or a `YYYY-MM-DD` date (read as midnight UTC).
+    /// An RFC 3339 time or a `YYYY-MM-DD` date (read as midnight UTC). An offset whose `+` was
+    /// not percent-encoded (and so arrived as a space) is read as `+`.
     pub fn time(&self, name: &str) -> Result<Option<String>, ApiError> {
-        self.str(name).map(|v| time_or_date(name, v)).transpose()
+        self.str(name)
+            .map(|v| time_or_date(name, &v.replace(' ', "+")))
+            .transpose()
     }
 
     /// A `YYYY-MM-DD` date (an RFC 3339 time is cut to its UTC date).

@@ -408,3 +408,37 @@ async fn sign_in_checks_the_demo_passwords() {
         .await
         .assert_error(400, "invalid_request", None);
 }
+
+#[tokio::test]
+async fn query_times_take_any_offset_and_come_back_in_utc() {
+    let api = Api::start().await;
+    let c = api.studio(PRO);
+    let utc = c
+        .get("/schedule?from=2030-01-01T08:00:00Z&limit=1")
+        .await
+        .ok(200);
+    let encoded = c
+        .get("/schedule?from=2030-01-01T09:00:00%2B01:00&limit=1")
+        .await
+        .ok(200);
+    let unencoded = c
+        .get("/schedule?from=2030-01-01T09:00:00+01:00&limit=1")
+        .await
+        .ok(200);
+    let date = c.get("/schedule?from=2030-01-01&limit=1").await.ok(200);
+    assert_eq!(utc, encoded);
+    assert_eq!(utc, unencoded);
+    assert_eq!(utc, json!({"data": [], "next_cursor": null}));
+    assert_eq!(date, utc);
+    let week = c
+        .get(&format!(
+            "/schedule?from={}&to={}&limit=100",
+            crate::harness::at(0, 0, 0),
+            crate::harness::at(7, 0, 0)
+        ))
+        .await;
+    assert!(!week.data().is_empty(), "something is on this week");
+    for o in week.data() {
+        assert!(o["starts_at"].as_str().unwrap().ends_with('Z'));
+    }
+}
