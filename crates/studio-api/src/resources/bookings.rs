@@ -197,7 +197,8 @@ async fn create(
         ));
     }
     let (class_price, currency): (i64, String) =
-        sqlx::query_as("SELECT price_cents, currency FROM classes WHERE id = ?")
+        sqlx::query_as("SELECT price_cents, currency FROM classes WHERE studio_id = ? AND id = ?")
+            .bind(&t.id)
             .bind(&occ.class_id)
             .fetch_one(&mut *tx)
             .await?;
@@ -281,10 +282,13 @@ async fn create(
         ));
     }
     if let Some(id) = &coupon_id {
-        sqlx::query("UPDATE coupons SET times_redeemed = times_redeemed + 1 WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE coupons SET times_redeemed = times_redeemed + 1 WHERE studio_id = ? AND id = ?",
+        )
+        .bind(&t.id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     }
     let id = crate::store::new_id("bkg");
     sqlx::query(

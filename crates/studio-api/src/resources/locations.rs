@@ -155,12 +155,14 @@ async fn insert_room(
 ) -> ApiResult<String> {
     let room_name = name(&format!("{field}name"), &room.name)?;
     check_range(&format!("{field}capacity"), room.capacity, 1, 500)?;
-    let taken: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ?")
-            .bind(location)
-            .bind(&room_name)
-            .fetch_one(&mut *db)
-            .await?;
+    let taken: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM rooms WHERE studio_id = ? AND location_id = ? AND name = ?",
+    )
+    .bind(studio)
+    .bind(location)
+    .bind(&room_name)
+    .fetch_one(&mut *db)
+    .await?;
     if taken > 0 {
         return Err(ApiError::conflict(
             "room_name_taken",
@@ -360,8 +362,9 @@ async fn update_room(
     if let Some(v) = p.name {
         let v = name("name", &v)?;
         let taken: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM rooms WHERE location_id = ? AND name = ? AND id != ?",
+            "SELECT COUNT(*) FROM rooms WHERE studio_id = ? AND location_id = ? AND name = ? AND id != ?",
         )
+        .bind(&t.id)
         .bind(&location)
         .bind(&v)
         .bind(&id)

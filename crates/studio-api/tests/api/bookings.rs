@@ -503,3 +503,49 @@ async fn listing_bookings_filters_on_session_start_status_and_member() {
         .await
         .assert_error(400, "invalid_request", Some("status"));
 }
+
+#[tokio::test]
+async fn concurrent_bookings_never_overfill_a_session() {
+    let api = Api::start().await;
+    let c = api.studio(PRO);
+    let (_, occ) = class_with_session(&c, "Rush Class", 3, 54).await;
+    let url = format!("{}/bookings", api.server.base_url());
+    let token = api.server.service_token().to_owned();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 1..=10 {
+        let (url, token, occ) = (url.clone(), token.clone(), occ.clone());
+        tasks.spawn(async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("X-Flow-Studio", PRO)
+                .json(&json!({"occurrence_id": occ, "member_id": format!("mem_lotus_{i:02}")}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body)
+        });
+    }
+    let (mut created, mut full) = (0, 0);
+    while let Some(res) = tasks.join_next().await {
+        let (status, body) = res.unwrap();
+        match status {
+            201 => created += 1,
+            409 => {
+                assert_eq!(body["error"]["code"], "session_full");
+                full += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((created, full), (3, 7));
+    assert_eq!(
+        c.get(&format!("/schedule/{occ}/bookings"))
+            .await
+            .data()
+            .len(),
+        3
+    );
+}

@@ -442,3 +442,49 @@ async fn query_times_take_any_offset_and_come_back_in_utc() {
         assert!(o["starts_at"].as_str().unwrap().ends_with('Z'));
     }
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_execute_once() {
+    let api = Api::start().await;
+    let url = format!("{}/programs", api.server.base_url());
+    let token = api.server.service_token().to_owned();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (url, token) = (url.clone(), token.clone());
+        tasks.spawn(async move {
+            let res = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("X-Flow-Studio", PRO)
+                .header("Idempotency-Key", "race-1")
+                .json(&json!({"name": "Raced"}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body)
+        });
+    }
+    let mut bodies = Vec::new();
+    while let Some(res) = tasks.join_next().await {
+        let (status, body) = res.unwrap();
+        match status {
+            201 => bodies.push(body),
+            409 => assert_eq!(body["error"]["code"], "idempotency_in_progress"),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(!bodies.is_empty());
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "every 201 is the same stored response"
+    );
+    assert_eq!(
+        api.studio(PRO).get("/programs?q=raced").await.data().len(),
+        1,
+        "executed once"
+    );
+    assert_eq!(api.server.write_count(), 8);
+    assert_eq!(api.server.replay_count() as usize, bodies.len() - 1);
+}
