@@ -593,10 +593,6 @@ fn components() -> Value {
 
 fn operations() -> Vec<Op> {
     use Q::*;
-    const RANGE: &[(&str, Q, &str)] = &[
-        ("from", Time, "Start at or after (RFC 3339 or date)"),
-        ("to", Time, "Start before (RFC 3339 or date)"),
-    ];
     vec![
         op("get", "/healthz", "healthz", "meta", "Liveness")
             .public()
@@ -1094,7 +1090,19 @@ fn operations() -> Vec<Op> {
             "Upcoming public sessions of all studios",
         )
         .public()
-        .list("PublicClass", RANGE),
+        .list(
+            "PublicClass",
+            &[
+                (
+                    "q",
+                    Text,
+                    "Search class names, descriptions and studio names",
+                ),
+                ("city", Text, "Filter by city"),
+                ("from", Time, "Start at or after (default now)"),
+                ("to", Time, "Start before"),
+            ],
+        ),
     ]
 }
 

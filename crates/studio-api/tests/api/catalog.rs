@@ -103,7 +103,8 @@ fn every_spec_catalog_call_is_in_the_document() {
 
 #[test]
 fn every_upstream_call_in_the_manifest_is_in_the_document() {
-    let ops = operations(&flowgate_studio_api::openapi());
+    let doc_json = flowgate_studio_api::openapi();
+    let ops = operations(&doc_json);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifest");
     let mut base = "/v1".to_owned();
     let mut checked = 0;
@@ -140,11 +141,73 @@ fn every_upstream_call_in_the_manifest_is_in_the_document() {
                 "{}: tool `{name}`: {method} {path} is not in /v1/openapi.json",
                 file.display()
             );
+            check_inputs(&doc_json, name, method, path, tool);
             checked += 1;
         }
     }
     assert_eq!(base, "/v1");
     eprintln!("checked {checked} manifest upstream calls");
+}
+
+/// The tool's inputs land where the API reads them: path parameters in the path, the rest of a
+/// `GET`/`DELETE` in documented query parameters, the rest of a write in the body schema; and every
+/// body field the API requires is required by the tool.
+fn check_inputs(doc: &Value, tool: &str, method: &str, path: &str, spec: &serde_yaml::Value) {
+    let item = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| normalise(p) == normalise(path))
+        .map(|(_, v)| v)
+        .unwrap();
+    let op = &item[method.to_lowercase()];
+    let query: BTreeSet<&str> = op["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["in"] == "query")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let body = &op["requestBody"]["content"]["application/json"]["schema"];
+    let path_params: Vec<&str> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect();
+    let input = &spec["input"];
+    let required: BTreeSet<&str> = input["required"]
+        .as_sequence()
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = input["properties"]
+        .as_mapping()
+        .map(|m| m.keys().filter_map(|k| k.as_str()).collect())
+        .unwrap_or_default();
+    if spec["paginated"].as_bool() == Some(true) {
+        names.extend(["cursor", "limit"]);
+    }
+    for name in names {
+        if path_params.contains(&name) {
+            continue;
+        }
+        if matches!(method, "GET" | "DELETE") {
+            assert!(
+                query.contains(name),
+                "tool `{tool}`: input `{name}` is not a query parameter of {method} {path}"
+            );
+        } else {
+            assert!(
+                body["properties"].get(name).is_some(),
+                "tool `{tool}`: input `{name}` is not in the body of {method} {path}"
+            );
+        }
+    }
+    for field in body["required"].as_array().into_iter().flatten() {
+        let field = field.as_str().unwrap();
+        assert!(
+            required.contains(field),
+            "tool `{tool}`: the API requires `{field}` but the tool does not"
+        );
+    }
 }
 
 #[tokio::test]
@@ -195,4 +258,51 @@ async fn the_served_document_is_the_built_one_and_every_operation_is_routed() {
         }
     }
     assert_eq!(ids.len(), 53);
+}
+
+#[tokio::test]
+async fn every_documented_query_parameter_is_accepted() {
+    let api = Api::start().await;
+    let c = api.studio(PRO);
+    let doc = flowgate_studio_api::openapi();
+    let mut tried = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(op) = item.get("get") else { continue };
+        let mut query = Vec::new();
+        for p in op["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["in"] == "query")
+        {
+            let name = p["name"].as_str().unwrap();
+            let schema = &p["schema"];
+            let value = match (
+                schema["enum"].get(0),
+                schema["format"].as_str(),
+                schema["type"].as_str(),
+            ) {
+                (Some(first), _, _) => first.as_str().unwrap().to_owned(),
+                (_, Some("date-time"), _) if name == "to" => "2026-02-01T00:00:00Z".to_owned(),
+                (_, Some("date-time"), _) => "2026-01-01T00:00:00Z".to_owned(),
+                (_, Some("date"), _) if name == "to" => "2026-02-01".to_owned(),
+                (_, Some("date"), _) => "2026-01-01".to_owned(),
+                (_, _, Some("integer")) => "5".to_owned(),
+                _ if name == "cursor" => continue,
+                _ => "x".to_owned(),
+            };
+            query.push(format!("{name}={value}"));
+            tried += 1;
+        }
+        let concrete = path.replace('{', "x_").replace('}', "");
+        let res = c.get(&format!("{concrete}?{}", query.join("&"))).await;
+        assert!(
+            matches!(res.status, 200 | 404),
+            "GET {concrete}?{}: {} {}",
+            query.join("&"),
+            res.status,
+            res.body
+        );
+    }
+    assert!(tried > 50, "{tried}");
 }
