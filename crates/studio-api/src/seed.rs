@@ -150,6 +150,8 @@ struct StudioSeed {
     instructors: &'static [(&'static str, &'static str, &'static [&'static str], bool)],
     locations: &'static [LocationSeed],
     classes: &'static [ClassSeed],
+    /// The class whose next session is seeded exactly full.
+    full_class: &'static str,
     members: &'static [&'static str],
     plans: &'static [PlanSeed],
     coupons: &'static [CouponSeed],
@@ -358,7 +360,24 @@ const LOTUS: StudioSeed = StudioSeed {
             one_offs: &[],
             cancelled: true,
         },
+        ClassSeed {
+            key: "intensive",
+            name: "Weekend Intensive",
+            description: "A four-hour deep dive: practice, philosophy and a shared lunch.",
+            program: "prg_lotus_workshops",
+            instructor: "ins_lotus_leo",
+            location: "loc_lotus_alberta",
+            room: "rm_lotus_garden",
+            minutes: 240,
+            capacity: 16,
+            price: 12000,
+            level: "all_levels",
+            slots: &[],
+            one_offs: &[(-85, 9), (-70, 9), (-56, 9), (-38, 9), (-9, 9), (19, 9)],
+            cancelled: false,
+        },
     ],
+    full_class: "prenatal",
     members: &[
         "Olivia Bennett",
         "Liam Carter",
@@ -508,12 +527,12 @@ const LOTUS: StudioSeed = StudioSeed {
         ),
     ],
     expenses: &[
-        ("Pearl District lease", "rent", 420_000, 1, "NW Properties"),
-        ("Instructor payroll", "payroll", 610_000, 15, "Gusto"),
+        ("Pearl District lease", "rent", 150_000, 1, "NW Properties"),
+        ("Instructor payroll", "payroll", 120_000, 15, "Gusto"),
         (
             "Electricity and water",
             "utilities",
-            38_000,
+            28_000,
             20,
             "Portland General",
         ),
@@ -521,7 +540,7 @@ const LOTUS: StudioSeed = StudioSeed {
         (
             "Alberta studio lease",
             "rent",
-            260_000,
+            90_000,
             1,
             "Alberta Holdings",
         ),
@@ -635,7 +654,24 @@ const FREE_SPIRIT: StudioSeed = StudioSeed {
             one_offs: &[],
             cancelled: false,
         },
+        ClassSeed {
+            key: "workshop",
+            name: "Reformer Workshop",
+            description: "Two hours of jumpboard and advanced springs work.",
+            program: "prg_fs_reformer",
+            instructor: "ins_fs_jo",
+            location: "loc_fs_main",
+            room: "rm_fs_reformer",
+            minutes: 120,
+            capacity: 8,
+            price: 6500,
+            level: "advanced",
+            slots: &[],
+            one_offs: &[(-80, 18), (-50, 18), (-22, 18), (16, 18)],
+            cancelled: false,
+        },
     ],
+    full_class: "barre",
     members: &[
         "Aria Brooks",
         "Caleb Diaz",
@@ -713,9 +749,9 @@ const FREE_SPIRIT: StudioSeed = StudioSeed {
         ),
     ],
     expenses: &[
-        ("Studio lease", "rent", 310_000, 1, "Broadway Realty"),
-        ("Instructor payroll", "payroll", 280_000, 15, "Gusto"),
-        ("Utilities", "utilities", 21_000, 20, "Xcel Energy"),
+        ("Studio lease", "rent", 90_000, 1, "Broadway Realty"),
+        ("Instructor payroll", "payroll", 60_000, 15, "Gusto"),
+        ("Utilities", "utilities", 15_000, 20, "Xcel Energy"),
         ("Scheduling app", "software", 4_900, 3, "StudioSoft"),
     ],
     messages: &[
@@ -936,12 +972,12 @@ async fn seed_studio(
         }
     }
 
-    // Bookings: 35..100% full; the next prenatal-style session (first class with capacity 10)
-    // is exactly full. Past sessions were attended (a few cancelled, some refunded); cancelled
-    // sessions had their bookings cancelled and refunded.
-    let first_full = occs.iter().position(|o| {
-        o.starts > now && o.class_key == s.classes[s.classes.len().min(5) - 1].key && !o.cancelled
-    });
+    // Bookings: 35..100% full; the next session of `full_class` is exactly full. Past sessions
+    // were attended (a few cancelled, some refunded); cancelled sessions had their bookings
+    // cancelled and refunded.
+    let first_full = occs
+        .iter()
+        .position(|o| o.starts > now && o.class_key == s.full_class && !o.cancelled);
     let welcome = s.coupons.first().map(|c| (c.0, c.2.unwrap_or(0)));
     let mut redeemed = 0i64;
     let mut n = 0usize;
@@ -1022,7 +1058,7 @@ async fn seed_studio(
             items.push((
                 "Mats, blocks and straps",
                 "equipment",
-                128_000,
+                64_000,
                 11,
                 "Studio Supply Co",
             ));

@@ -256,7 +256,10 @@ async fn create(
         if max.is_some_and(|m| redeemed >= m) {
             return Err(ApiError::conflict(
                 "coupon_used_up",
-                format!("coupon {code} has been redeemed {redeemed} times, its limit"),
+                format!(
+                    "coupon {code} is used up ({redeemed} of {} redemptions)",
+                    max.unwrap_or(redeemed)
+                ),
             ));
         }
         if let Some(p) = percent {

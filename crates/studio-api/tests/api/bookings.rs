@@ -354,6 +354,50 @@ async fn plans_and_coupons_price_a_booking_and_archived_ones_cannot_be_used() {
         )
         .await;
     used.assert_error(409, "coupon_used_up", None);
+    assert_eq!(
+        used.message(),
+        "coupon ONCE is used up (1 of 1 redemptions)"
+    );
+    // An expired coupon, and an amount coupon in another currency, are refused.
+    c.post(
+        "/coupons",
+        json!({"code": "OLD", "percent_off": 10, "expires_at": "2020-01-01T00:00:00Z"}),
+    )
+    .await
+    .ok(201);
+    let expired = c
+        .post(
+            "/bookings",
+            book("mem_lotus_09", json!({"coupon_code": "OLD"})),
+        )
+        .await;
+    expired.assert_error(409, "coupon_expired", None);
+    assert_eq!(expired.message(), "coupon OLD has expired");
+    c.post(
+        "/coupons",
+        json!({"code": "EUROS", "amount_off_cents": 500, "currency": "EUR"}),
+    )
+    .await
+    .ok(201);
+    let euros = c
+        .post(
+            "/bookings",
+            book("mem_lotus_09", json!({"coupon_code": "EUROS"})),
+        )
+        .await;
+    euros.assert_error(409, "currency_mismatch", None);
+    assert_eq!(
+        euros.message(),
+        "coupon EUROS is in another currency than the class (USD)"
+    );
+    assert_eq!(
+        c.get(&format!("/schedule/{occ}/bookings"))
+            .await
+            .data()
+            .len(),
+        5,
+        "member, drop-in, two coupons, ONCE"
+    );
 }
 
 #[tokio::test]

@@ -92,7 +92,7 @@ async fn create_class_checks_references_and_fields() {
 
     // Listing and filters.
     let active = c.get("/classes?status=active&limit=100").await;
-    assert_eq!(active.data().len(), 7, "6 seeded active + 1 new");
+    assert_eq!(active.data().len(), 8, "7 seeded active + 1 new");
     assert_eq!(c.get("/classes?status=cancelled").await.data().len(), 1);
     assert_eq!(
         c.get("/classes?program_id=prg_lotus_yin")
