@@ -308,3 +308,78 @@ pub fn check_tags(field: &str, tags: &[String], max: usize) -> Result<(), ApiErr
 
 /// The level of a class or video.
 pub const LEVELS: &[&str] = &["all_levels", "beginner", "intermediate", "advanced"];
+
+#[cfg(test)]
+mod tests {
+    use super::{check_email, parse_json, time};
+    use crate::error::ApiError;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        name: String,
+        rooms: Option<Vec<Room>>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Room {
+        capacity: i64,
+    }
+
+    fn field(e: ApiError) -> Option<String> {
+        match e {
+            ApiError::Validation { field, .. } => field,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        assert_eq!(
+            field(parse_json::<Input>(br#"{"name": 1}"#).unwrap_err()),
+            Some("name".into())
+        );
+        assert_eq!(
+            field(parse_json::<Input>(br#"{"name": "a", "x": 1}"#).unwrap_err()),
+            Some("x".into())
+        );
+        assert_eq!(
+            field(
+                parse_json::<Input>(br#"{"name": "a", "rooms": [{"capacity": "big"}]}"#)
+                    .unwrap_err()
+            ),
+            Some("rooms[0].capacity".into())
+        );
+        assert_eq!(field(parse_json::<Input>(b"{").unwrap_err()), None);
+    }
+
+    #[test]
+    fn times_come_back_in_utc_to_the_second() {
+        assert_eq!(
+            time("t", "2026-12-01T11:00:00.789-08:00").unwrap(),
+            "2026-12-01T19:00:00Z"
+        );
+        assert!(time("t", "2026-12-01 19:00").is_err());
+        assert!(
+            time("t", "2026-12-01T19:00:00").is_err(),
+            "an offset is required"
+        );
+    }
+
+    #[test]
+    fn email_shapes() {
+        assert!(check_email("e", "ana@example.com").is_ok());
+        for bad in [
+            "ana",
+            "ana@",
+            "@example.com",
+            "ana@example",
+            "a na@example.com",
+        ] {
+            assert!(check_email("e", bad).is_err(), "{bad}");
+        }
+    }
+}

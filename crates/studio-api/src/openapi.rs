@@ -1150,11 +1150,16 @@ fn operation(o: &Op) -> Value {
         }
         Out::Raw(f) => f(),
     };
+    let mut success =
+        json!({"description": "Success", "content": {"application/json": {"schema": schema}}});
+    if o.method != "get" {
+        success["headers"] = json!({"Idempotent-Replayed": {
+            "description": "`true` when this is the stored response of an earlier request with the same Idempotency-Key",
+            "schema": {"type": "string", "enum": ["true"]},
+        }});
+    }
     let mut responses = Map::new();
-    responses.insert(
-        o.status.to_string(),
-        json!({"description": "Success", "content": {"application/json": {"schema": schema}}}),
-    );
+    responses.insert(o.status.to_string(), success);
     responses.insert(
         "400".into(),
         error_response("Invalid input (`field` names it)"),

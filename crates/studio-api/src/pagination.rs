@@ -112,3 +112,23 @@ fn decode(list: &str, cursor: &str) -> Result<(String, String), ApiError> {
     }
     Ok((key, id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{decode, encode};
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_one_list() {
+        let key = ("2026-12-01T19:00:00Z".to_owned(), "occ_1".to_owned());
+        let cursor = encode("schedule", &key);
+        assert!(
+            cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
+        assert_eq!(decode("schedule", &cursor).unwrap(), key);
+        assert!(decode("members", &cursor).is_err());
+        assert!(decode("schedule", "not-a-cursor").is_err());
+        assert!(decode("schedule", &cursor[1..]).is_err());
+    }
+}

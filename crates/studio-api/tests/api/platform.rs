@@ -488,3 +488,57 @@ async fn concurrent_requests_with_one_key_execute_once() {
     assert_eq!(api.server.write_count(), 8);
     assert_eq!(api.server.replay_count() as usize, bodies.len() - 1);
 }
+
+#[tokio::test]
+async fn seeding_is_deterministic_apart_from_now() {
+    let (a, b) = (Api::start().await, Api::start().await);
+    for studio in [PRO, FREE] {
+        for path in [
+            "/classes?limit=100",
+            "/plans",
+            "/coupons",
+            "/programs",
+            "/instructors",
+            "/locations",
+            "/content",
+            "/studio",
+        ] {
+            let (x, y) = (
+                a.studio(studio).get(path).await.ok(200),
+                b.studio(studio).get(path).await.ok(200),
+            );
+            assert_eq!(x, y, "{studio} {path}");
+        }
+        let ids = |v: serde_json::Value| -> Vec<String> {
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| format!("{} {} {}", r["id"], r["name"], r["role"]))
+                .collect()
+        };
+        let (x, y) = (
+            a.studio(studio).get("/members?limit=100").await.ok(200),
+            b.studio(studio).get("/members?limit=100").await.ok(200),
+        );
+        assert_eq!(ids(x), ids(y));
+        let statuses = |v: serde_json::Value| -> Vec<String> {
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} {} {} {}",
+                        r["id"], r["member_id"], r["status"], r["price_cents"]
+                    )
+                })
+                .collect()
+        };
+        let (x, y) = (
+            a.studio(studio).get("/bookings?limit=100").await.ok(200),
+            b.studio(studio).get("/bookings?limit=100").await.ok(200),
+        );
+        assert_eq!(statuses(x), statuses(y));
+    }
+}
