@@ -39,7 +39,7 @@ pub use seed::{DEMO_FREE_STUDIO, DEMO_PRO_STUDIO, DEMO_USERS, DemoUser};
 pub use store::FILE_NAME as DATABASE_FILE;
 
 /// How to start the API.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Directory holding `studio-api.sqlite` (created if missing).
     pub data_dir: PathBuf,
@@ -50,6 +50,21 @@ pub struct Config {
     pub service_token: Option<String>,
     /// Create the two demo studios when the database is new.
     pub seed: bool,
+}
+
+/// The token is never printed.
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field(
+                "service_token",
+                &self.service_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl Default for Config {

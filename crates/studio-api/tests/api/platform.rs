@@ -542,3 +542,14 @@ async fn seeding_is_deterministic_apart_from_now() {
         assert_eq!(statuses(x), statuses(y));
     }
 }
+
+#[test]
+fn config_debug_never_shows_the_token() {
+    let config = flowgate_studio_api::Config {
+        service_token: Some("very-secret".into()),
+        ..flowgate_studio_api::Config::default()
+    };
+    let text = format!("{config:?}");
+    assert!(!text.contains("very-secret"), "{text}");
+    assert!(text.contains("[redacted]"));
+}
