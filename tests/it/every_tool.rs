@@ -113,7 +113,6 @@ fn pacific(day: NaiveDate, hm: &str) -> String {
 #[tokio::test]
 async fn every_tool_works_with_the_pro_demo_key() {
     let gw = Gateway::start().await;
-    let api = gw.running.studio_api.as_ref().unwrap();
     let mut c = Mcp {
         client: gw.client(&gw.pro_key()).await,
         called: BTreeSet::new(),
@@ -466,8 +465,8 @@ async fn every_tool_works_with_the_pro_demo_key() {
     assert_eq!(booked["price_cents"], 2240, "3200 less 30%");
     assert_eq!(booked["status"], "booked");
     assert_eq!(booked["coupon_id"], coupon_id.as_str());
-    // A retry with the same idempotency key answers the first booking and books nobody twice.
-    let replays = api.replay_count();
+    // A retry with the same idempotency key answers the first booking and books nobody twice
+    // (list_class_bookings below holds one booking per member).
     let again = c
         .ok(
             "book_class",
@@ -476,7 +475,6 @@ async fn every_tool_works_with_the_pro_demo_key() {
         )
         .await;
     assert_eq!(again["id"], liam_booking.as_str());
-    assert_eq!(api.replay_count(), replays + 1);
     let nadia_booked = c
         .ok(
             "book_class",
@@ -672,16 +670,14 @@ async fn every_tool_works_with_the_pro_demo_key() {
                               "body": "Your third session moves to 10:30 in Studio B.",
                               "idempotency_key": "every-tool-send-message"});
     let sent = c.ok("send_message", message_args.clone()).await;
-    let message_id = s(&sent, "id");
+    assert!(s(&sent, "id").starts_with("msg_"), "{sent}");
     assert_eq!(sent["direction"], "sent");
     assert_eq!(sent["member_ids"], json!([liam, emma]));
     assert_eq!(sent["subject"], "Hammock Flow: new time in week 3");
     // No tool reads sent messages (list_messages is the studio's inbox), so the message is
-    // read back from the upstream's idempotency record: the retry answers the stored message.
-    let replays = api.replay_count();
+    // read back from its idempotency record: the retry answers the stored message, unsent again.
     let again = c.ok("send_message", message_args).await;
-    assert_eq!(again["id"], message_id.as_str());
-    assert_eq!(api.replay_count(), replays + 1);
+    assert_eq!(again, sent);
     let inbox = c.ok("list_messages", json!({"limit": 100})).await;
     assert_eq!(
         rows(&inbox).len(),
