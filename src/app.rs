@@ -9,6 +9,8 @@ use crate::audit::Audit;
 use crate::auth::Keys;
 use crate::authz::Authz;
 use crate::config::Config;
+use crate::idempotency::Idempotency;
+use crate::limit::Limits;
 use crate::store::Store;
 use crate::tool::glue::Expr;
 use crate::tool::{Registry, catalog};
@@ -31,6 +33,8 @@ pub struct App {
     pub keys: Keys,
     pub audit: Audit,
     pub upstream: UpstreamClient,
+    pub idempotency: Idempotency,
+    pub limits: Limits,
     /// The public URL of `/mcp`'s server (no trailing slash), e.g. `http://127.0.0.1:8080`.
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
@@ -80,9 +84,18 @@ impl App {
             .max_capacity(100_000)
             .time_to_idle(Duration::from_secs(3600))
             .build();
+        let idempotency = Idempotency::new(
+            store.clone(),
+            Duration::from_secs(config.idempotency_ttl_secs),
+            config.upstream_timeout() + Duration::from_secs(2),
+            config.upstream_timeout() * 2 + Duration::from_secs(5),
+        );
+        let limits = Limits::new(&config.rate_limit_per_minute);
         Ok(Arc::new(Self {
             keys: Keys::new(store.clone()),
             audit: Audit::new(store.clone()),
+            idempotency,
+            limits,
             config,
             registry,
             authz,

@@ -149,6 +149,20 @@ impl Audit {
         Ok(result.last_insert_rowid())
     }
 
+    /// Deletes records older than `days` days (0 keeps everything); returns how many.
+    pub async fn prune(&self, days: u64) -> Result<u64, StoreError> {
+        if days == 0 {
+            return Ok(0);
+        }
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000));
+        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?")
+            .bind(cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+            .execute(self.store.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Records matching the filter, newest first.
     pub async fn query(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
         let rows = sqlx::query(

@@ -1,8 +1,9 @@
 //! The call path of one `tools/call`, in the order of SPEC §3, and the **one place** where every
 //! outcome is mapped to what the caller sees ([`present`]).
 //!
-//! authenticate (HTTP middleware) → tool exists → argument validation → Cedar decision →
-//! upstream call (or built-in handler) → audit record → response. A caller who may not use a
+//! authenticate (HTTP middleware) → studio tier and rate limit → tool exists → argument
+//! validation → Cedar decision → idempotency → upstream call (or built-in handler) → audit
+//! record → response. A caller who may not use a
 //! tool at all is told so even when its arguments are also wrong: invalid arguments are
 //! re-decided with the tool's documented example, and a deny wins over the argument problems.
 
@@ -14,19 +15,26 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
 
-use crate::app::App;
+use crate::app::{App, StudioInfo};
 use crate::audit::{self, Outcome, Record};
 use crate::authz::{Decision, Principal, Studio};
+use crate::idempotency::{self, Claim, Stored};
+use crate::limit::Limited;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
 use crate::upstream::{CallHeaders, UpstreamError};
 
 /// Why a call did not succeed.
 #[derive(Debug)]
 enum Failure {
-    Denied(String),
-    Invalid(Vec<Problem>),
     /// The studio's tier could not be learnt, so nothing was decided or sent.
     Studio(UpstreamError),
+    RateLimited(Limited),
+    Denied(String),
+    Invalid(Vec<Problem>),
+    /// The idempotency key was used before with other arguments.
+    KeyReused,
+    /// A call with the same idempotency key is still running.
+    InProgress,
     Upstream(UpstreamError),
     Internal(String),
 }
@@ -77,21 +85,29 @@ async fn handle(
     started: Instant,
     mut record: Record,
 ) -> Result<CallToolResult, ErrorData> {
-    let request_id = record.request_id.clone();
-    let Some(tool) = app.registry.get(name) else {
-        record.outcome = Outcome::Invalid.as_str().into();
-        record.message = Some(format!("unknown tool {name}"));
-        finish(app, &mut record, started).await;
-        return Err(ErrorData::invalid_params(
-            format!("Unknown tool: {name}"),
-            None,
-        ));
-    };
+    let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
-    record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+    if let Some(tool) = tool {
+        record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+    }
+    let write = tool.is_some_and(|t| t.def.access == Access::Write);
 
-    let result = run(app, principal, tool, args, &request_id, &mut record).await;
-    let (response, outcome, message) = present(tool, &result);
+    let result = match admit(app, principal).await {
+        Err(failure) => Err(failure),
+        Ok(studio) => match tool {
+            None => {
+                record.outcome = Outcome::Invalid.as_str().into();
+                record.message = Some(format!("unknown tool {name}"));
+                finish(app, &mut record, started).await;
+                return Err(ErrorData::invalid_params(
+                    format!("Unknown tool: {name}"),
+                    None,
+                ));
+            }
+            Some(tool) => run(app, principal, &studio, tool, args, &mut record).await,
+        },
+    };
+    let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
     record.message = message;
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
@@ -99,15 +115,14 @@ async fn handle(
     }
     if !finish(app, &mut record, started).await {
         return Ok(CallToolResult::error(vec![ContentBlock::text(
-            match outcome {
-                Outcome::Ok if tool.def.access == Access::Write => format!(
-                    "{} was applied, but flowgate could not write its audit record; tell the studio's administrator.",
-                    tool.def.name
-                ),
-                _ => format!(
-                    "{} could not be recorded in the audit log, so its result is withheld; try again shortly.",
-                    tool.def.name
-                ),
+            if outcome == Outcome::Ok && write {
+                format!(
+                    "{name} was applied, but flowgate could not write its audit record; tell the studio's administrator."
+                )
+            } else {
+                format!(
+                    "{name} could not be recorded in the audit log, so its result is withheld; try again shortly."
+                )
             },
         )]));
     }
@@ -117,6 +132,19 @@ async fn handle(
         "call finished"
     );
     Ok(response)
+}
+
+/// The studio (for its tier) and the rate limit: checked before anything else about the call.
+async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> {
+    let studio = app
+        .studio(&principal.studio)
+        .await
+        .map_err(Failure::Studio)?;
+    let key = format!("{}:{}", principal.kind.as_str(), principal.id);
+    app.limits
+        .check(&studio.tier, &key)
+        .map_err(Failure::RateLimited)?;
+    Ok(studio)
 }
 
 /// Appends the record; `false` if it could not be written.
@@ -137,15 +165,11 @@ async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
 async fn run(
     app: &App,
     principal: &Principal,
+    studio: &StudioInfo,
     tool: &Tool,
     args: Value,
-    request_id: &str,
     record: &mut Record,
 ) -> Result<Value, Failure> {
-    let studio = app
-        .studio(&principal.studio)
-        .await
-        .map_err(Failure::Studio)?;
     let studio_ref = Studio {
         id: studio.id.clone(),
         tier: studio.tier.clone(),
@@ -197,18 +221,78 @@ async fn run(
             let Some(req) = decoded.upstream else {
                 return Err(Failure::Internal("no upstream request".into()));
             };
+            let key = decoded.idempotency_key.as_deref();
+            let claimed = match key {
+                None => None,
+                Some(key) => {
+                    let hash = idempotency::args_hash(&args);
+                    match app
+                        .idempotency
+                        .claim(&principal.studio, tool.def.name, key, &hash)
+                        .await
+                        .map_err(|e| Failure::Internal(e.to_string()))?
+                    {
+                        Claim::Fresh => Some(key),
+                        Claim::Replay(stored) => {
+                            record.message = Some("replayed from the idempotency store".into());
+                            return match stored {
+                                Stored::Ok(v) => Ok(v),
+                                Stored::Rejected {
+                                    status,
+                                    code,
+                                    message,
+                                } => Err(Failure::Upstream(UpstreamError::Rejected {
+                                    status,
+                                    code,
+                                    message,
+                                })),
+                            };
+                        }
+                        Claim::Mismatch => return Err(Failure::KeyReused),
+                        Claim::InProgress => return Err(Failure::InProgress),
+                    }
+                }
+            };
             let actor = format!("{}:{}", principal.kind.as_str(), principal.id);
+            let upstream_key = key.map(|k| idempotency::upstream_key(tool.def.name, k));
             let headers = CallHeaders {
                 studio: &principal.studio,
                 actor: &actor,
-                request_id,
-                idempotency_key: decoded.idempotency_key.as_deref(),
+                request_id: &record.request_id,
+                idempotency_key: upstream_key.as_deref(),
             };
-            let value = app
-                .upstream
-                .call(&req, &headers)
-                .await
-                .map_err(Failure::Upstream)?;
+            let result = app.upstream.call(&req, &headers).await;
+            if let Some(key) = claimed {
+                let stored = match &result {
+                    Ok(v) => Some(Stored::Ok(v.clone())),
+                    Err(UpstreamError::Rejected {
+                        status,
+                        code,
+                        message,
+                    }) => Some(Stored::Rejected {
+                        status: *status,
+                        code: code.clone(),
+                        message: message.clone(),
+                    }),
+                    Err(_) => None,
+                };
+                let done = match &stored {
+                    Some(s) => {
+                        app.idempotency
+                            .complete(&principal.studio, tool.def.name, key, s)
+                            .await
+                    }
+                    None => {
+                        app.idempotency
+                            .release(&principal.studio, tool.def.name, key)
+                            .await
+                    }
+                };
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "cannot store the idempotent answer");
+                }
+            }
+            let value = result.map_err(Failure::Upstream)?;
             record.upstream_status = Some(200);
             Ok(value)
         }
@@ -254,11 +338,10 @@ async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Val
 /// The one place where outcomes become responses: the result, its audit outcome, and the
 /// message recorded with it.
 fn present(
-    tool: &Tool,
+    name: &str,
+    write: bool,
     result: &Result<Value, Failure>,
 ) -> (CallToolResult, Outcome, Option<String>) {
-    let name = tool.def.name;
-    let write = tool.def.access == Access::Write;
     let error = |text: String, outcome: Outcome| {
         (
             CallToolResult::error(vec![ContentBlock::text(text.clone())]),
@@ -268,6 +351,29 @@ fn present(
     };
     match result {
         Ok(value) => (CallToolResult::structured(value.clone()), Outcome::Ok, None),
+        Err(Failure::RateLimited(l)) => error(
+            format!(
+                "Rate limit reached: this connection may make {} calls per minute. Try again in {}; nothing was changed.",
+                l.per_minute,
+                match l.retry_after.as_secs_f64().ceil().max(1.0) as u64 {
+                    1 => "1 second".to_string(),
+                    n => format!("{n} seconds"),
+                }
+            ),
+            Outcome::RateLimited,
+        ),
+        Err(Failure::KeyReused) => error(
+            format!(
+                "This idempotency_key was already used for a different {name} call, so nothing was changed. Use a new key for a different change, or repeat the first call's arguments exactly to get its result."
+            ),
+            Outcome::Invalid,
+        ),
+        Err(Failure::InProgress) => error(
+            format!(
+                "A {name} call with this idempotency_key is still in progress; retry in a few seconds with the same key to get its result. This call changed nothing."
+            ),
+            Outcome::Error,
+        ),
         Err(Failure::Denied(reason)) => {
             error(format!("{reason} Nothing was changed."), Outcome::Denied)
         }
@@ -291,7 +397,7 @@ fn present(
         ),
         Err(Failure::Upstream(UpstreamError::Rejected { message, .. })) => {
             let text = if write {
-                format!("{message} Nothing was changed.")
+                format!("{} Nothing was changed.", sentence(message))
             } else {
                 message.clone()
             };
@@ -322,6 +428,16 @@ fn present(
                 Outcome::Error,
             )
         }
+    }
+}
+
+/// Ends a message with a full stop so another sentence can follow.
+fn sentence(message: &str) -> String {
+    let m = message.trim_end();
+    if m.ends_with(['.', '!', '?']) {
+        m.to_string()
+    } else {
+        format!("{m}.")
     }
 }
 

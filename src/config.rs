@@ -3,6 +3,7 @@
 //!
 //! Every key has a safe default and is documented in the README's configuration table.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,6 +58,13 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// How long an idempotent write's answer is kept, in seconds.
+    pub idempotency_ttl_secs: u64,
+    /// How long audit records are kept, in days (0 keeps them forever).
+    pub audit_retention_days: u64,
+    /// Calls per minute per principal, by studio tier (burst: a quarter of it). A tier not listed
+    /// is not limited.
+    pub rate_limit_per_minute: BTreeMap<String, u32>,
 }
 
 impl Default for Config {
@@ -77,6 +85,9 @@ impl Default for Config {
             tools_page_size: 100,
             max_body_bytes: 1024 * 1024,
             log_json: false,
+            idempotency_ttl_secs: 24 * 3600,
+            audit_retention_days: 365,
+            rate_limit_per_minute: BTreeMap::from([("free".into(), 60), ("pro".into(), 600)]),
         }
     }
 }
@@ -175,6 +186,30 @@ impl Config {
             "TOOLS_PAGE_SIZE" => self.tools_page_size = parse("FLOWGATE_TOOLS_PAGE_SIZE", value)?,
             "MAX_BODY_BYTES" => self.max_body_bytes = parse("FLOWGATE_MAX_BODY_BYTES", value)?,
             "LOG_JSON" => self.log_json = parse("FLOWGATE_LOG_JSON", value)?,
+            "IDEMPOTENCY_TTL_SECS" => {
+                self.idempotency_ttl_secs = parse("FLOWGATE_IDEMPOTENCY_TTL_SECS", value)?;
+            }
+            "AUDIT_RETENTION_DAYS" => {
+                self.audit_retention_days = parse("FLOWGATE_AUDIT_RETENTION_DAYS", value)?;
+            }
+            "RATE_LIMIT_PER_MINUTE" => {
+                let mut limits = BTreeMap::new();
+                for pair in list(value) {
+                    let Some((tier, n)) = pair.split_once('=') else {
+                        return Err(ConfigError::Invalid {
+                            key: "FLOWGATE_RATE_LIMIT_PER_MINUTE",
+                            message: format!(
+                                "expected tier=calls pairs like free=60,pro=600, got {pair:?}"
+                            ),
+                        });
+                    };
+                    limits.insert(
+                        tier.trim().to_string(),
+                        parse("FLOWGATE_RATE_LIMIT_PER_MINUTE", n.trim())?,
+                    );
+                }
+                self.rate_limit_per_minute = limits;
+            }
             // Read by the CLI itself, not a setting.
             "CONFIG" | "LOG" => {}
             other => {
@@ -225,6 +260,20 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "tools_page_size",
                 message: format!("must be 1 to 1000, got {}", self.tools_page_size),
+            });
+        }
+        for tier in self.rate_limit_per_minute.keys() {
+            if !crate::tool::catalog::TIERS.iter().any(|t| t.name == tier) {
+                return Err(ConfigError::Invalid {
+                    key: "rate_limit_per_minute",
+                    message: format!("unknown tier `{tier}`"),
+                });
+            }
+        }
+        if self.idempotency_ttl_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "idempotency_ttl_secs",
+                message: "must be greater than zero".into(),
             });
         }
         if self.max_body_bytes < 1024 {

@@ -25,7 +25,7 @@ use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
 
 /// The whole router. `shutdown` ends every MCP session when cancelled.
-pub fn router(app: Arc<App>, shutdown: CancellationToken) -> Router {
+pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
     let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
     hosts.extend(app.config.allowed_hosts.iter().cloned());
     if let Some(host) = app

@@ -12,6 +12,8 @@ pub mod authz;
 pub mod call;
 pub mod config;
 pub mod http;
+pub mod idempotency;
+pub mod limit;
 pub mod mcp;
 pub mod serve;
 pub mod store;

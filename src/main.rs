@@ -231,12 +231,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })
             .await?;
             println!(
-                "The reference Management API is serving at {}\nService credential: {}\n\ncurl -H 'Authorization: Bearer {}' -H 'X-Flow-Studio: {}' {}/classes",
+                "The reference Management API is serving at {}\nService credential: {}\n\ncurl -H 'Authorization: Bearer {}' -H 'X-Flow-Studio: {}' {}/classes\n\nDemo studio sign-in:\n{}",
                 api.base_url(),
                 api.service_token(),
                 api.service_token(),
                 flowgate_studio_api::DEMO_PRO_STUDIO,
-                api.base_url()
+                api.base_url(),
+                serve::demo_users()
             );
             shutdown_signal().await;
             api.shutdown().await;

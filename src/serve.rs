@@ -130,7 +130,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     };
 
     let shutdown = CancellationToken::new();
-    let router = crate::http::router(app.clone(), shutdown.clone());
+    tokio::spawn(housekeeping(app.clone(), shutdown.clone()));
+    let router = crate::http::router(app.clone(), &shutdown);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, router)
@@ -149,6 +150,27 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         shutdown,
         task,
     })
+}
+
+/// Hourly (and at start): prune old audit records and idempotent answers, and forget rate-limit
+/// state of idle principals.
+async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match app.audit.prune(app.config.audit_retention_days).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "pruned old audit records"),
+            Err(e) => tracing::warn!(error = %e, "cannot prune the audit log"),
+        }
+        if let Err(e) = app.idempotency.prune().await {
+            tracing::warn!(error = %e, "cannot prune idempotency records");
+        }
+        app.limits.shrink();
+    }
 }
 
 /// The demo keys: read from the data directory, or created (all scopes) on the first start.
@@ -198,6 +220,19 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo studio users, one line each.
+pub fn demo_users() -> String {
+    flowgate_studio_api::DEMO_USERS
+        .iter()
+        .map(|u| {
+            format!(
+                "  {:<16} {:<6} {:<28} {}\n",
+                u.studio_id, u.role, u.email, u.password
+            )
+        })
+        .collect()
+}
+
 /// What `flowgate serve` prints once it listens.
 pub fn banner(running: &Running) -> String {
     let url = running.app.mcp_url();
@@ -225,7 +260,10 @@ Claude Desktop (claude_desktop_config.json, then restart Claude Desktop):
 MCP Inspector:
   npx @modelcontextprotocol/inspector --cli {url} --transport http \
     --header "Authorization: Bearer {pro}" --method tools/list
-"#,
+
+Demo studio sign-in (for the consent page):
+{users}"#,
+                users = demo_users(),
                 path = running.demo_keys_path().display(),
                 pro = keys.pro,
                 free = keys.free,

@@ -87,12 +87,9 @@ fn s(v: &Value, key: &str) -> String {
 
 /// The text the gateway shows for the upstream's 404 on a row of another studio.
 fn not_found(what: &str, id: &str, write: bool) -> String {
-    // BUG (src/call.rs, `present`): for write tools the gateway appends " Nothing was changed." to
-    // the upstream's message, which has no final full stop, so users read
-    // "class `x` not found Nothing was changed." (expected: "class `x` not found. Nothing was
-    // changed."). Asserted as it is today so that a fix shows up here.
+    // Write tools add that nothing was changed, as a sentence of its own.
     if write {
-        format!("{what} `{id}` not found Nothing was changed.")
+        format!("{what} `{id}` not found. Nothing was changed.")
     } else {
         format!("{what} `{id}` not found")
     }
@@ -811,8 +808,6 @@ async fn every_tool_works_with_the_pro_demo_key() {
         json!({"revenue_cents": 0, "expenses_cents": 15000, "net_cents": -15000, "bookings": 0})
     );
     // A class with bookings on record cannot be deleted.
-    // BUG (src/call.rs, `present`): the upstream's sentence and " Nothing was changed." are
-    // joined without a full stop ("... cancel it instead Nothing was changed."); see `not_found`.
     let t = c
         .refused(
             "delete_class",
@@ -821,7 +816,7 @@ async fn every_tool_works_with_the_pro_demo_key() {
         .await;
     assert_eq!(
         t,
-        "class Hammock Flow & Float has 3 booking(s) on record and cannot be deleted; cancel it instead Nothing was changed."
+        "class Hammock Flow & Float has 3 booking(s) on record and cannot be deleted; cancel it instead. Nothing was changed."
     );
     // A class that never had bookings can.
     let taster = c

@@ -29,6 +29,9 @@ impl Gateway {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_path_buf(),
+            // Tests make calls in quick bursts; the rate limit has tests of its own.
+            rate_limit_per_minute: [("free".to_string(), 100_000), ("pro".to_string(), 100_000)]
+                .into(),
             ..Config::default()
         };
         configure(&mut config);

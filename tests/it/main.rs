@@ -1,6 +1,8 @@
 //! flowgate's integration tests: one binary, modules by subject. Servers bind 127.0.0.1:0.
 mod catalog;
+mod cli;
 mod every_tool;
 mod gateway;
+mod guarantees;
 mod harness;
 mod policies;

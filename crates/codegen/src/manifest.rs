@@ -63,6 +63,14 @@ struct RawFile {
     tools: Vec<serde_yaml::Value>,
 }
 
+/// The global settings and the file that declared them.
+struct RawGlobal(
+    String,
+    RawGlobalUpstream,
+    Vec<RawTier>,
+    IndexMap<String, String>,
+);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGlobalUpstream {
@@ -232,12 +240,7 @@ pub fn load_dir(dir: &Path, display_dir: &str) -> Result<Manifest, Vec<Diagnosti
 /// Validates a manifest given as `(display name, YAML text)` pairs.
 pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnostic>> {
     let mut cx = Cx::default();
-    let mut global: Option<(
-        String,
-        RawGlobalUpstream,
-        Vec<RawTier>,
-        IndexMap<String, String>,
-    )> = None;
+    let mut global: Option<RawGlobal> = None;
     let mut raw_tools: Vec<(String, serde_yaml::Value)> = Vec::new();
 
     for (file, text) in files {
@@ -252,7 +255,7 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
         if has_global {
             match (raw.upstream, raw.tiers, raw.scopes) {
                 (Some(u), Some(t), Some(s)) => {
-                    if let Some((first, ..)) = &global {
+                    if let Some(RawGlobal(first, ..)) = &global {
                         cx.push(
                             file,
                             None,
@@ -260,7 +263,7 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
                             format!("global settings are already declared in {first}"),
                         );
                     } else {
-                        global = Some((file.clone(), u, t, s));
+                        global = Some(RawGlobal(file.clone(), u, t, s));
                     }
                 }
                 _ => cx.push(
@@ -276,7 +279,7 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
         }
     }
 
-    let Some((global_file, upstream, raw_tiers, raw_scopes)) = global else {
+    let Some(RawGlobal(global_file, upstream, raw_tiers, raw_scopes)) = global else {
         cx.push(
             "manifest",
             None,

@@ -191,7 +191,7 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
         Target::Builtin(_) => None,
     };
     let idem = if t.access == Access::Write {
-        quote! { input.idempotency_key.clone() }
+        quote! { input.idempotency_key }
     } else {
         quote! { None }
     };

@@ -105,7 +105,7 @@ fn decode_create_coupon(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError>
     Ok(rt::Decoded {
         context: input.to_cedar(),
         upstream: Some(input.to_upstream()),
-        idempotency_key: input.idempotency_key.clone(),
+        idempotency_key: input.idempotency_key,
     })
 }
 /// Arguments of `list_classes` (List classes).
@@ -343,7 +343,7 @@ fn decode_update_class(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> 
     Ok(rt::Decoded {
         context: input.to_cedar(),
         upstream: Some(input.to_upstream()),
-        idempotency_key: input.idempotency_key.clone(),
+        idempotency_key: input.idempotency_key,
     })
 }
 /// Arguments of `whoami` (Who am I).

@@ -1,0 +1,276 @@
+//! The `flowgate` binary as a newcomer runs it: `serve` prints demo keys and serves `/mcp`;
+//! `keys`, `policy` and `audit` work from the command line.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::harness::{call, connect, ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flowgate");
+
+fn flowgate(data_dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("FLOWGATE_LISTEN")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Starts `flowgate serve` and reads its banner up to the last line we need.
+async fn serve(data_dir: &Path, until: &str) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains(until) {
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("serve printed its banner");
+    (child, banner)
+}
+
+fn url_of(banner: &str) -> String {
+    banner
+        .lines()
+        .find_map(|l| l.strip_prefix("flowgate is serving MCP at "))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[tokio::test]
+async fn serve_prints_demo_keys_once_and_serves_mcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, banner) = serve(dir.path(), "--method tools/list").await;
+    let url = url_of(&banner);
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"),
+        "{banner}"
+    );
+    let pro = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Lotus Flow Yoga (Pro):"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(pro.starts_with("flow_sk_"), "{banner}");
+    assert!(banner.contains("\"mcp-remote\""), "{banner}");
+    let client = connect(&url, &pro).await;
+    let me = ok(call(&client, "whoami", json!({})).await, "whoami");
+    assert_eq!(me["studio"]["name"], "Lotus Flow Yoga");
+    client.cancel().await.unwrap();
+    child.kill().await.unwrap();
+
+    // The demo keys stay retrievable (only their hashes are in the store) ...
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo-keys.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["pro"], pro.as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(dir.path().join("demo-keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // ... and a second start says where they are instead of printing them again, and they work.
+    let (mut child, banner) = serve(dir.path(), "demo keys are in").await;
+    assert!(!banner.contains(&pro), "{banner}");
+    let client = connect(&url_of(&banner), &pro).await;
+    ok(call(&client, "whoami", json!({})).await, "whoami");
+    client.cancel().await.unwrap();
+    child.kill().await.unwrap();
+}
+
+#[test]
+fn keys_are_created_listed_rotated_and_revoked_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flowgate(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--studio",
+            "std_lotus",
+            "--scopes",
+            "classes:read,coupons:write",
+            "--name",
+            "Front desk",
+            "--expires-in",
+            "30d",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    let id = text
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    assert!(id.starts_with("key_"), "{text}");
+    assert!(text.contains("flow_sk_"), "{text}");
+    assert!(
+        text.contains("Scopes: classes:read, coupons:write"),
+        "{text}"
+    );
+
+    let list = stdout(&flowgate(dir.path(), &["keys", "list", "--json"]));
+    let row: serde_json::Value = serde_json::from_str(list.lines().next().unwrap()).unwrap();
+    assert_eq!(row["id"], id.as_str());
+    assert_eq!(row["name"], "Front desk");
+    assert!(row["expires_at"].is_string());
+    assert!(
+        !list.contains("flow_sk_") || !list.contains(&text[text.find("flow_sk_").unwrap()..][..40])
+    );
+
+    let rotated = flowgate(dir.path(), &["keys", "rotate", &id]);
+    assert!(rotated.status.success());
+    assert!(stdout(&rotated).contains("the old secret no longer works"));
+
+    let revoked = flowgate(dir.path(), &["keys", "revoke", &id]);
+    assert!(revoked.status.success());
+    let again = flowgate(dir.path(), &["keys", "revoke", &id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is already revoked"));
+
+    let bad = flowgate(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--studio",
+            "std_lotus",
+            "--scopes",
+            "clases:read",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope `clases:read`"));
+}
+
+#[test]
+fn policy_check_accepts_the_shipped_set_and_names_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = flowgate(dir.path(), &["policy", "check"]);
+    assert!(ok.status.success());
+    assert!(
+        stdout(&ok).starts_with("The policy set is valid:"),
+        "{}",
+        stdout(&ok)
+    );
+
+    let policies = tempfile::tempdir().unwrap();
+    std::fs::write(
+        policies.path().join("broken.cedar"),
+        "@id(\"bad\")\n@reason(\"no\")\nforbid (principal, action == Flow::Action::\"refund_order\", resource);\n",
+    )
+    .unwrap();
+    let bad = flowgate(
+        dir.path(),
+        &["policy", "check", policies.path().to_str().unwrap()],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("unrecognized action `Flow::Action::\"refund_order\"`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policy_explain_prints_the_decision_and_the_deciding_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = flowgate(
+        dir.path(),
+        &[
+            "keys",
+            "create",
+            "--studio",
+            "std_lotus",
+            "--scopes",
+            "coupons:write",
+        ],
+    );
+    let id = stdout(&out)
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .trim_end_matches('.')
+        .to_string();
+    let deny = flowgate(
+        dir.path(),
+        &[
+            "policy",
+            "explain",
+            "--key",
+            &id,
+            "--tool",
+            "create_coupon",
+            "--tier",
+            "pro",
+            "--args",
+            r#"{"code":"BIG","percent_off":80}"#,
+        ],
+    );
+    assert!(
+        deny.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deny.stderr)
+    );
+    let text = stdout(&deny);
+    assert!(
+        text.contains("DENY, decided by: coupons.max-50-percent"),
+        "{text}"
+    );
+    let allow = flowgate(
+        dir.path(),
+        &[
+            "policy",
+            "explain",
+            "--key",
+            &id,
+            "--tool",
+            "create_coupon",
+            "--tier",
+            "pro",
+            "--args",
+            r#"{"code":"SMALL","percent_off":20}"#,
+        ],
+    );
+    assert!(
+        stdout(&allow).contains("ALLOW, permitted by: tenant.own-studio"),
+        "{}",
+        stdout(&allow)
+    );
+}
