@@ -261,7 +261,7 @@ MCP Inspector:
   npx @modelcontextprotocol/inspector --cli {url} --transport http \
     --header "Authorization: Bearer {pro}" --method tools/list
 
-Demo studio sign-in (for the consent page):
+Demo studio users (their sign-in for the reference Management API):
 {users}"#,
                 users = demo_users(),
                 path = running.demo_keys_path().display(),

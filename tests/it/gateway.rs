@@ -504,3 +504,50 @@ async fn a_slow_upstream_times_out_within_the_configured_time() {
     gw.stop().await;
     server.abort();
 }
+
+#[tokio::test]
+async fn foreign_origins_and_hosts_are_refused_and_oversize_bodies_rejected() {
+    let gw = Gateway::start_with(|c| c.max_body_bytes = 4096).await;
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let post = || {
+        http.post(gw.url())
+            .bearer_auth(gw.pro_key())
+            .header("Accept", "application/json, text/event-stream")
+    };
+    // A browser page on another site (DNS rebinding) is refused.
+    let resp = post()
+        .header("Origin", "http://evil.example")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // So is a request for a host name the gateway does not serve.
+    let resp = post()
+        .header("Host", "evil.example")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    // A body over the limit is refused before it is parsed.
+    let big =
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "params": {"pad": "x".repeat(8192)}});
+    let resp = post().json(&big).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    // Malformed JSON-RPC gets a JSON-RPC error, not a crash.
+    let resp = post()
+        .header("Content-Type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    // The server still answers normally afterwards.
+    let client = gw.client(&gw.pro_key()).await;
+    ok(call(&client, "whoami", json!({})).await, "whoami");
+    client.cancel().await.unwrap();
+    gw.stop().await;
+}
