@@ -93,6 +93,9 @@ pub struct ToolDef {
     pub example: &'static str,
     /// Validated arguments → Cedar context, upstream request and idempotency key.
     pub decode: fn(Value) -> Result<Decoded, DecodeError>,
+    /// The schema `schemars` derives from the typed input struct; a test checks it has exactly
+    /// the published schema's fields.
+    pub typed_schema: fn() -> schemars::Schema,
 }
 
 /// What one call's validated arguments turn into.

@@ -273,3 +273,46 @@ fn the_readme_catalog_table_is_fresh() {
         "the tool catalog table differs from the manifest",
     );
 }
+
+#[test]
+fn the_typed_inputs_have_exactly_the_published_fields() {
+    let registry = Registry::new().unwrap();
+    for tool in registry.iter() {
+        let typed = serde_json::to_value((tool.def.typed_schema)()).unwrap();
+        let names = |v: &Value| -> Vec<String> {
+            let mut n: Vec<String> = v["properties"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default();
+            n.sort();
+            n
+        };
+        let required = |v: &Value| -> Vec<String> {
+            let mut r: Vec<String> = v["required"]
+                .as_array()
+                .map(|a| a.iter().map(|x| x.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            r.sort();
+            r
+        };
+        let published = Value::Object((*tool.schema).clone());
+        assert_eq!(
+            names(&typed),
+            names(&published),
+            "{}: fields",
+            tool.def.name
+        );
+        assert_eq!(
+            required(&typed),
+            required(&published),
+            "{}: required",
+            tool.def.name
+        );
+        assert_eq!(
+            typed["additionalProperties"],
+            json!(false),
+            "{}",
+            tool.def.name
+        );
+    }
+}

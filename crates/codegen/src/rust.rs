@@ -114,6 +114,7 @@ fn tool_def(t: &Tool) -> TokenStream {
     .expect("json");
     let decode = format_ident!("decode_{}", t.name);
     let action = format_ident!("{}", t.name.to_ascii_uppercase());
+    let ty = format_ident!("{}", cedar::input_type_name(t));
     quote! {
         rt::ToolDef {
             name: #name,
@@ -133,6 +134,7 @@ fn tool_def(t: &Tool) -> TokenStream {
             target: #target,
             example: #example,
             decode: #decode,
+            typed_schema: || ::schemars::schema_for!(#ty),
         }
     }
 }

@@ -399,6 +399,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         },
         example: "{\"input\":{\"code\":\"SPRING\",\"percent_off\":20},\"request\":{\"method\":\"POST\",\"path\":\"/v1/coupons\",\"body\":{\"code\":\"SPRING\",\"percent_off\":20}}}",
         decode: decode_create_coupon,
+        typed_schema: || ::schemars::schema_for!(CreateCouponInput),
     },
     rt::ToolDef {
         name: "list_classes",
@@ -421,6 +422,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         },
         example: "{\"input\":{\"status\":\"active\",\"limit\":10},\"request\":{\"method\":\"GET\",\"path\":\"/v1/classes\",\"query\":{\"limit\":\"10\",\"status\":\"active\"}}}",
         decode: decode_list_classes,
+        typed_schema: || ::schemars::schema_for!(ListClassesInput),
     },
     rt::ToolDef {
         name: "search_studios",
@@ -443,6 +445,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         },
         example: "{\"input\":{\"q\":\"yoga\"},\"request\":{\"method\":\"GET\",\"path\":\"/v1/directory/studios\",\"query\":{\"q\":\"yoga\"}}}",
         decode: decode_search_studios,
+        typed_schema: || ::schemars::schema_for!(SearchStudiosInput),
     },
     rt::ToolDef {
         name: "update_class",
@@ -465,6 +468,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         },
         example: "{\"input\":{\"class_id\":\"cls 1\",\"name\":\"Flow\",\"idempotency_key\":\"k1\"},\"request\":{\"method\":\"PATCH\",\"path\":\"/v1/classes/cls%201\",\"body\":{\"name\":\"Flow\"}}}",
         decode: decode_update_class,
+        typed_schema: || ::schemars::schema_for!(UpdateClassInput),
     },
     rt::ToolDef {
         name: "whoami",
@@ -484,5 +488,6 @@ pub static TOOLS: &[rt::ToolDef] = &[
         target: rt::Target::Builtin(rt::Builtin::Whoami),
         example: "{\"input\":{},\"request\":null}",
         decode: decode_whoami,
+        typed_schema: || ::schemars::schema_for!(WhoamiInput),
     },
 ];
