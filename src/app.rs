@@ -11,6 +11,7 @@ use crate::authz::Authz;
 use crate::config::Config;
 use crate::idempotency::Idempotency;
 use crate::limit::Limits;
+use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tool::glue::Expr;
 use crate::tool::{Registry, catalog};
@@ -35,6 +36,7 @@ pub struct App {
     pub upstream: UpstreamClient,
     pub idempotency: Idempotency,
     pub limits: Limits,
+    pub metrics: Metrics,
     /// The public URL of `/mcp`'s server (no trailing slash), e.g. `http://127.0.0.1:8080`.
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
@@ -96,6 +98,7 @@ impl App {
             audit: Audit::new(store.clone()),
             idempotency,
             limits,
+            metrics: Metrics::new(),
             config,
             registry,
             authz,
@@ -110,8 +113,10 @@ impl App {
 
     /// The studio with its tier, cached.
     pub async fn studio(&self, id: &str) -> Result<StudioInfo, UpstreamError> {
-        self.studios
-            .try_get_with(id.to_string(), async {
+        let entry = self
+            .studios
+            .entry_by_ref(id)
+            .or_try_insert_with(async {
                 let req =
                     UpstreamRequest::new(Method::GET, format!("{}/studio", catalog::BASE_PATH));
                 let request_id = uuid::Uuid::new_v4().to_string();
@@ -121,7 +126,7 @@ impl App {
                     request_id: &request_id,
                     idempotency_key: None,
                 };
-                let v = self.upstream.call(&req, &headers).await?;
+                let v = self.call_upstream(&req, &headers).await?;
                 let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
                 match (field("id"), field("tier")) {
                     (Some(sid), Some(tier)) => Ok(StudioInfo {
@@ -135,7 +140,25 @@ impl App {
                 }
             })
             .await
-            .map_err(|e: Arc<UpstreamError>| (*e).clone())
+            .map_err(|e: Arc<UpstreamError>| {
+                self.metrics.cache("studios", false);
+                (*e).clone()
+            })?;
+        // A fresh entry was loaded by this call; anything else was answered from the cache.
+        self.metrics.cache("studios", !entry.is_fresh());
+        Ok(entry.into_value())
+    }
+
+    /// One Management API request, timed and counted.
+    pub async fn call_upstream(
+        &self,
+        req: &UpstreamRequest,
+        headers: &CallHeaders<'_>,
+    ) -> Result<serde_json::Value, UpstreamError> {
+        let started = std::time::Instant::now();
+        let result = self.upstream.call(req, headers).await;
+        self.metrics.upstream(started.elapsed(), &result);
+        result
     }
 
     /// Forgets a studio's cached tier (after a plan change).

@@ -76,6 +76,17 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// A short name, for metric labels.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rejection::Missing => "missing",
+            Rejection::Malformed => "malformed",
+            Rejection::Unknown => "unknown",
+            Rejection::Revoked => "revoked",
+            Rejection::Expired => "expired",
+        }
+    }
+
     /// For the `WWW-Authenticate` `error_description` and the audit log.
     pub fn describe(self) -> &'static str {
         match self {

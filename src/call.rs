@@ -20,6 +20,7 @@ use crate::audit::{self, Outcome, Record};
 use crate::authz::{Decision, Principal, Studio};
 use crate::idempotency::{self, Claim, Stored};
 use crate::limit::Limited;
+use crate::tool::glue::Expr;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
 use crate::upstream::{CallHeaders, UpstreamError};
 
@@ -99,6 +100,7 @@ async fn handle(
                 record.outcome = Outcome::Invalid.as_str().into();
                 record.message = Some(format!("unknown tool {name}"));
                 finish(app, &mut record, started).await;
+                app.metrics.call("unknown", Outcome::Invalid.as_str());
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {name}"),
                     None,
@@ -112,6 +114,9 @@ async fn handle(
     record.message = message;
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
         record.upstream_status = e.status().map(i64::from);
+    }
+    if let Some(tool) = tool {
+        app.metrics.call(tool.def.name, outcome.as_str());
     }
     if !finish(app, &mut record, started).await {
         return Ok(CallToolResult::error(vec![ContentBlock::text(
@@ -141,9 +146,10 @@ async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> 
         .await
         .map_err(Failure::Studio)?;
     let key = format!("{}:{}", principal.kind.as_str(), principal.id);
-    app.limits
-        .check(&studio.tier, &key)
-        .map_err(Failure::RateLimited)?;
+    app.limits.check(&studio.tier, &key).map_err(|limited| {
+        app.metrics.rate_limited(&studio.tier);
+        Failure::RateLimited(limited)
+    })?;
     Ok(studio)
 }
 
@@ -180,9 +186,7 @@ async fn run(
         Err(ArgsError::Invalid(problems)) => {
             // Could this caller ever make this call? Decide with the documented example.
             if let Some(example) = app.example_context(tool.def.name) {
-                let decision = app
-                    .authz
-                    .authorize(principal, &studio_ref, tool.def, example);
+                let decision = authorize(app, principal, &studio_ref, tool, example);
                 if let Decision::Deny { policies, reason } = decision {
                     record.decision = Some("deny".into());
                     record.policies = policies;
@@ -194,9 +198,7 @@ async fn run(
         Err(ArgsError::Decode(e)) => return Err(Failure::Internal(e)),
     };
 
-    let decision = app
-        .authz
-        .authorize(principal, &studio_ref, tool.def, decoded.context);
+    let decision = authorize(app, principal, &studio_ref, tool, decoded.context);
     record.policies = decision.policies().to_vec();
     match decision {
         Decision::Allow { .. } => record.decision = Some("allow".into()),
@@ -261,10 +263,12 @@ async fn run(
                 request_id: &record.request_id,
                 idempotency_key: upstream_key.as_deref(),
             };
-            let result = app.upstream.call(&req, &headers).await;
+            let result = app.call_upstream(&req, &headers).await;
             if let Some(key) = claimed {
                 let stored = match &result {
                     Ok(v) => Some(Stored::Ok(v.clone())),
+                    // Not final: the upstream has not finished with this key.
+                    Err(e) if upstream_in_progress(e) => None,
                     Err(UpstreamError::Rejected {
                         status,
                         code,
@@ -297,6 +301,20 @@ async fn run(
             Ok(value)
         }
     }
+}
+
+/// The Cedar decision, timed.
+fn authorize(
+    app: &App,
+    principal: &Principal,
+    studio: &Studio,
+    tool: &Tool,
+    context: Expr,
+) -> Decision {
+    let started = Instant::now();
+    let decision = app.authz.authorize(principal, studio, tool.def, context);
+    app.metrics.decision(started.elapsed());
+    decision
 }
 
 /// `list_audit_log`: this studio's records only, newest first.
@@ -395,6 +413,12 @@ fn present(
             ),
             Outcome::UpstreamError,
         ),
+        Err(Failure::Upstream(e)) if upstream_in_progress(e) => error(
+            format!(
+                "The studio's Management API is still working on an earlier {name} call with this idempotency_key (it may have been cut off), so flowgate cannot tell whether {name} was applied. Retry later with the same idempotency_key: it will not apply the change twice."
+            ),
+            Outcome::UpstreamError,
+        ),
         Err(Failure::Upstream(UpstreamError::Rejected { message, .. })) => {
             let text = if write {
                 format!("{} Nothing was changed.", sentence(message))
@@ -429,6 +453,12 @@ fn present(
             )
         }
     }
+}
+
+/// The upstream refused a write because an earlier request with the same `Idempotency-Key` has
+/// no final answer yet (still running, or cut off by a crash): whether it applied is unknown.
+fn upstream_in_progress(e: &UpstreamError) -> bool {
+    matches!(e, UpstreamError::Rejected { status: 409, code: Some(code), .. } if code == "idempotency_in_progress")
 }
 
 /// Ends a message with a full stop so another sentence can follow.

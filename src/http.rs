@@ -80,6 +80,7 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(app.clone());
     Router::new()
         // Every /mcp request is authenticated, then bound to its session's principal.
@@ -100,7 +101,11 @@ async fn protected_resource_metadata(State(app): State<Arc<App>>) -> Json<serde_
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     let store = app.store.ping().await.map_err(|e| e.to_string());
-    let upstream = app.upstream.reachable().await;
+    let upstream = app
+        .upstream
+        .reachable()
+        .await
+        .map_err(|e| format!("cannot reach {}: {e}", app.upstream.base_url()));
     let ok = store.is_ok() && upstream.is_ok();
     let body = json!({
         "store": store.err().unwrap_or_else(|| "ok".into()),
@@ -112,6 +117,18 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// The Prometheus scrape endpoint (OpenMetrics text).
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
 }
 
 /// 401 with the RFC 9728 discovery challenge.
@@ -172,6 +189,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
             // A request without any credential is a client discovering auth, not an attack;
             // only presented credentials that fail are audited.
             if rejection != Rejection::Missing {
+                app.metrics.rejected_credential(rejection.code());
                 let record = Record {
                     seq: 0,
                     at: audit::now(),

@@ -15,6 +15,7 @@ pub mod http;
 pub mod idempotency;
 pub mod limit;
 pub mod mcp;
+pub mod metrics;
 pub mod serve;
 pub mod store;
 pub mod tool;

@@ -5,4 +5,5 @@ mod every_tool;
 mod gateway;
 mod guarantees;
 mod harness;
+mod operations;
 mod policies;
