@@ -50,6 +50,8 @@ async fn serve(data_dir: &Path, until: &str) -> (tokio::process::Child, String) 
     tokio::time::timeout(Duration::from_secs(60), read)
         .await
         .expect("serve printed its banner");
+    // Keep reading: a closed pipe would make the rest of the banner fail to print and end serve.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, banner)
 }
 
