@@ -130,6 +130,10 @@ struct AuditArgs {
 enum PolicyCommand {
     /// Validate a policy folder (default: the built-in policies) against the generated schema.
     Check { dir: Option<PathBuf> },
+    /// Prove the invariants (`DIR/invariants/*.cedar` plus the generated least-privilege ones),
+    /// tenant isolation, tiers, reachability and never-errors for every tool with the SMT solver
+    /// cvc5 (default: the built-in policies and invariants). Exits non-zero on any failure.
+    Prove { dir: Option<PathBuf> },
     /// Print the decision and the deciding policies for one call.
     Explain {
         /// The key id (see `flowgate keys list`).
@@ -414,6 +418,21 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 authz.policy_ids().len(),
                 authz.policy_ids().join(", ")
             );
+            Ok(())
+        }
+        PolicyCommand::Prove { dir } => {
+            let report = match &dir {
+                Some(d) => flowgate::prove::prove_dir(d).await?,
+                None => flowgate::prove::prove_shipped().await?,
+            };
+            print!("{report}");
+            let failed = report.failed().count();
+            if failed > 0 {
+                bail!(
+                    "{failed} of {} checks FAILED: the policies do not imply the invariants (counterexamples above)",
+                    report.checks.len()
+                );
+            }
             Ok(())
         }
         PolicyCommand::Explain {

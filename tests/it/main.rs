@@ -7,3 +7,4 @@ mod guarantees;
 mod harness;
 mod operations;
 mod policies;
+mod prove;
