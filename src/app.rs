@@ -32,6 +32,8 @@ pub struct App {
     pub authz: Authz,
     pub store: Store,
     pub keys: Keys,
+    /// The OAuth authorization server's state (clients, grants, tokens, flows).
+    pub oauth: crate::oauth::OAuth,
     pub audit: Audit,
     pub upstream: UpstreamClient,
     pub idempotency: Idempotency,
@@ -93,7 +95,13 @@ impl App {
             config.upstream_timeout() * 2 + Duration::from_secs(5),
         );
         let limits = Limits::new(&config.rate_limit_per_minute);
+        let oauth = crate::oauth::OAuth::new(
+            crate::oauth::grants::Grants::new(store.clone(), config.oauth_access_token_ttl_secs),
+            config.oauth_allow_private_client_metadata,
+            config.oauth_max_clients,
+        );
         Ok(Arc::new(Self {
+            oauth,
             keys: Keys::new(store.clone()),
             audit: Audit::new(store.clone()),
             idempotency,

@@ -65,6 +65,12 @@ pub struct Config {
     /// Calls per minute per principal, by studio tier (burst: a quarter of it). A tier not listed
     /// is not limited.
     pub rate_limit_per_minute: BTreeMap<String, u32>,
+    /// Lifetime of OAuth access tokens, in seconds.
+    pub oauth_access_token_ttl_secs: u64,
+    /// How many OAuth clients may register dynamically (so registration cannot fill the store).
+    pub oauth_max_clients: i64,
+    /// Tests only: accept `http` client metadata documents on private or loopback addresses.
+    pub oauth_allow_private_client_metadata: bool,
 }
 
 impl Default for Config {
@@ -88,6 +94,9 @@ impl Default for Config {
             idempotency_ttl_secs: 24 * 3600,
             audit_retention_days: 365,
             rate_limit_per_minute: BTreeMap::from([("free".into(), 60), ("pro".into(), 600)]),
+            oauth_access_token_ttl_secs: 3600,
+            oauth_max_clients: 10_000,
+            oauth_allow_private_client_metadata: false,
         }
     }
 }
@@ -191,6 +200,13 @@ impl Config {
             }
             "AUDIT_RETENTION_DAYS" => {
                 self.audit_retention_days = parse("FLOWGATE_AUDIT_RETENTION_DAYS", value)?;
+            }
+            "OAUTH_ACCESS_TOKEN_TTL_SECS" => {
+                self.oauth_access_token_ttl_secs =
+                    parse("FLOWGATE_OAUTH_ACCESS_TOKEN_TTL_SECS", value)?;
+            }
+            "OAUTH_MAX_CLIENTS" => {
+                self.oauth_max_clients = parse("FLOWGATE_OAUTH_MAX_CLIENTS", value)?;
             }
             "RATE_LIMIT_PER_MINUTE" => {
                 let mut limits = BTreeMap::new();

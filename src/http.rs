@@ -49,6 +49,7 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         config.with_allowed_origins(app.config.allowed_origins.clone())
     };
     let gateway = Gateway::new(app.clone());
+    let app_for_oauth = app.clone();
     let mcp: Router = match app.config.mcp_mode {
         McpMode::Stateful => Router::new().route_service(
             "/mcp",
@@ -86,6 +87,7 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         // Every /mcp request is authenticated, then bound to its session's principal.
         .merge(mcp.layer(middleware::from_fn_with_state(app, authenticate)))
         .merge(public)
+        .merge(crate::oauth::router(app_for_oauth))
 }
 
 /// RFC 9728 protected resource metadata for `/mcp`.
@@ -171,7 +173,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
     };
     let principal: Result<Principal, Rejection> = match token {
         Err(r) => Err(r),
-        Ok(t) => match app.keys.authenticate(&t).await {
+        Ok(t) => match crate::oauth::authenticate(&app, &t).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a credential");

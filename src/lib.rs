@@ -16,6 +16,7 @@ pub mod idempotency;
 pub mod limit;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod prove;
 pub mod serve;
 pub mod store;

@@ -41,6 +41,9 @@ enum Command {
     /// Create, list, rotate and revoke secret keys (flow_sk_…).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// List and revoke OAuth grants (assistants a studio user approved).
+    #[command(subcommand)]
+    Grants(GrantsCommand),
     /// Read the audit log (newest first).
     Audit(AuditArgs),
     /// Validate a policy set, or explain one decision.
@@ -99,6 +102,20 @@ enum KeysCommand {
     Revoke { id: String },
     /// Replace a key's secret: the old one stops working at once.
     Rotate { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum GrantsCommand {
+    /// List grants (never their tokens).
+    List {
+        #[arg(long)]
+        studio: Option<String>,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a grant: its tokens fail on their next request.
+    Revoke { id: String },
 }
 
 #[derive(Args, Debug)]
@@ -225,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(cmd) => keys(&config, cmd).await,
         Command::Audit(args) => audit_cmd(&config, args).await,
+        Command::Grants(cmd) => grants(&config, cmd).await,
         Command::Policy(cmd) => policy(&config, cmd).await,
         Command::StudioApi { listen } => {
             init_tracing(config.log_json);
@@ -358,6 +376,52 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 "Rotated key {}; the old secret no longer works.\nNew secret (shown once):\n\n  {}\n",
                 k.info.id, k.secret
             );
+        }
+    }
+    Ok(())
+}
+
+async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
+    let grants = flowgate::oauth::grants::Grants::new(
+        Store::open(&config.store_path()).await?,
+        config.oauth_access_token_ttl_secs,
+    );
+    match cmd {
+        GrantsCommand::List { studio, json } => {
+            let list = grants.list(studio.as_deref()).await?;
+            if json {
+                for g in &list {
+                    println!("{}", serde_json::to_string(g)?);
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<26} {:<16} {:<28} {:<30} {:<26} scopes",
+                "id", "studio", "client", "approved by", "state"
+            );
+            for g in &list {
+                let state = g
+                    .revoked_at
+                    .as_ref()
+                    .map(|r| format!("revoked {r}"))
+                    .unwrap_or_else(|| "active".into());
+                println!(
+                    "{:<26} {:<16} {:<28} {:<30} {:<26} {}",
+                    g.id,
+                    g.studio,
+                    g.client_name,
+                    g.user_email,
+                    state,
+                    g.scopes.join(",")
+                );
+            }
+        }
+        GrantsCommand::Revoke { id } => {
+            if grants.revoke_grant(&id, "revoked from the CLI").await? {
+                println!("Revoked grant {id}; its tokens are refused on their next request.");
+            } else {
+                anyhow::bail!("no active grant with id `{id}`");
+            }
         }
     }
     Ok(())

@@ -217,6 +217,35 @@ impl UpstreamClient {
         Err(UpstreamError::Failed { status })
     }
 
+    /// Verifies a studio user's e-mail and password (`POST /auth/sign-in`, no studio header).
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Value, UpstreamError> {
+        let response = self
+            .http
+            .post(format!("{}/auth/sign-in", self.base_url))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .map_err(|e| self.classify(&e))?;
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        match status {
+            200..=299 if body.is_object() => Ok(body),
+            400..=499 => Err(UpstreamError::Rejected {
+                status,
+                code: body["error"]["code"].as_str().map(str::to_string),
+                message: body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("sign-in refused")
+                    .to_string(),
+            }),
+            200..=299 => Err(UpstreamError::BadResponse(
+                "sign-in answer is not an object".into(),
+            )),
+            _ => Err(UpstreamError::Failed { status }),
+        }
+    }
+
     /// Whether the Management API answers at all (any HTTP status counts), for `/readyz`.
     pub async fn reachable(&self) -> Result<(), String> {
         self.http

@@ -5,6 +5,7 @@ mod every_tool;
 mod gateway;
 mod guarantees;
 mod harness;
+mod oauth;
 mod operations;
 mod policies;
 mod prove;

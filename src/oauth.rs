@@ -1,0 +1,697 @@
+//! One-click sign-in: flowgate as the OAuth 2.1 authorization server for its own MCP resource.
+//!
+//! Discovery (RFC 8414 metadata; the RFC 9728 resource metadata lives in `http`), dynamic client
+//! registration (RFC 7591) and Client ID Metadata Documents, the authorization code flow with
+//! PKCE S256 only, exact redirect URIs, RFC 8707 resource indicators and RFC 9207 `iss`, a
+//! sign-in page checked against the studio platform (`POST /auth/sign-in` upstream), a consent
+//! page where every scope can be unticked, rotating refresh tokens with reuse detection, and
+//! revocation (RFC 7009). A grant is a principal like a secret key: same Cedar decision, rate
+//! limit and audit.
+
+pub mod cimd;
+pub mod grants;
+pub mod pages;
+
+use std::collections::{BTreeSet, HashMap};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Query, RawForm, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::json;
+
+use crate::app::App;
+use crate::auth::Rejection;
+use crate::authz::Principal;
+use crate::tool::catalog::SCOPES;
+use grants::{Client, Grants, NewGrant, TokenError};
+
+/// How long a sign-in and consent flow may take.
+const FLOW_TTL: Duration = Duration::from_secs(600);
+const CSRF_COOKIE: &str = "flowgate_csrf";
+
+/// The studio user who signed in during a flow.
+#[derive(Debug, Clone)]
+struct SignedIn {
+    user_id: String,
+    email: String,
+    name: String,
+    studio_id: String,
+    studio_name: String,
+}
+
+/// One authorization in progress, between the authorize request and the code.
+#[derive(Debug, Clone)]
+struct Flow {
+    csrf: String,
+    client: Client,
+    redirect_uri: String,
+    state: Option<String>,
+    code_challenge: String,
+    requested: BTreeSet<String>,
+    user: Option<SignedIn>,
+}
+
+/// The authorization server's state.
+pub struct OAuth {
+    pub grants: Grants,
+    pub cimd: cimd::Cimd,
+    flows: moka::future::Cache<String, Flow>,
+    registrations: DefaultDirectRateLimiter,
+    max_clients: i64,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth").finish_non_exhaustive()
+    }
+}
+
+impl OAuth {
+    pub fn new(grants: Grants, allow_private_metadata: bool, max_clients: i64) -> Self {
+        Self {
+            grants,
+            cimd: cimd::Cimd::new(allow_private_metadata),
+            flows: moka::future::Cache::builder()
+                .name("oauth_flows")
+                .max_capacity(10_000)
+                .time_to_live(FLOW_TTL)
+                .build(),
+            registrations: RateLimiter::direct(
+                Quota::per_minute(NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN))
+                    .allow_burst(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
+            ),
+            max_clients,
+        }
+    }
+}
+
+/// Checks a bearer token: OAuth access tokens here, secret keys in `auth`.
+pub async fn authenticate(
+    app: &App,
+    token: &str,
+) -> Result<Result<Principal, Rejection>, crate::store::StoreError> {
+    if token.starts_with(grants::ACCESS_PREFIX) {
+        app.oauth.grants.authenticate(token, &app.mcp_url()).await
+    } else {
+        app.keys.authenticate(token).await.map_err(|e| match e {
+            crate::auth::KeyError::Store(s) => s,
+            other => crate::store::StoreError::Query(sqlx::Error::Protocol(other.to_string())),
+        })
+    }
+}
+
+/// Redirect URIs must be loopback `http` or `https`, exact, without fragments.
+pub fn check_redirect_uris(uris: &[String]) -> Result<(), String> {
+    if uris.is_empty() || uris.len() > 10 {
+        return Err("redirect_uris must list 1 to 10 URIs".into());
+    }
+    for u in uris {
+        let parsed =
+            reqwest::Url::parse(u).map_err(|_| format!("redirect URI {u:?} is not a URL"))?;
+        let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        let ok_scheme = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
+        if !ok_scheme || parsed.fragment().is_some() || u.len() > 2000 {
+            return Err(format!(
+                "redirect URI {u:?} must be https, or http on a loopback address, without a fragment"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The OAuth routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(authorization_server_metadata),
+        )
+        .route("/oauth/register", post(register))
+        .route("/oauth/authorize", get(authorize))
+        .route("/oauth/authorize/sign-in", post(sign_in))
+        .route("/oauth/authorize/consent", post(consent))
+        .route("/oauth/token", post(token))
+        .route("/oauth/revoke", post(revoke))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(app)
+}
+
+async fn authorization_server_metadata(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
+    let base = &app.base_url;
+    Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/oauth/authorize"),
+        "token_endpoint": format!("{base}/oauth/token"),
+        "registration_endpoint": format!("{base}/oauth/register"),
+        "revocation_endpoint": format!("{base}/oauth/revoke"),
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": SCOPES.iter().map(|s| s.name).collect::<Vec<_>>(),
+        "scope_descriptions": SCOPES.iter().map(|s| (s.name, s.description)).collect::<HashMap<_, _>>(),
+        "client_id_metadata_document_supported": true,
+        "authorization_response_iss_parameter_supported": true,
+    }))
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    let mut r = (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+// === registration ===
+
+#[derive(serde::Deserialize)]
+struct Registration {
+    #[serde(default)]
+    client_name: Option<String>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
+    #[serde(default)]
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    response_types: Option<Vec<String>>,
+}
+
+async fn register(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
+    let bad = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", d);
+    let Ok(reg) = serde_json::from_slice::<Registration>(&body) else {
+        return bad("the registration must be a JSON object with redirect_uris");
+    };
+    if app.oauth.registrations.check().is_err() {
+        return oauth_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            "too many registrations; try again in a minute",
+        );
+    }
+    if let Err(e) = check_redirect_uris(&reg.redirect_uris) {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", &e);
+    }
+    if reg
+        .token_endpoint_auth_method
+        .as_deref()
+        .is_some_and(|m| m != "none")
+    {
+        return bad("only public clients are supported: token_endpoint_auth_method must be none");
+    }
+    if reg.grant_types.as_ref().is_some_and(|g| {
+        g.iter()
+            .any(|t| t != "authorization_code" && t != "refresh_token")
+    }) {
+        return bad("grant_types may only be authorization_code and refresh_token");
+    }
+    if reg
+        .response_types
+        .as_ref()
+        .is_some_and(|r| r.iter().any(|t| t != "code"))
+    {
+        return bad("response_types may only be code");
+    }
+    let name: String = reg
+        .client_name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or("MCP client")
+        .chars()
+        .take(100)
+        .collect();
+    match app.oauth.grants.client_count().await {
+        Ok(n) if n >= app.oauth.max_clients => {
+            return oauth_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the registration limit is reached; ask the administrator",
+            );
+        }
+        Ok(_) => {}
+        Err(e) => return internal(&e),
+    }
+    match app
+        .oauth
+        .grants
+        .register_client(&name, &reg.redirect_uris)
+        .await
+    {
+        Ok(c) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "client_id": c.client_id,
+                "client_name": c.client_name,
+                "client_id_issued_at": chrono::Utc::now().timestamp(),
+                "redirect_uris": c.redirect_uris,
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            })),
+        )
+            .into_response(),
+        Err(e) => internal(&e),
+    }
+}
+
+fn internal(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "oauth store error");
+    oauth_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "flowgate could not complete this request; try again",
+    )
+}
+
+// === authorize ===
+
+async fn find_client(app: &App, client_id: &str) -> Result<Client, String> {
+    if app.oauth.cimd.is_document_url(client_id) {
+        return app.oauth.cimd.client(client_id).await;
+    }
+    match app.oauth.grants.client(client_id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err("this application is not registered with flowgate".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn redirect_host(uri: &str) -> String {
+    reqwest::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// Sends the user back to the client with an error (only once the redirect URI is trusted).
+fn error_redirect(
+    app: &App,
+    redirect_uri: &str,
+    state: Option<&str>,
+    error: &str,
+    description: &str,
+) -> Response {
+    let mut url = match reqwest::Url::parse(redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return Html(pages::error(description)).into_response(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("error", error);
+        q.append_pair("error_description", description);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &app.base_url);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+async fn authorize(
+    State(app): State<Arc<App>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let page_error = |m: &str| (StatusCode::BAD_REQUEST, Html(pages::error(m))).into_response();
+    let Some(client_id) = q.get("client_id") else {
+        return page_error(
+            "The request does not say which application is asking (client_id is missing).",
+        );
+    };
+    let client = match find_client(&app, client_id).await {
+        Ok(c) => c,
+        Err(e) => return page_error(&format!("The application could not be verified: {e}.")),
+    };
+    let Some(redirect_uri) = q.get("redirect_uri") else {
+        return page_error("The request has no redirect_uri.");
+    };
+    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return page_error("The redirect_uri is not one this application registered.");
+    }
+    let state = q.get("state").map(String::as_str);
+    let fail = |error: &str, d: &str| error_redirect(&app, redirect_uri, state, error, d);
+    if q.get("response_type").map(String::as_str) != Some("code") {
+        return fail("unsupported_response_type", "response_type must be code");
+    }
+    let Some(challenge) = q
+        .get("code_challenge")
+        .filter(|c| (43..=128).contains(&c.len()))
+    else {
+        return fail(
+            "invalid_request",
+            "PKCE is required: send a code_challenge (S256)",
+        );
+    };
+    if q.get("code_challenge_method").map(String::as_str) != Some("S256") {
+        return fail(
+            "invalid_request",
+            "only the S256 code_challenge_method is supported",
+        );
+    }
+    if let Some(resource) = q.get("resource")
+        && resource.trim_end_matches('/') != app.mcp_url()
+    {
+        return fail(
+            "invalid_target",
+            "resource must be this server's MCP endpoint",
+        );
+    }
+    let requested: BTreeSet<String> = match q.get("scope") {
+        None => SCOPES.iter().map(|s| s.name.to_string()).collect(),
+        Some(s) => s
+            .split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect(),
+    };
+    if let Some(unknown) = requested
+        .iter()
+        .find(|s| !SCOPES.iter().any(|d| d.name == s.as_str()))
+    {
+        return fail("invalid_scope", &format!("unknown scope {unknown}"));
+    }
+    if requested.is_empty() {
+        return fail("invalid_scope", "no scope was requested");
+    }
+    let flow_id = grants::random_token("");
+    let csrf = grants::random_token("");
+    let flow = Flow {
+        csrf: csrf.clone(),
+        client: client.clone(),
+        redirect_uri: redirect_uri.clone(),
+        state: state.map(str::to_string),
+        code_challenge: challenge.clone(),
+        requested,
+        user: None,
+    };
+    app.oauth.flows.insert(flow_id.clone(), flow).await;
+    let html = pages::sign_in(
+        &flow_id,
+        &csrf,
+        &client.client_name,
+        &redirect_host(redirect_uri),
+        None,
+        "",
+    );
+    with_csrf_cookie(Html(html).into_response(), &csrf)
+}
+
+fn with_csrf_cookie(mut r: Response, csrf: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "{CSRF_COOKIE}={csrf}; Path=/oauth; HttpOnly; SameSite=Strict; Max-Age=600"
+    )) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert("X-Frame-Options", HeaderValue::from_static("DENY"));
+    r
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Form fields; repeated names (the scope checkboxes) are kept in order.
+fn form(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The flow a form belongs to, if its CSRF token matches both the flow and the cookie.
+async fn checked_flow(
+    app: &App,
+    headers: &HeaderMap,
+    f: &[(String, String)],
+) -> Result<(String, Flow), Response> {
+    let forbidden = |m: &str| (StatusCode::FORBIDDEN, Html(pages::error(m))).into_response();
+    let flow_id = field(f, "flow").unwrap_or_default().to_string();
+    let Some(flow) = app.oauth.flows.get(&flow_id).await else {
+        return Err(forbidden(
+            "This sign-in has expired. Go back to your assistant and connect again.",
+        ));
+    };
+    let csrf = field(f, "csrf").unwrap_or_default();
+    let from_cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
+    if csrf.is_empty() || csrf != flow.csrf || from_cookie != flow.csrf {
+        return Err(forbidden(
+            "The form could not be verified (its security token is missing or wrong). Start again from your assistant.",
+        ));
+    }
+    Ok((flow_id, flow))
+}
+
+async fn sign_in(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    let f = form(&body);
+    let (flow_id, mut flow) = match checked_flow(&app, &headers, &f).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let email = field(&f, "email").unwrap_or_default().trim().to_string();
+    let password = field(&f, "password").unwrap_or_default();
+    let again = |error: &str| {
+        let html = pages::sign_in(
+            &flow_id,
+            &flow.csrf,
+            &flow.client.client_name,
+            &redirect_host(&flow.redirect_uri),
+            Some(error),
+            &email,
+        );
+        with_csrf_cookie(
+            (StatusCode::UNAUTHORIZED, Html(html)).into_response(),
+            &flow.csrf,
+        )
+    };
+    let user = match app.upstream.sign_in(&email, password).await {
+        Ok(v) => v,
+        Err(crate::upstream::UpstreamError::Rejected {
+            status: 401 | 400, ..
+        }) => {
+            return again("That e-mail and password do not match a studio account.");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in through the upstream failed");
+            return again("Your studio's platform could not be reached. Try again in a moment.");
+        }
+    };
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let signed = SignedIn {
+        user_id: s(&user["user_id"]),
+        email: s(&user["email"]),
+        name: s(&user["name"]),
+        studio_id: s(&user["studio"]["id"]),
+        studio_name: s(&user["studio"]["name"]),
+    };
+    if signed.studio_id.is_empty() || signed.user_id.is_empty() {
+        return again("Your studio's platform gave an answer flowgate cannot use.");
+    }
+    flow.user = Some(signed);
+    app.oauth.flows.insert(flow_id.clone(), flow.clone()).await;
+    let requested = flow.requested.clone();
+    consent_page(&flow_id, &flow, &requested)
+}
+
+fn consent_page(flow_id: &str, flow: &Flow, ticked: &BTreeSet<String>) -> Response {
+    let user = flow.user.as_ref();
+    let html = pages::consent(
+        flow_id,
+        &flow.csrf,
+        &flow.client.client_name,
+        &redirect_host(&flow.redirect_uri),
+        &user
+            .map(|u| format!("{} <{}>", u.name, u.email))
+            .unwrap_or_default(),
+        &user.map(|u| u.studio_name.clone()).unwrap_or_default(),
+        &flow.requested,
+        ticked,
+    );
+    with_csrf_cookie(Html(html).into_response(), &flow.csrf)
+}
+
+async fn consent(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    let f = form(&body);
+    let (flow_id, flow) = match checked_flow(&app, &headers, &f).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(user) = flow.user.clone() else {
+        return (StatusCode::FORBIDDEN, Html(pages::error("Sign in first."))).into_response();
+    };
+    let action = field(&f, "action").unwrap_or("approve");
+    if let Some(preset) = action.strip_prefix("preset:") {
+        return consent_page(&flow_id, &flow, &pages::preset(preset, &flow.requested));
+    }
+    if action == "deny" {
+        app.oauth.flows.invalidate(&flow_id).await;
+        return error_redirect(
+            &app,
+            &flow.redirect_uri,
+            flow.state.as_deref(),
+            "access_denied",
+            "the studio owner denied the request",
+        );
+    }
+    let ticked: BTreeSet<String> = f
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .filter(|s| flow.requested.contains(s))
+        .collect();
+    if ticked.is_empty() {
+        return consent_page(&flow_id, &flow, &ticked);
+    }
+    // The flow is used up: a replayed form cannot mint a second code.
+    app.oauth.flows.invalidate(&flow_id).await;
+    let grant = NewGrant {
+        studio: &user.studio_id,
+        user_id: &user.user_id,
+        user_email: &user.email,
+        client_id: &flow.client.client_id,
+        client_name: &flow.client.client_name,
+        scopes: &ticked,
+        resource: &app.mcp_url(),
+        redirect_uri: &flow.redirect_uri,
+        code_challenge: &flow.code_challenge,
+    };
+    let code = match app.oauth.grants.approve(&grant).await {
+        Ok((_, code)) => code,
+        Err(e) => return internal(&e),
+    };
+    let mut url = match reqwest::Url::parse(&flow.redirect_uri) {
+        Ok(u) => u,
+        Err(_) => return Html(pages::error("The redirect URI is not valid.")).into_response(),
+    };
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("code", &code);
+        if let Some(s) = &flow.state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &app.base_url);
+    }
+    Redirect::to(url.as_str()).into_response()
+}
+
+// === token and revocation ===
+
+async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response {
+    let f = form(&body);
+    let client_id = field(&f, "client_id").unwrap_or_default();
+    if client_id.is_empty() {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "client_id is required",
+        );
+    }
+    let resource = field(&f, "resource");
+    let result = match field(&f, "grant_type") {
+        Some("authorization_code") => {
+            let (Some(code), Some(redirect_uri), Some(verifier)) = (
+                field(&f, "code"),
+                field(&f, "redirect_uri"),
+                field(&f, "code_verifier"),
+            ) else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "code, redirect_uri and code_verifier are required",
+                );
+            };
+            app.oauth
+                .grants
+                .exchange_code(code, client_id, redirect_uri, verifier, resource)
+                .await
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = field(&f, "refresh_token") else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is required",
+                );
+            };
+            app.oauth.grants.refresh(refresh, client_id, resource).await
+        }
+        _ => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type must be authorization_code or refresh_token",
+            );
+        }
+    };
+    match result {
+        Ok(Ok(t)) => {
+            let mut r = Json(json!({
+                "access_token": t.access_token,
+                "token_type": "Bearer",
+                "expires_in": t.expires_in,
+                "refresh_token": t.refresh_token,
+                "scope": t.scopes.join(" "),
+            }))
+            .into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(TokenError::InvalidGrant(d))) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &d)
+        }
+        Ok(Err(TokenError::InvalidTarget(d))) => {
+            oauth_error(StatusCode::BAD_REQUEST, "invalid_target", &d)
+        }
+        Err(e) => internal(&e),
+    }
+}
+
+async fn revoke(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response {
+    let f = form(&body);
+    let Some(token) = field(&f, "token") else {
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token is required",
+        );
+    };
+    // RFC 7009: the answer is the same whether or not the token was known.
+    match app.oauth.grants.revoke_token(token).await {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => internal(&e),
+    }
+}

@@ -1,0 +1,725 @@
+//! One-click sign-in, end to end exactly as an MCP client does it (discovery from the 401,
+//! metadata, registration, PKCE authorization with `resource`, sign-in, consent with a scope
+//! unticked, token exchange, MCP calls, refresh, revocation), and one test per attack.
+
+use base64::Engine as _;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::harness::{Gateway, call, connect, ok, text};
+
+const REDIRECT: &str = "http://127.0.0.1:33333/callback";
+const VERIFIER: &str = "a-long-random-code-verifier-of-more-than-forty-three-characters-0123";
+
+fn challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+/// The value of a hidden form field in a page.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    let url = reqwest::Url::parse(location).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+struct Flow {
+    http: reqwest::Client,
+    base: String,
+    client_id: String,
+}
+
+impl Flow {
+    async fn register(gw: &Gateway) -> Self {
+        let http = browser();
+        let base = gw.running.app.base_url.clone();
+        let reg: Value = http
+            .post(format!("{base}/oauth/register"))
+            .json(&json!({"client_name": "Claude Desktop", "redirect_uris": [REDIRECT]}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let client_id = reg["client_id"].as_str().unwrap().to_string();
+        Self {
+            http,
+            base,
+            client_id,
+        }
+    }
+
+    fn authorize_url(&self, gw: &Gateway, extra: &[(&str, &str)]) -> String {
+        let mut url = reqwest::Url::parse(&format!("{}/oauth/authorize", self.base)).unwrap();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code");
+            q.append_pair("client_id", &self.client_id);
+            q.append_pair("redirect_uri", REDIRECT);
+            q.append_pair("state", "st-42");
+            q.append_pair("resource", &gw.url());
+            for (k, v) in extra {
+                q.append_pair(k, v);
+            }
+        }
+        url.to_string()
+    }
+
+    /// Authorize, sign in and approve the given scopes; returns the redirect location.
+    async fn approve(&self, gw: &Gateway, requested: &str, tick: &[&str]) -> String {
+        let challenge = challenge(VERIFIER);
+        let page = self
+            .http
+            .get(self.authorize_url(
+                gw,
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                    ("scope", requested),
+                ],
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+        let html = page.text().await.unwrap();
+        assert!(html.contains("Claude Desktop"), "{html}");
+        let (flow, csrf) = (hidden(&html, "flow"), hidden(&html, "csrf"));
+        let consent = self
+            .http
+            .post(format!("{}/oauth/authorize/sign-in", self.base))
+            .form(&[
+                ("flow", flow.as_str()),
+                ("csrf", csrf.as_str()),
+                ("email", "owner@lotusflow.example"),
+                ("password", "lotus-owner-demo"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), 200);
+        let html = consent.text().await.unwrap();
+        assert!(
+            html.contains("Allow Claude Desktop to use your studio?"),
+            "{html}"
+        );
+        assert!(html.contains("Lotus Flow Yoga"), "{html}");
+        let mut form: Vec<(&str, &str)> =
+            vec![("flow", &flow), ("csrf", &csrf), ("action", "approve")];
+        for s in tick {
+            form.push(("scope", s));
+        }
+        let done = self
+            .http
+            .post(format!("{}/oauth/authorize/consent", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(done.status().is_redirection(), "{}", done.status());
+        done.headers()["location"].to_str().unwrap().to_string()
+    }
+
+    async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/oauth/token", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn exchange(&self, gw: &Gateway, code: &str, verifier: &str) -> (u16, Value) {
+        let mcp = gw.url();
+        self.token(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &self.client_id),
+            ("code_verifier", verifier),
+            ("resource", &mcp),
+        ])
+        .await
+    }
+}
+
+async fn status_with(gw: &Gateway, token: &str) -> u16 {
+    reqwest::Client::new()
+        .post(gw.url())
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn the_whole_flow_as_an_mcp_client_does_it() {
+    let gw = Gateway::start().await;
+    let http = browser();
+    // 1. Discover from the 401.
+    let resp = http.post(gw.url()).json(&json!({})).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let challenge_header = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let prm_url = challenge_header.split('"').nth(1).unwrap().to_string();
+    let prm: Value = http
+        .get(&prm_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(prm["resource"], gw.url());
+    let issuer = prm["authorization_servers"][0].as_str().unwrap();
+    let meta: Value = http
+        .get(format!("{issuer}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(meta["issuer"], issuer);
+    assert_eq!(meta["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(meta["client_id_metadata_document_supported"], true);
+    assert!(meta["scope_descriptions"]["classes:write"].is_string());
+
+    // 2. Register, authorize with PKCE and resource, sign in, untick coupons:write, approve.
+    let flow = Flow::register(&gw).await;
+    let location = flow
+        .approve(
+            &gw,
+            "classes:read classes:write coupons:write",
+            &["classes:read", "classes:write"],
+        )
+        .await;
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st-42"));
+    assert_eq!(query_param(&location, "iss").as_deref(), Some(issuer));
+    let code = query_param(&location, "code").unwrap();
+
+    // 3. Exchange.
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    assert_eq!(tokens["scope"], "classes:read classes:write");
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    // 4. Call /mcp: the grant is a principal with exactly the ticked scopes.
+    let client = connect(&gw.url(), &access).await;
+    let me = ok(call(&client, "whoami", json!({})).await, "whoami");
+    assert_eq!(me["principal"]["kind"], "grant");
+    assert_eq!(me["principal"]["name"], "Claude Desktop");
+    assert_eq!(me["studio"]["id"], "std_lotus");
+    assert_eq!(me["scopes"], json!(["classes:read", "classes:write"]));
+    ok(
+        call(&client, "list_classes", json!({"limit": 1})).await,
+        "list_classes",
+    );
+    // The unticked write scope is refused.
+    let refused = call(
+        &client,
+        "create_coupon",
+        json!({"code": "SPRING20", "percent_off": 20}),
+    )
+    .await;
+    assert_eq!(refused.is_error, Some(true));
+    assert_eq!(
+        text(&refused),
+        "create_coupon needs the `coupons:write` scope, which this connection was not granted. Nothing was changed."
+    );
+    client.cancel().await.unwrap();
+
+    // 5. Refresh rotates both tokens.
+    let (status, rotated) = flow
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("client_id", &flow.client_id),
+        ])
+        .await;
+    assert_eq!(status, 200, "{rotated}");
+    let access2 = rotated["access_token"].as_str().unwrap().to_string();
+    assert_ne!(access2, access);
+    assert_eq!(status_with(&gw, &access2).await, 200);
+
+    // 6. Revoke (RFC 7009): the grant's tokens fail on their next request.
+    let r = flow
+        .http
+        .post(format!("{}/oauth/revoke", flow.base))
+        .form(&[
+            ("token", access2.as_str()),
+            ("client_id", flow.client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status_with(&gw, &access2).await, 401);
+    assert_eq!(status_with(&gw, &access).await, 401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn pkce_is_required_and_only_s256() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    for extra in [
+        vec![],
+        vec![
+            ("code_challenge", "x".repeat(43)),
+            ("code_challenge_method", "plain".to_string()),
+        ],
+    ] {
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = flow
+            .http
+            .get(flow.authorize_url(&gw, &extra))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection());
+        let location = r.headers()["location"].to_str().unwrap();
+        assert_eq!(
+            query_param(location, "error").as_deref(),
+            Some("invalid_request"),
+            "{location}"
+        );
+        assert_eq!(query_param(location, "state").as_deref(), Some("st-42"));
+    }
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrong_verifier_a_reused_code_and_a_wrong_redirect_are_refused() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let code = query_param(
+        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
+        "code",
+    )
+    .unwrap();
+    let (status, body) = flow
+        .exchange(
+            &gw,
+            &code,
+            "the-wrong-verifier-the-wrong-verifier-the-wrong-verifier",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    // The failed attempt used the code up.
+    let (status, body) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+
+    // Code reuse after a success revokes what the first exchange issued.
+    let code = query_param(
+        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
+        "code",
+    )
+    .unwrap();
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(status_with(&gw, access).await, 200);
+    let (status, body) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(body["error"], "invalid_grant");
+    assert_eq!(status, 400);
+    assert_eq!(status_with(&gw, access).await, 401);
+
+    // A redirect URI that was not registered never gets a redirect.
+    let r = flow
+        .http
+        .get(
+            flow.authorize_url(&gw, &[])
+                .replace("33333%2Fcallback", "33333%2Fother"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("not one this application registered")
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_bound_to_this_resource() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let challenge = challenge(VERIFIER);
+    let r = flow
+        .http
+        .get(
+            flow.authorize_url(
+                &gw,
+                &[
+                    ("code_challenge", &challenge),
+                    ("code_challenge_method", "S256"),
+                ],
+            )
+            .replace(
+                "resource=http",
+                "resource=https%3A%2F%2Fother.example%2Fmcp&x=http",
+            ),
+        )
+        .send()
+        .await
+        .unwrap();
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(
+        query_param(&location, "error").as_deref(),
+        Some("invalid_target"),
+        "{location}"
+    );
+    // A token request naming another resource is refused too.
+    let code = query_param(
+        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
+        "code",
+    )
+    .unwrap();
+    let (status, body) = flow
+        .token(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &flow.client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", "https://other.example/mcp"),
+        ])
+        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_target")),
+        "{body}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let code = query_param(
+        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
+        "code",
+    )
+    .unwrap();
+    let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let grant = gw
+        .running
+        .app
+        .oauth
+        .grants
+        .list(Some("std_lotus"))
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
+    gw.running
+        .app
+        .oauth
+        .grants
+        .expire_access_tokens(&grant)
+        .await
+        .unwrap();
+    assert_eq!(status_with(&gw, &access).await, 401);
+
+    let refresh_form = |t: &str| {
+        vec![
+            ("grant_type", "refresh_token".to_string()),
+            ("refresh_token", t.to_string()),
+            ("client_id", flow.client_id.clone()),
+        ]
+    };
+    let form = refresh_form(&refresh);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (status, fresh) = flow.token(&form).await;
+    assert_eq!(status, 200);
+    let new_access = fresh["access_token"].as_str().unwrap().to_string();
+    assert_eq!(status_with(&gw, &new_access).await, 200);
+    // Using the old refresh token again revokes the whole grant.
+    let (status, body) = flow.token(&form).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{body}"
+    );
+    assert_eq!(status_with(&gw, &new_access).await, 401);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_consent_form_needs_its_csrf_token() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let challenge = challenge(VERIFIER);
+    let html = flow
+        .http
+        .get(flow.authorize_url(
+            &gw,
+            &[
+                ("code_challenge", &challenge),
+                ("code_challenge_method", "S256"),
+            ],
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let (f, csrf) = (hidden(&html, "flow"), hidden(&html, "csrf"));
+    let html = flow
+        .http
+        .post(format!("{}/oauth/authorize/sign-in", flow.base))
+        .form(&[
+            ("flow", f.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "owner@lotusflow.example"),
+            ("password", "lotus-owner-demo"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Approve"));
+    for bad in ["", "forged"] {
+        let r = flow
+            .http
+            .post(format!("{}/oauth/authorize/consent", flow.base))
+            .form(&[
+                ("flow", f.as_str()),
+                ("csrf", bad),
+                ("action", "approve"),
+                ("scope", "classes:read"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    // A wrong password is refused on the sign-in page, without leaking which part was wrong.
+    let r = flow
+        .http
+        .post(format!("{}/oauth/authorize/sign-in", flow.base))
+        .form(&[
+            ("flow", f.as_str()),
+            ("csrf", csrf.as_str()),
+            ("email", "owner@lotusflow.example"),
+            ("password", "nope"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("do not match a studio account")
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn client_metadata_documents_on_private_addresses_are_refused() {
+    let gw = Gateway::start().await;
+    let http = browser();
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth/authorize", gw.running.app.base_url),
+        &[
+            ("response_type", "code"),
+            ("client_id", "https://127.0.0.1:9443/client.json"),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("points at a private or loopback address"),
+        "{html}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn client_metadata_documents_describe_the_client() {
+    // A metadata document served on loopback, allowed in this test only.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_id = format!("http://{addr}/oauth/client.json");
+    let doc = json!({"client_id": client_id, "client_name": "Cursor", "redirect_uris": [REDIRECT]});
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route(
+                "/oauth/client.json",
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            ),
+        )
+        .await
+        .unwrap();
+    });
+    let gw = Gateway::start_with(|c| c.oauth_allow_private_client_metadata = true).await;
+    let http = browser();
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth/authorize", gw.running.app.base_url),
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<strong>Cursor</strong>"));
+    gw.stop().await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn registration_is_limited_to_safe_redirect_uris() {
+    let gw = Gateway::start().await;
+    let http = browser();
+    for uris in [
+        json!([]),
+        json!(["http://evil.example/cb"]),
+        json!(["javascript:alert(1)"]),
+    ] {
+        let r = http
+            .post(format!("{}/oauth/register", gw.running.app.base_url))
+            .json(&json!({"client_name": "x", "redirect_uris": uris}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{uris}");
+    }
+    let r = http
+        .post(format!("{}/oauth/register", gw.running.app.base_url))
+        .json(&json!({"redirect_uris": ["https://app.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    gw.stop().await;
+}
+
+/// The sign-in and consent pages in a real headless browser (Debian's chromium driven by
+/// playwright-core from `tests/browser/`): sign in, untick a permission, approve, and check the
+/// page rendered (a real screenshot) and that only the ticked scopes were granted.
+#[tokio::test]
+async fn the_consent_page_works_in_a_real_browser() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ready = root.join("node_modules/playwright-core").exists()
+        && std::path::Path::new(&chromium).exists();
+    if !ready {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser test: install chromium and run `npm ci --prefix tests/browser` (.ci/run does)"
+        );
+        eprintln!("skipped: no chromium or playwright-core (run `npm ci --prefix tests/browser`)");
+        return;
+    }
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let url = flow.authorize_url(
+        &gw,
+        &[
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+            ("scope", "classes:read classes:write coupons:write"),
+        ],
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = tokio::process::Command::new("node")
+        .arg(root.join("consent.mjs"))
+        .arg(&url)
+        .arg(&shot)
+        .arg("coupons:write")
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let location = result["redirected"]
+        .as_str()
+        .expect("the page redirected to the client");
+    assert_eq!(query_param(location, "state").as_deref(), Some("st-42"));
+    let code = query_param(location, "code").unwrap();
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "classes:read classes:write");
+
+    // The screenshot is a real rendering: a PNG of the viewport's width with some weight to it.
+    let png = std::fs::read(&shot).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    assert_eq!(width, 800);
+    assert!(
+        png.len() > 20_000,
+        "the screenshot is suspiciously small: {} bytes",
+        png.len()
+    );
+    gw.stop().await;
+}
