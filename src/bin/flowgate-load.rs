@@ -1,0 +1,1014 @@
+//! `flowgate-load`: the load benchmark of issue 8.
+//!
+//! It starts the real `flowgate serve` release binary as a child process, in front of
+//!
+//! * a trivially fast upstream (`flowgate-load upstream`, static JSON, to isolate the gateway's
+//!   own cost), and
+//! * the reference Management API (`flowgate studio-api`, the code `flowgate serve` embeds, run
+//!   as its own process so that it can also be called directly),
+//!
+//! and drives real MCP `tools/call` / `tools/list` over Streamable HTTP from this process, with N
+//! concurrent clients each holding its own session (stateful mode) or none (stateless mode). The
+//! same upstream is called directly over REST in the same run: that is the floor every gateway
+//! figure is compared with. Gateway and upstream are pinned to CPU 0 and this process to CPU 1
+//! when the machine has two CPUs and `taskset` is installed.
+//!
+//! Everything is loopback only and bounded: each case runs for a fixed time and a fixed maximum
+//! number of requests, and every child process is killed when the run ends.
+//!
+//! ```text
+//! cargo build --release --bin flowgate --bin flowgate-load
+//! target/release/flowgate-load            # the whole run, about 80 s
+//! target/release/flowgate-load --help
+//! ```
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+/// The load benchmark of flowgate (issue 8). Loopback only, bounded in time.
+#[derive(Parser, Debug)]
+#[command(name = "flowgate-load", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Serve the trivially fast upstream (static JSON) and print its base URL.
+    Upstream {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
+}
+
+#[derive(Parser, Debug, Clone)]
+struct RunArgs {
+    /// The `flowgate` binary to benchmark (default: the one next to this binary).
+    #[arg(long)]
+    flowgate: Option<PathBuf>,
+    /// Measured seconds per case.
+    #[arg(long, default_value_t = 2.5)]
+    seconds: f64,
+    /// Warm-up seconds per case (requests made, not measured).
+    #[arg(long, default_value_t = 0.5)]
+    warmup: f64,
+    /// The high concurrency of the read, write and list cases.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Which upstreams to run against.
+    #[arg(long, value_enum, default_value_t = Which::Both)]
+    upstream: Which,
+    /// Which gateway modes to run.
+    #[arg(long, value_enum, default_value_t = Modes::Both)]
+    mode: Modes,
+    /// Do not pin processes to CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Scaling runs instead of the main table: read calls at 1 to 256 concurrent sessions against
+    /// the fast upstream, with the gateway's RSS at each step.
+    #[arg(long)]
+    scaling: bool,
+    /// Also write the results as JSON lines to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Fast,
+    Reference,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Modes {
+    Stateful,
+    Stateless,
+    Both,
+}
+
+/// Hard bound on requests per case, whatever the time.
+const MAX_REQUESTS_PER_CASE: u64 = 2_000_000;
+/// Hard bound on one request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const FAST_STUDIO: &str = "std_bench";
+const REFERENCE_STUDIO: &str = "std_lotus";
+const PROTOCOL: &str = "2025-11-25";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Cmd::Upstream { listen }) = cli.command {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(fast_upstream(listen));
+    }
+    let pin = !cli.run.no_pin && cpus() >= 2 && which("taskset").is_some();
+    if pin {
+        // Before any other thread exists, so every thread of the runtime inherits it.
+        let ok = Command::new("taskset")
+            .args(["-a", "-p", "-c", "1", &std::process::id().to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if !ok {
+            bail!("taskset could not pin the load generator to CPU 1");
+        }
+    }
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(bench(cli.run, pin))
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+// === the fast upstream ===
+
+async fn fast_upstream(listen: SocketAddr) -> anyhow::Result<()> {
+    use axum::Router;
+    use axum::routing::{get, post};
+    if !listen.ip().is_loopback() {
+        bail!("the fast upstream listens on loopback only");
+    }
+    const STUDIO: &str = r#"{"id":"std_bench","name":"Bench","tier":"pro"}"#;
+    const CLASS: &str = r#"{"id":"cls_vinyasa_tue","name":"Tuesday Evening Vinyasa","description":"Flowing vinyasa for all levels.","program_id":"prg_vinyasa","instructor_id":"ins_sam","location_id":"loc_downtown","room_id":"rm_sun","duration_minutes":60,"capacity":20,"price_cents":2500,"currency":"USD","level":"all_levels","status":"active","created_at":"2026-01-01T00:00:00Z","upcoming":[]}"#;
+    fn json(body: &'static str) -> ([(&'static str, &'static str); 1], &'static str) {
+        ([("content-type", "application/json")], body)
+    }
+    let app = Router::new()
+        .route("/v1/studio", get(|| async { json(STUDIO) }))
+        .route("/v1/healthz", get(|| async { json(r#"{"ok":true}"#) }))
+        .route("/v1/classes/{id}", get(|| async { json(CLASS) }))
+        .route(
+            "/v1/classes",
+            post(|| async { (axum::http::StatusCode::CREATED, json(CLASS)) }),
+        );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    println!(
+        "flowgate-load upstream at http://{}/v1",
+        listener.local_addr()?
+    );
+    axum::serve(listener, app).await?;
+    Ok(())
+}
+
+// === child processes ===
+
+/// A child process killed (by its own pid) when dropped.
+struct Proc {
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(program: &Path, pin: bool) -> Command {
+    if pin {
+        let mut c = Command::new("taskset");
+        c.arg("-c").arg("0").arg(program);
+        c
+    } else {
+        Command::new(program)
+    }
+}
+
+/// Spawns, then reads stdout lines until `find` returns something (at most 30 s).
+fn spawn_until<T: Send + 'static>(
+    name: &'static str,
+    mut cmd: Command,
+    find: impl FnMut(&str) -> Option<T> + Send + 'static,
+) -> anyhow::Result<(Proc, T)> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("cannot start {name}"))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let proc = Proc { child };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut find = find;
+        let mut found = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if !found && let Some(v) = find(&line) {
+                found = true;
+                let _ = tx.send(v);
+            }
+            // Keep draining so the child never blocks on a full pipe.
+        }
+    });
+    let v = rx
+        .recv_timeout(Duration::from_secs(30))
+        .with_context(|| format!("{name} did not start within 30 s"))?;
+    Ok((proc, v))
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// An upstream under test: its base URL (with `/v1`), service token and studio.
+struct Upstream {
+    label: &'static str,
+    base: String,
+    token: String,
+    studio: &'static str,
+    /// The class the read tool fetches.
+    class: &'static str,
+    _proc: Proc,
+}
+
+fn start_fast(pin: bool) -> anyhow::Result<Upstream> {
+    let me = std::env::current_exe()?;
+    let mut cmd = command(&me, pin);
+    cmd.args(["upstream", "--listen", "127.0.0.1:0"]);
+    let (proc, base) = spawn_until("the fast upstream", cmd, |l| {
+        l.strip_prefix("flowgate-load upstream at ")
+            .map(str::to_string)
+    })?;
+    Ok(Upstream {
+        label: "fast",
+        base,
+        token: "bench-token".into(),
+        studio: FAST_STUDIO,
+        class: "cls_vinyasa_tue",
+        _proc: proc,
+    })
+}
+
+fn start_reference(flowgate: &Path, dir: &Path, pin: bool) -> anyhow::Result<Upstream> {
+    let data = dir.join("reference");
+    std::fs::create_dir_all(&data)?;
+    let mut cmd = command(flowgate, pin);
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .args(["studio-api", "--listen", "127.0.0.1:0"])
+        .env("FLOWGATE_LOG", "warn");
+    let mut base = None;
+    let (proc, (base, token)) = spawn_until("flowgate studio-api", cmd, move |l| {
+        if let Some(b) = l.strip_prefix("The reference Management API is serving at ") {
+            base = Some(b.trim().to_string());
+        }
+        let t = l.strip_prefix("Service credential: ")?;
+        Some((base.clone()?, t.trim().to_string()))
+    })?;
+    Ok(Upstream {
+        label: "reference",
+        base,
+        token,
+        studio: REFERENCE_STUDIO,
+        class: "cls_lotus_vinyasa",
+        _proc: proc,
+    })
+}
+
+/// Creates a key with `flowgate keys create` and returns its secret.
+fn create_key(flowgate: &Path, data: &Path, studio: &str) -> anyhow::Result<String> {
+    let out = Command::new(flowgate)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["keys", "create", "--studio", studio, "--scopes", "all"])
+        .args(["--name", "bench"])
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run flowgate keys create")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("flow_sk_"))
+        .map(str::to_string)
+        .with_context(|| format!("flowgate keys create printed no secret: {text}"))
+}
+
+struct Gateway {
+    url: String,
+    key: String,
+    stateful: bool,
+    proc: Proc,
+}
+
+fn start_gateway(
+    flowgate: &Path,
+    dir: &Path,
+    upstream: &Upstream,
+    stateful: bool,
+    pin: bool,
+) -> anyhow::Result<Gateway> {
+    let data = dir.join(format!(
+        "gateway-{}-{}",
+        upstream.label,
+        if stateful { "stateful" } else { "stateless" }
+    ));
+    std::fs::create_dir_all(&data)?;
+    let key = create_key(flowgate, &data, upstream.studio)?;
+    let mut cmd = command(flowgate, pin);
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &upstream.base,
+        ])
+        .env("FLOWGATE_UPSTREAM_TOKEN", &upstream.token)
+        .env(
+            "FLOWGATE_RATE_LIMIT_PER_MINUTE",
+            "free=100000000,pro=100000000",
+        );
+    if !stateful {
+        cmd.arg("--stateless");
+    }
+    let (proc, url) = spawn_until("flowgate serve", cmd, |l| {
+        l.strip_prefix("flowgate is serving MCP at ")
+            .map(|u| u.trim().to_string())
+    })?;
+    Ok(Gateway {
+        url,
+        key,
+        stateful,
+        proc,
+    })
+}
+
+// === the load ===
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Read,
+    Write,
+    List,
+}
+
+impl Op {
+    fn label(self) -> &'static str {
+        match self {
+            Op::Read => "read get_class",
+            Op::Write => "write create_class+idem",
+            Op::List => "tools/list",
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Target {
+    Direct {
+        base: String,
+        token: String,
+        studio: &'static str,
+        class: &'static str,
+    },
+    Mcp {
+        url: String,
+        key: String,
+        stateful: bool,
+        class: &'static str,
+    },
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(1);
+
+fn unique() -> String {
+    format!(
+        "{:08x}-bench-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn class_args() -> serde_json::Map<String, Value> {
+    let Value::Object(m) = json!({
+        "name": "Bench Vinyasa",
+        "duration_minutes": 60,
+        "capacity": 20,
+        "price_cents": 2500,
+    }) else {
+        unreachable!()
+    };
+    m
+}
+
+/// One client: a session (stateful MCP), or nothing to set up.
+struct Worker {
+    http: reqwest::Client,
+    target: Target,
+    session: Option<String>,
+}
+
+impl Worker {
+    async fn new(http: reqwest::Client, target: Target) -> anyhow::Result<Self> {
+        let mut w = Worker {
+            http,
+            target,
+            session: None,
+        };
+        if let Target::Mcp {
+            url,
+            key,
+            stateful: true,
+            ..
+        } = &w.target
+        {
+            let init = json!({
+                "jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {
+                    "protocolVersion": PROTOCOL,
+                    "capabilities": {},
+                    "clientInfo": {"name": "flowgate-load", "version": env!("CARGO_PKG_VERSION")}
+                }
+            });
+            let r = w
+                .http
+                .post(url)
+                .bearer_auth(key)
+                .header("Accept", "application/json, text/event-stream")
+                .json(&init)
+                .send()
+                .await?;
+            let session = r
+                .headers()
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .context("initialize returned no Mcp-Session-Id")?;
+            let body = r.text().await?;
+            rpc_result(&body).context("initialize failed")?;
+            let r = w
+                .http
+                .post(url)
+                .bearer_auth(key)
+                .header("Accept", "application/json, text/event-stream")
+                .header("Mcp-Session-Id", &session)
+                .header("MCP-Protocol-Version", PROTOCOL)
+                .json(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("notifications/initialized: HTTP {}", r.status());
+            }
+            w.session = Some(session);
+        }
+        Ok(w)
+    }
+
+    async fn close(&self) {
+        if let (Some(s), Target::Mcp { url, key, .. }) = (&self.session, &self.target) {
+            let _ = self
+                .http
+                .delete(url)
+                .bearer_auth(key)
+                .header("Mcp-Session-Id", s)
+                .header("MCP-Protocol-Version", PROTOCOL)
+                .send()
+                .await;
+        }
+    }
+
+    async fn once(&self, op: Op, id: u64) -> anyhow::Result<()> {
+        match &self.target {
+            Target::Direct {
+                base,
+                token,
+                studio,
+                class,
+            } => {
+                let rid = unique();
+                let b = match op {
+                    Op::Read => self.http.get(format!("{base}/classes/{class}")),
+                    Op::Write => self
+                        .http
+                        .post(format!("{base}/classes"))
+                        .header("Idempotency-Key", unique())
+                        .json(&class_args()),
+                    Op::List => bail!("tools/list has no REST equivalent"),
+                };
+                let r = b
+                    .bearer_auth(token)
+                    .header("X-Flow-Studio", *studio)
+                    .header("X-Flow-Actor", "key:bench")
+                    .header("X-Request-Id", rid)
+                    .send()
+                    .await?;
+                let status = r.status();
+                let body = r.bytes().await?;
+                if !status.is_success() {
+                    bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+                }
+                let v: Value = serde_json::from_slice(&body)?;
+                if !v.is_object() {
+                    bail!("not a JSON object");
+                }
+                Ok(())
+            }
+            Target::Mcp {
+                url, key, class, ..
+            } => {
+                let (method, params) = match op {
+                    Op::Read => (
+                        "tools/call",
+                        json!({"name": "get_class", "arguments": {"class_id": class}}),
+                    ),
+                    Op::Write => {
+                        let mut args = class_args();
+                        args.insert("idempotency_key".into(), Value::String(unique()));
+                        (
+                            "tools/call",
+                            json!({"name": "create_class", "arguments": args}),
+                        )
+                    }
+                    Op::List => ("tools/list", json!({})),
+                };
+                let mut b = self
+                    .http
+                    .post(url)
+                    .bearer_auth(key)
+                    .header("Accept", "application/json, text/event-stream")
+                    .header("MCP-Protocol-Version", PROTOCOL);
+                if let Some(s) = &self.session {
+                    b = b.header("Mcp-Session-Id", s);
+                }
+                let r = b
+                    .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+                    .send()
+                    .await?;
+                let status = r.status();
+                let body = r.text().await?;
+                if !status.is_success() {
+                    bail!("HTTP {status}: {body}");
+                }
+                let result = rpc_result(&body)?;
+                match op {
+                    Op::List => {
+                        if result["tools"].as_array().is_none_or(|t| t.is_empty()) {
+                            bail!("tools/list returned no tools");
+                        }
+                    }
+                    _ => {
+                        if result["isError"] == Value::Bool(true) {
+                            bail!("the tool failed: {}", result["content"]);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The `result` of a JSON-RPC response sent as JSON or as server-sent events.
+fn rpc_result(body: &str) -> anyhow::Result<Value> {
+    let trimmed = body.trim_start();
+    let message: Value = if trimmed.starts_with('{') {
+        serde_json::from_str(trimmed)?
+    } else {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+            .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+            .find(|v| v.get("result").is_some() || v.get("error").is_some())
+            .with_context(|| format!("no JSON-RPC response in the event stream: {body:.200}"))?
+    };
+    if let Some(e) = message.get("error") {
+        bail!("JSON-RPC error: {e}");
+    }
+    Ok(message["result"].clone())
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Measured {
+    upstream: &'static str,
+    path: String,
+    op: &'static str,
+    concurrency: usize,
+    requests: u64,
+    errors: u64,
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Gateway VmRSS and VmHWM after the case, KiB (0 for direct calls).
+    rss_kib: u64,
+    hwm_kib: u64,
+    first_error: Option<String>,
+}
+
+async fn run_case(
+    args: &RunArgs,
+    upstream: &'static str,
+    path: String,
+    target: Target,
+    op: Op,
+    concurrency: usize,
+    pid: Option<u32>,
+) -> anyhow::Result<Measured> {
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(concurrency.max(1))
+        .build()?;
+    // Sessions first (not measured).
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        workers.push(Arc::new(Worker::new(http.clone(), target.clone()).await?));
+    }
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(args.warmup);
+    let end = measure_from + Duration::from_secs_f64(args.seconds);
+    let budget = Arc::new(AtomicU64::new(MAX_REQUESTS_PER_CASE));
+    let mut tasks = Vec::with_capacity(concurrency);
+    for w in workers {
+        let budget = budget.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat: Vec<u32> = Vec::with_capacity(16_384);
+            let mut errors = 0u64;
+            let mut first_error = None;
+            let mut id = 1u64;
+            loop {
+                let now = Instant::now();
+                if now >= end || budget.fetch_sub(1, Ordering::Relaxed) == 0 {
+                    break;
+                }
+                let t0 = Instant::now();
+                let r = w.once(op, id).await;
+                let t1 = Instant::now();
+                id += 1;
+                match r {
+                    Ok(()) if t0 >= measure_from && t1 <= end => {
+                        lat.push(u32::try_from((t1 - t0).as_micros()).unwrap_or(u32::MAX));
+                    }
+                    Ok(()) => {}
+                    Err(e) => {
+                        errors += 1;
+                        if first_error.is_none() {
+                            first_error = Some(format!("{e:#}"));
+                        }
+                        // Do not spin on a broken target.
+                        if errors > 100 {
+                            break;
+                        }
+                    }
+                }
+            }
+            (w, lat, errors, first_error)
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let mut first_error = None;
+    let mut done = Vec::with_capacity(concurrency);
+    for t in tasks {
+        let (w, l, e, f) = t.await?;
+        done.push(w);
+        lat.extend(l);
+        errors += e;
+        first_error = first_error.or(f);
+    }
+    lat.sort_unstable();
+    let q = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+        f64::from(lat[i]) / 1000.0
+    };
+    let (rss, hwm) = pid.map(rss_kib).unwrap_or((0, 0));
+    // End the sessions (after reading the RSS they cost), so cases do not add up.
+    for w in done {
+        w.close().await;
+    }
+    Ok(Measured {
+        upstream,
+        path,
+        op: op.label(),
+        concurrency,
+        requests: lat.len() as u64,
+        errors,
+        rps: lat.len() as f64 / args.seconds,
+        p50_ms: q(0.50),
+        p99_ms: q(0.99),
+        rss_kib: rss,
+        hwm_kib: hwm,
+        first_error,
+    })
+}
+
+fn print_row(m: &Measured, floor: Option<&Measured>) {
+    let ratio = floor
+        .filter(|f| f.rps > 0.0)
+        .map(|f| format!("{:>5.1}%", 100.0 * m.rps / f.rps))
+        .unwrap_or_else(|| "     -".into());
+    let added = floor
+        .map(|f| format!("{:>+7.3}", m.p50_ms - f.p50_ms))
+        .unwrap_or_else(|| "      -".into());
+    let rss = if m.rss_kib > 0 {
+        format!("{:>6.1}", m.rss_kib as f64 / 1024.0)
+    } else {
+        "     -".into()
+    };
+    println!(
+        "| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} |{}",
+        m.upstream,
+        m.path,
+        m.op,
+        m.concurrency,
+        m.rps,
+        m.p50_ms,
+        m.p99_ms,
+        added,
+        rss,
+        ratio,
+        match (&m.first_error, m.errors) {
+            (Some(e), n) => format!(" {n} errors, first: {e:.160}"),
+            (None, _) => String::new(),
+        }
+    );
+}
+
+fn header() {
+    println!(
+        "| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | vs direct |"
+    );
+    println!(
+        "|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|-----------|"
+    );
+}
+
+struct Out {
+    rows: Vec<Measured>,
+    json: Option<std::fs::File>,
+}
+
+impl Out {
+    fn push(&mut self, m: Measured, floor: Option<&Measured>) -> Measured {
+        print_row(&m, floor);
+        if let Some(f) = &mut self.json {
+            use std::io::Write as _;
+            let _ = writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default());
+        }
+        self.rows.push(m.clone());
+        m
+    }
+}
+
+async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let flowgate = match &args.flowgate {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent directory")?
+            .join("flowgate"),
+    };
+    if !flowgate.is_file() {
+        bail!(
+            "{} not found: build it with `cargo build --release --bin flowgate --bin flowgate-load`",
+            flowgate.display()
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("flowgate-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    struct RmDir(PathBuf);
+    impl Drop for RmDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _rm = RmDir(dir.clone());
+
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    println!(
+        "flowgate-load: {} CPUs ({cpu}); gateway {}",
+        cpus_total(),
+        flowgate.display()
+    );
+    if pin {
+        println!("pinned: gateway and upstream on CPU 0, load generator on CPU 1 (taskset)");
+    } else {
+        println!("not pinned: fewer than two CPUs, no taskset, or --no-pin");
+    }
+    println!(
+        "{} s measured per case after {} s warm-up; loopback only; rate limits raised to 100,000,000/min\n",
+        args.seconds, args.warmup
+    );
+    let mut out = Out {
+        rows: Vec::new(),
+        json: match &args.json {
+            Some(p) => Some(std::fs::File::create(p)?),
+            None => None,
+        },
+    };
+    if args.scaling {
+        scaling(&args, &flowgate, &dir, pin, &mut out).await?;
+    } else {
+        header();
+        for which in [Which::Fast, Which::Reference] {
+            if args.upstream != Which::Both && args.upstream != which {
+                continue;
+            }
+            let upstream = match which {
+                Which::Fast => start_fast(pin)?,
+                _ => start_reference(&flowgate, &dir, pin)?,
+            };
+            main_table(&args, &flowgate, &dir, pin, &upstream, &mut out).await?;
+        }
+    }
+    println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cpus_total() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| {
+            c.lines()
+                .filter(|l| l.starts_with("processor"))
+                .count()
+                .to_string()
+        })
+        .unwrap_or_else(|_| "?".into())
+}
+
+async fn main_table(
+    args: &RunArgs,
+    flowgate: &Path,
+    dir: &Path,
+    pin: bool,
+    upstream: &Upstream,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let c = args.concurrency;
+    let label = upstream.label;
+    let direct = Target::Direct {
+        base: upstream.base.clone(),
+        token: upstream.token.clone(),
+        studio: upstream.studio,
+        class: upstream.class,
+    };
+    let mut floors = Vec::new();
+    for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::Write, c)] {
+        let m = run_case(
+            args,
+            label,
+            "direct REST".into(),
+            direct.clone(),
+            op,
+            n,
+            None,
+        )
+        .await?;
+        floors.push(out.push(m, None));
+    }
+    let floor = |op: Op, n: usize| {
+        floors
+            .iter()
+            .find(|f| f.op == op.label() && f.concurrency == n)
+    };
+    for stateful in [true, false] {
+        match (args.mode, stateful) {
+            (Modes::Stateful, false) | (Modes::Stateless, true) => continue,
+            _ => {}
+        }
+        let gw = start_gateway(flowgate, dir, upstream, stateful, pin)?;
+        let path = format!(
+            "gateway {}",
+            if gw.stateful { "stateful" } else { "stateless" }
+        );
+        let target = Target::Mcp {
+            url: gw.url.clone(),
+            key: gw.key.clone(),
+            stateful: gw.stateful,
+            class: upstream.class,
+        };
+        for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::Write, c), (Op::List, c)] {
+            let m = run_case(
+                args,
+                label,
+                path.clone(),
+                target.clone(),
+                op,
+                n,
+                Some(gw.proc.pid()),
+            )
+            .await?;
+            out.push(
+                m,
+                floor(op, n)
+                    .or(floor(Op::Read, n))
+                    .filter(|_| op != Op::List),
+            );
+        }
+        drop(gw);
+    }
+    Ok(())
+}
+
+/// Scaling against the fast upstream: sessions 1 → 256.
+async fn scaling(
+    args: &RunArgs,
+    flowgate: &Path,
+    dir: &Path,
+    pin: bool,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let upstream = start_fast(pin)?;
+    let direct = Target::Direct {
+        base: upstream.base.clone(),
+        token: upstream.token.clone(),
+        studio: upstream.studio,
+        class: upstream.class,
+    };
+    println!("concurrency (stateful sessions, read get_class, fast upstream):");
+    header();
+    let gw = start_gateway(flowgate, dir, &upstream, true, pin)?;
+    let (idle, _) = rss_kib(gw.proc.pid());
+    println!(
+        "gateway RSS idle, before any session: {:.1} MB",
+        idle as f64 / 1024.0
+    );
+    let target = Target::Mcp {
+        url: gw.url.clone(),
+        key: gw.key.clone(),
+        stateful: true,
+        class: upstream.class,
+    };
+    for n in [1, 8, 32, 128, 256] {
+        let f = run_case(
+            args,
+            "fast",
+            "direct REST".into(),
+            direct.clone(),
+            Op::Read,
+            n,
+            None,
+        )
+        .await?;
+        let f = out.push(f, None);
+        let m = run_case(
+            args,
+            "fast",
+            "gateway stateful".into(),
+            target.clone(),
+            Op::Read,
+            n,
+            Some(gw.proc.pid()),
+        )
+        .await?;
+        out.push(m, Some(&f));
+    }
+    drop(gw);
+    Ok(())
+}
