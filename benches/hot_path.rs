@@ -1,5 +1,8 @@
-//! Micro-benchmarks of the per-call hot path: argument validation and decoding, and the Cedar
-//! decision, for a typical write tool (`create_class`) and a read tool (`list_classes`).
+//! Micro-benchmarks of the per-call hot path: argument validation and decoding (which includes
+//! mapping the input to the upstream request), and the Cedar decision, for a typical write tool
+//! (`create_class`) and a read tool (`list_classes`); then the stages around them: secret-key
+//! authentication (a SQLite lookup by hash, with 10 and 1,000 keys in the store), the rate-limit
+//! check, and one audit append.
 //!
 //! Run: `cargo bench --bench hot_path`.
 
@@ -64,5 +67,69 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The stages that touch the store or shared state, on a real (temporary) SQLite store.
+fn bench_stages(c: &mut Criterion) {
+    use flowgate::audit::{Audit, Record};
+    use flowgate::auth::{Keys, parse_scopes};
+    use flowgate::limit::Limits;
+    use flowgate::store::Store;
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt
+        .block_on(Store::open(&dir.path().join("bench.sqlite")))
+        .unwrap();
+    let keys = Keys::new(store.clone());
+    let all = parse_scopes("all").unwrap();
+    let secret = rt
+        .block_on(keys.create("std_bench", "bench", &all, None))
+        .unwrap()
+        .secret;
+    let mut count = 1;
+    for target in [10, 1_000] {
+        while count < target {
+            rt.block_on(keys.create("std_other", "filler", &all, None))
+                .unwrap();
+            count += 1;
+        }
+        c.bench_function(
+            &format!("authenticate key ({target} keys in the store)"),
+            |b| {
+                b.iter(|| {
+                    let p = rt.block_on(keys.authenticate(black_box(&secret))).unwrap();
+                    assert!(p.is_ok());
+                });
+            },
+        );
+    }
+
+    let limits = Limits::new(&[("pro".to_string(), 100_000_000)].into());
+    c.bench_function("rate-limit check (pro, under the limit)", |b| {
+        b.iter(|| limits.check(black_box("pro"), black_box("key:key_0123456789abcdef")));
+    });
+
+    let audit = Audit::new(store);
+    let record = Record {
+        seq: 0,
+        at: flowgate::audit::now(),
+        request_id: "0b6c2d64-1a2b-4c3d-8e9f-0123456789ab".into(),
+        studio: Some("std_bench".into()),
+        principal_kind: Some("key".into()),
+        principal_id: Some("key_0123456789abcdef".into()),
+        principal_name: Some("bench".into()),
+        tool: Some("get_class".into()),
+        arguments: Some(serde_json::json!({"class_id": "cls_vinyasa_tue"})),
+        decision: Some("allow".into()),
+        policies: vec!["scope-read".into(), "tier".into()],
+        outcome: "ok".into(),
+        message: None,
+        upstream_status: Some(200),
+        duration_ms: 1,
+    };
+    c.bench_function("audit append (one record, SQLite)", |b| {
+        b.iter(|| rt.block_on(audit.append(black_box(&record))).unwrap());
+    });
+}
+
+criterion_group!(benches, bench, bench_stages);
 criterion_main!(benches);
