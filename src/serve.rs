@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use flowgate_studio_api::{DEMO_FREE_STUDIO, DEMO_PRO_STUDIO, StudioApi};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -134,9 +135,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let router = crate::http::router(app.clone(), &shutdown);
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let served = axum::serve(
+            // Replies are often written in two parts (an SSE priming event, then the result):
+            // without TCP_NODELAY the second waits for the client's delayed ACK, 40 ms.
+            listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
+            router,
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await;
         if let Err(e) = served {
             tracing::error!(error = %e, "the gateway stopped");
         }
