@@ -18,7 +18,7 @@
 //!
 //! ```text
 //! cargo build --release --bin flowgate --bin flowgate-load
-//! target/release/flowgate-load            # the whole run, about 80 s
+//! target/release/flowgate-load            # the whole run, about 70 s
 //! target/release/flowgate-load --help
 //! ```
 
