@@ -127,18 +127,41 @@ pub fn parse_scopes(spec: &str) -> Result<BTreeSet<String>, KeyError> {
     Ok(out)
 }
 
-fn new_secret() -> String {
+/// A bearer secret: `prefix` followed by 32 random bytes, base64url. Keys, OAuth codes and
+/// tokens are all made this way.
+pub(crate) fn random_secret(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     format!(
-        "{KEY_PREFIX}{}",
+        "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
 }
 
+/// What the store keeps of a secret: its SHA-256, hex. Secrets have full entropy, so a fast
+/// hash is the right tool.
+pub(crate) fn secret_hash(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A stored space-separated scope list.
+pub(crate) fn scope_list<T: FromIterator<String>>(stored: &str) -> T {
+    stored
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn new_secret() -> String {
+    random_secret(KEY_PREFIX)
+}
+
 fn hash(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    secret_hash(secret)
 }
 
 fn hint(secret: &str) -> String {
@@ -313,12 +336,7 @@ impl Keys {
             id,
             studio: row.get("studio"),
             name: row.get("name"),
-            scopes: row
-                .get::<String, _>("scopes")
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            scopes: scope_list(&row.get::<String, _>("scopes")),
         }))
     }
 }
@@ -328,12 +346,7 @@ fn info(row: &sqlx::sqlite::SqliteRow) -> KeyInfo {
         id: row.get("id"),
         studio: row.get("studio"),
         name: row.get("name"),
-        scopes: row
-            .get::<String, _>("scopes")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect(),
+        scopes: scope_list(&row.get::<String, _>("scopes")),
         hint: row.get("hint"),
         created_at: row.get("created_at"),
         expires_at: row.get("expires_at"),

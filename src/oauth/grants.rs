@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -57,21 +56,8 @@ pub enum TokenError {
     InvalidTarget(String),
 }
 
-pub(crate) fn random_token(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-pub(crate) fn hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use crate::auth::scope_list;
+pub(crate) use crate::auth::{random_secret as random_token, secret_hash as hash};
 
 fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -263,12 +249,7 @@ impl Grants {
                 "this grant is for {audience}"
             ))));
         }
-        let scopes: Vec<String> = row
-            .get::<String, _>("scopes")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let scopes: Vec<String> = scope_list(&row.get::<String, _>("scopes"));
         Ok(Ok(self.issue(&grant_id, scopes).await?))
     }
 
@@ -323,12 +304,7 @@ impl Grants {
         if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e < now) {
             return bad("the refresh token has expired");
         }
-        let scopes = row
-            .get::<String, _>("scopes")
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
+        let scopes = scope_list(&row.get::<String, _>("scopes"));
         Ok(Ok(self.issue(&grant_id, scopes).await?))
     }
 
@@ -412,12 +388,7 @@ impl Grants {
                 user_email: r.get("user_email"),
                 client_id: r.get("client_id"),
                 client_name: r.get("client_name"),
-                scopes: r
-                    .get::<String, _>("scopes")
-                    .split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
+                scopes: scope_list(&r.get::<String, _>("scopes")),
                 resource: r.get("resource"),
                 created_at: r.get("created_at"),
                 last_used_at: r.get("last_used_at"),
@@ -474,12 +445,7 @@ impl Grants {
             id,
             studio: row.get("studio"),
             name: row.get("client_name"),
-            scopes: row
-                .get::<String, _>("scopes")
-                .split(' ')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect(),
+            scopes: scope_list(&row.get::<String, _>("scopes")),
         }))
     }
 

@@ -66,17 +66,8 @@ async fn tools_list_is_filtered_by_scope_and_notes_the_pro_plan() {
 
     // A key with two scopes sees their tools and whoami only.
     let key = gw
-        .running
-        .app
-        .keys
-        .create(
-            "std_lotus",
-            "narrow",
-            &["classes:read".to_string(), "coupons:write".to_string()].into(),
-            None,
-        )
-        .await
-        .unwrap();
+        .key("std_lotus", &["classes:read", "coupons:write"])
+        .await;
     let client = gw.client(&key.secret).await;
     let mut names: Vec<String> = client
         .list_all_tools()
@@ -125,18 +116,7 @@ async fn a_free_studio_gets_the_pro_message_and_nothing_changes() {
 #[tokio::test]
 async fn a_missing_scope_is_named_and_the_upstream_sees_no_call() {
     let gw = Gateway::start().await;
-    let key = gw
-        .running
-        .app
-        .keys
-        .create(
-            "std_lotus",
-            "reader",
-            &["classes:read".to_string()].into(),
-            None,
-        )
-        .await
-        .unwrap();
+    let key = gw.key("std_lotus", &["classes:read"]).await;
     let api = gw.running.studio_api.as_ref().unwrap();
     let before = api.write_count();
     let client = gw.client(&key.secret).await;
@@ -304,18 +284,7 @@ async fn missing_and_bad_credentials_get_401_with_the_metadata_challenge() {
 #[tokio::test]
 async fn a_revoked_key_is_refused_on_its_next_request() {
     let gw = Gateway::start().await;
-    let key = gw
-        .running
-        .app
-        .keys
-        .create(
-            "std_lotus",
-            "temp",
-            &["classes:read".to_string()].into(),
-            None,
-        )
-        .await
-        .unwrap();
+    let key = gw.key("std_lotus", &["classes:read"]).await;
     let client = gw.client(&key.secret).await;
     ok(
         call(&client, "list_classes", json!({})).await,
@@ -430,13 +399,7 @@ async fn an_unreachable_upstream_says_nothing_was_changed() {
         c.upstream_connect_timeout_ms = 500;
     })
     .await;
-    let key = gw
-        .running
-        .app
-        .keys
-        .create("std_lotus", "k", &["classes:read".to_string()].into(), None)
-        .await
-        .unwrap();
+    let key = gw.key("std_lotus", &["classes:read"]).await;
     let client = gw.client(&key.secret).await;
     let result = call(&client, "list_classes", json!({})).await;
     assert_eq!(result.is_error, Some(true));
@@ -472,18 +435,7 @@ async fn a_slow_upstream_times_out_within_the_configured_time() {
         c.upstream_timeout_ms = 700;
     })
     .await;
-    let key = gw
-        .running
-        .app
-        .keys
-        .create(
-            "std_slow",
-            "k",
-            &["programs:write".to_string()].into(),
-            None,
-        )
-        .await
-        .unwrap();
+    let key = gw.key("std_slow", &["programs:write"]).await;
     let client = gw.client(&key.secret).await;
     let started = Instant::now();
     let result = call(

@@ -51,6 +51,17 @@ impl Gateway {
         self.running.demo.as_ref().unwrap().free.clone()
     }
 
+    /// A new secret key of `studio` with `scopes`.
+    pub async fn key(&self, studio: &str, scopes: &[&str]) -> flowgate::auth::NewKey {
+        let scopes = scopes.iter().map(|s| s.to_string()).collect();
+        self.running
+            .app
+            .keys
+            .create(studio, "test key", &scopes, None)
+            .await
+            .unwrap()
+    }
+
     pub async fn client(&self, key: &str) -> Client {
         connect(&self.url(), key).await
     }
