@@ -169,11 +169,6 @@ impl App {
         result
     }
 
-    /// Forgets a studio's cached tier (after a plan change).
-    pub async fn forget_studio(&self, id: &str) {
-        self.studios.invalidate(id).await;
-    }
-
     pub fn example_context(&self, tool: &str) -> Option<Expr> {
         self.examples.get(tool).cloned()
     }

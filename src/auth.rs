@@ -156,14 +156,6 @@ pub(crate) fn scope_list<T: FromIterator<String>>(stored: &str) -> T {
         .collect()
 }
 
-fn new_secret() -> String {
-    random_secret(KEY_PREFIX)
-}
-
-fn hash(secret: &str) -> String {
-    secret_hash(secret)
-}
-
 fn hint(secret: &str) -> String {
     format!("{}…", &secret[..KEY_PREFIX.len() + 4])
 }
@@ -212,7 +204,7 @@ impl Keys {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         );
-        let secret = new_secret();
+        let secret = random_secret(KEY_PREFIX);
         let scopes_text = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
         let expires = expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         sqlx::query(
@@ -223,7 +215,7 @@ impl Keys {
         .bind(studio)
         .bind(name)
         .bind(&scopes_text)
-        .bind(hash(&secret))
+        .bind(secret_hash(&secret))
         .bind(hint(&secret))
         .bind(now())
         .bind(&expires)
@@ -278,9 +270,9 @@ impl Keys {
         if key.revoked_at.is_some() {
             return Err(KeyError::Revoked(id.to_string()));
         }
-        let secret = new_secret();
+        let secret = random_secret(KEY_PREFIX);
         sqlx::query("UPDATE api_keys SET secret_hash = ?, hint = ? WHERE id = ?")
-            .bind(hash(&secret))
+            .bind(secret_hash(&secret))
             .bind(hint(&secret))
             .bind(id)
             .execute(self.store.pool())
@@ -295,7 +287,7 @@ impl Keys {
     pub async fn authenticate(
         &self,
         secret: &str,
-    ) -> Result<Result<Principal, Rejection>, KeyError> {
+    ) -> Result<Result<Principal, Rejection>, StoreError> {
         if !secret.starts_with(KEY_PREFIX) {
             return Ok(Err(Rejection::Unknown));
         }
@@ -303,7 +295,7 @@ impl Keys {
             "SELECT id, studio, name, scopes, expires_at, revoked_at, last_used_at
              FROM api_keys WHERE secret_hash = ?",
         )
-        .bind(hash(secret))
+        .bind(secret_hash(secret))
         .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row else {

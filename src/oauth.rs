@@ -100,10 +100,7 @@ pub async fn authenticate(
     if token.starts_with(grants::ACCESS_PREFIX) {
         app.oauth.grants.authenticate(token, &app.mcp_url()).await
     } else {
-        app.keys.authenticate(token).await.map_err(|e| match e {
-            crate::auth::KeyError::Store(s) => s,
-            other => crate::store::StoreError::Query(sqlx::Error::Protocol(other.to_string())),
-        })
+        app.keys.authenticate(token).await
     }
 }
 
