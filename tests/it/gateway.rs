@@ -301,14 +301,12 @@ async fn a_revoked_key_is_refused_on_its_next_request() {
         "{err}"
     );
     // And a new connection is refused outright.
-    let resp = reqwest::Client::new()
-        .post(gw.url())
-        .bearer_auth(&key.secret)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::harness::post_mcp(
+        &gw.url(),
+        &key.secret,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     gw.stop().await;
 }
@@ -328,14 +326,12 @@ async fn an_expired_key_is_refused() {
         )
         .await
         .unwrap();
-    let resp = reqwest::Client::new()
-        .post(gw.url())
-        .bearer_auth(&key.secret)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::harness::post_mcp(
+        &gw.url(),
+        &key.secret,
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
     let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
     assert!(challenge.contains("the token has expired"), "{challenge}");

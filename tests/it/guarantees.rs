@@ -137,14 +137,12 @@ async fn every_outcome_is_audited_with_sensitive_fields_redacted() {
     // rate limited (free: a burst of 1)
     call(&free, "whoami", json!({})).await;
     // a rejected credential
-    let resp = reqwest::Client::new()
-        .post(gw.url())
-        .bearer_auth("flow_sk_not_a_real_key")
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
-        .send()
-        .await
-        .unwrap();
+    let resp = crate::harness::post_mcp(
+        &gw.url(),
+        "flow_sk_not_a_real_key",
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}),
+    )
+    .await;
     assert_eq!(resp.status(), 401);
 
     let all = gw

@@ -115,3 +115,15 @@ pub fn ok(result: CallToolResult, tool: &str) -> Value {
     );
     result.structured_content.unwrap_or(Value::Null)
 }
+
+/// One raw JSON-RPC POST to `/mcp` with a bearer token, as a client would send it.
+pub async fn post_mcp(url: &str, token: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/json, text/event-stream")
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}

@@ -165,15 +165,8 @@ impl Flow {
 }
 
 async fn status_with(gw: &Gateway, token: &str) -> u16 {
-    reqwest::Client::new()
-        .post(gw.url())
-        .bearer_auth(token)
-        .header("Accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}))
-        .send()
-        .await
-        .unwrap()
+    crate::harness::post_mcp(&gw.url(), token, &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})).await
         .status()
         .as_u16()
 }
