@@ -10,8 +10,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, PolicySet, Request, RestrictedExpression, Schema,
+    ActionConstraint, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
+    EntityTypeName, EntityUid, PolicySet, Request, RestrictedExpression, Schema,
 };
 use flowgate_codegen::policy::{self, PolicyFile};
 
@@ -93,10 +93,23 @@ pub struct Authz {
     /// `@reason` and `@priority` of each forbid, by policy id.
     reasons: HashMap<String, (u32, String)>,
     types: Types,
-    actions: HashMap<&'static str, EntityUid>,
+    /// Per Cedar action id, built once: see [`ActionSlice`].
+    actions: HashMap<&'static str, ActionSlice>,
     directory: EntityUid,
     /// The policy files, as loaded (the generated scope guards last).
     files: Vec<PolicyFile>,
+}
+
+/// What a decision on one action needs, prepared at load time.
+struct ActionSlice {
+    uid: EntityUid,
+    /// The action entity and the groups it is in (e.g. `tier:pro`), from the schema.
+    entities: Entities,
+    /// The policies whose action scope can match this action. Cedar evaluates every policy it
+    /// is given; one whose action scope does not match is false before its conditions are
+    /// looked at (no error, never a reason), so leaving it out changes no decision and no
+    /// diagnostic, and the cost of a decision no longer grows with the size of the catalog.
+    policies: PolicySet,
 }
 
 struct Types {
@@ -162,15 +175,48 @@ impl Authz {
             tier: ty("Tier"),
         };
         let action_ty = ty("Action");
-        let actions = tool::catalog::TOOLS
-            .iter()
-            .map(|t| {
-                (
-                    t.action,
-                    EntityUid::from_type_name_and_id(action_ty.clone(), EntityId::new(t.action)),
-                )
-            })
-            .collect();
+        let all_actions = schema
+            .action_entities()
+            .map_err(|e| PolicyError(vec![format!("the schema's actions: {e}")]))?;
+        let mut actions = HashMap::new();
+        for t in tool::catalog::TOOLS {
+            let uid = EntityUid::from_type_name_and_id(action_ty.clone(), EntityId::new(t.action));
+            let needed: Vec<Entity> = std::iter::once(&uid)
+                .chain(all_actions.ancestors(&uid).into_iter().flatten())
+                .filter_map(|u| all_actions.get(u).cloned())
+                .collect();
+            if needed.is_empty() {
+                return Err(PolicyError(vec![format!(
+                    "the schema has no action {uid} for tool {}",
+                    t.name
+                )]));
+            }
+            let entities = Entities::from_entities(needed, None)
+                .map_err(|e| PolicyError(vec![format!("the entities of {uid}: {e}")]))?;
+            let mut sliced = PolicySet::new();
+            for p in policies.policies() {
+                let applies = match p.action_constraint() {
+                    ActionConstraint::Any => true,
+                    ActionConstraint::Eq(a) => a == uid,
+                    ActionConstraint::In(groups) => groups
+                        .iter()
+                        .any(|g| *g == uid || entities.is_ancestor_of(g, &uid)),
+                };
+                if applies {
+                    sliced
+                        .add(p.clone())
+                        .map_err(|e| PolicyError(vec![format!("slicing for {uid}: {e}")]))?;
+                }
+            }
+            actions.insert(
+                t.action,
+                ActionSlice {
+                    uid,
+                    entities,
+                    policies: sliced,
+                },
+            );
+        }
         let directory = EntityUid::from_type_name_and_id(ty("Directory"), EntityId::new("public"));
         Ok(Self {
             schema,
@@ -223,26 +269,28 @@ impl Authz {
         }
     }
 
-    fn try_authorize(
+    /// The principal and studio entities of one call, built from what authentication and the
+    /// studio lookup established (their shape is checked against the schema by a test).
+    fn call_entities(
         &self,
         principal: &Principal,
         studio: &Studio,
-        tool: &ToolDef,
-        input: RestrictedExpression,
-    ) -> Result<Decision, String> {
+    ) -> Result<(EntityUid, EntityUid, Vec<Entity>), String> {
         let studio_uid =
             EntityUid::from_type_name_and_id(self.types.studio.clone(), EntityId::new(&studio.id));
         let principal_studio = EntityUid::from_type_name_and_id(
             self.types.studio.clone(),
             EntityId::new(&principal.studio),
         );
-        let tier = RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
-            self.types.tier.clone(),
-            EntityId::new(&studio.tier),
-        ));
+        let tier = || {
+            RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
+                self.types.tier.clone(),
+                EntityId::new(&studio.tier),
+            ))
+        };
         let studio_entity = Entity::new(
             studio_uid.clone(),
-            HashMap::from([("tier".to_string(), tier)]),
+            HashMap::from([("tier".to_string(), tier())]),
             HashSet::new(),
         )
         .map_err(|e| e.to_string())?;
@@ -284,28 +332,36 @@ impl Authz {
             entities.push(
                 Entity::new(
                     principal_studio,
-                    HashMap::from([(
-                        "tier".to_string(),
-                        RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
-                            self.types.tier.clone(),
-                            EntityId::new(&studio.tier),
-                        )),
-                    )]),
+                    HashMap::from([("tier".to_string(), tier())]),
                     HashSet::new(),
                 )
                 .map_err(|e| e.to_string())?,
             );
         }
-        // With the schema, the action entities (and their groups) are added: without them
-        // `action in Action::"tier:pro"` would silently never match.
-        let entities =
-            Entities::from_entities(entities, Some(&self.schema)).map_err(|e| e.to_string())?;
+        Ok((principal_uid, studio_uid, entities))
+    }
 
-        let action = self
+    /// The Cedar request and entities of one call, and the action's slice of the policies.
+    fn request(
+        &self,
+        principal: &Principal,
+        studio: &Studio,
+        tool: &ToolDef,
+        input: RestrictedExpression,
+    ) -> Result<(Request, Entities, &ActionSlice), String> {
+        let slice = self
             .actions
             .get(tool.action)
-            .ok_or_else(|| format!("no Cedar action for tool {}", tool.name))?
-            .clone();
+            .ok_or_else(|| format!("no Cedar action for tool {}", tool.name))?;
+        let (principal_uid, studio_uid, entities) = self.call_entities(principal, studio)?;
+        // The action and its groups come from the schema (without them `action in
+        // Action::"tier:pro"` would silently never match); the per-call entities are added
+        // without a schema check, which `call_entities_conform_to_the_schema` covers.
+        let entities = slice
+            .entities
+            .clone()
+            .add_entities(entities, None)
+            .map_err(|e| e.to_string())?;
         let resource = if tool.public {
             self.directory.clone()
         } else {
@@ -313,11 +369,28 @@ impl Authz {
         };
         let context =
             Context::from_pairs([("input".to_string(), input)]).map_err(|e| e.to_string())?;
-        let request = Request::new(principal_uid, action, resource, context, Some(&self.schema))
-            .map_err(|e| e.to_string())?;
+        let request = Request::new(
+            principal_uid,
+            slice.uid.clone(),
+            resource,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((request, entities, slice))
+    }
+
+    fn try_authorize(
+        &self,
+        principal: &Principal,
+        studio: &Studio,
+        tool: &ToolDef,
+        input: RestrictedExpression,
+    ) -> Result<Decision, String> {
+        let (request, entities, slice) = self.request(principal, studio, tool, input)?;
         let response = self
             .authorizer
-            .is_authorized(&request, &self.policies, &entities);
+            .is_authorized(&request, &slice.policies, &entities);
 
         let errors: Vec<String> = response
             .diagnostics()
@@ -391,4 +464,116 @@ fn default_deny(principal: &Principal, studio: &Studio, tool: &ToolDef) -> Strin
         );
     }
     format!("No policy allows this connection to use {}.", tool.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `try_authorize` adds the per-call entities without a schema check (it is the hot path);
+    /// this is that check, for both kinds of principal, on the studio's own and on another studio.
+    #[test]
+    fn call_entities_conform_to_the_schema() {
+        let authz = Authz::shipped().unwrap();
+        for kind in [PrincipalKind::Key, PrincipalKind::Grant] {
+            let principal = Principal {
+                kind,
+                id: "key_0123".into(),
+                studio: "std_a".into(),
+                name: "Front desk".into(),
+                scopes: ["classes:read", "openid"].map(String::from).into(),
+            };
+            for studio in ["std_a", "std_b"] {
+                let studio = Studio {
+                    id: studio.into(),
+                    tier: "pro".into(),
+                };
+                let (_, _, entities) = authz.call_entities(&principal, &studio).unwrap();
+                let checked = Entities::from_entities(entities, Some(&authz.schema));
+                assert!(checked.is_ok(), "{kind:?} on {}: {checked:?}", studio.id);
+            }
+        }
+    }
+
+    /// Every tool's action, with the groups it is in, was taken from the schema.
+    #[test]
+    fn every_tool_has_its_action_and_groups() {
+        let authz = Authz::shipped().unwrap();
+        let all = authz.schema.action_entities().unwrap();
+        for t in tool::catalog::TOOLS {
+            let slice = &authz.actions[t.action];
+            let want = all.ancestors(&slice.uid).unwrap().count();
+            assert!(want > 0, "{} is in no action group", t.name);
+            assert_eq!(slice.entities.len(), want + 1, "{}", t.name);
+        }
+    }
+
+    /// Slicing the policies by action changes nothing: for every tool, with its documented
+    /// example, for callers with every scope and with none, on both tiers, on their own studio
+    /// and another, the sliced set gives the same decision, reasons and errors as the whole set.
+    #[test]
+    fn the_action_slices_decide_like_the_whole_policy_set() {
+        let authz = Authz::shipped().unwrap();
+        let registry = crate::tool::Registry::new().unwrap();
+        let all_scopes: BTreeSet<String> = tool::catalog::SCOPES
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        let mut compared = 0;
+        for t in registry.iter() {
+            let example: serde_json::Value = serde_json::from_str(t.def.example).unwrap();
+            let input = t.prepare(Some(example["input"].clone())).unwrap().context;
+            for scopes in [all_scopes.clone(), BTreeSet::new()] {
+                for kind in [PrincipalKind::Key, PrincipalKind::Grant] {
+                    let principal = Principal {
+                        kind,
+                        id: "p1".into(),
+                        studio: "std_a".into(),
+                        name: "n".into(),
+                        scopes: scopes.clone(),
+                    };
+                    for (id, tier) in [("std_a", "free"), ("std_a", "pro"), ("std_b", "pro")] {
+                        let studio = Studio {
+                            id: id.into(),
+                            tier: tier.into(),
+                        };
+                        let (request, entities, slice) = authz
+                            .request(&principal, &studio, t.def, input.clone())
+                            .unwrap();
+                        let whole =
+                            authz
+                                .authorizer
+                                .is_authorized(&request, &authz.policies, &entities);
+                        let sliced =
+                            authz
+                                .authorizer
+                                .is_authorized(&request, &slice.policies, &entities);
+                        let view = |r: &cedar_policy::Response| {
+                            let mut reasons: Vec<String> =
+                                r.diagnostics().reason().map(ToString::to_string).collect();
+                            reasons.sort();
+                            let errors = r.diagnostics().errors().count();
+                            (r.decision(), reasons, errors)
+                        };
+                        assert_eq!(
+                            view(&whole),
+                            view(&sliced),
+                            "{} for {kind:?} with {} scopes on {id} ({tier})",
+                            t.def.name,
+                            scopes.len()
+                        );
+                        compared += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(compared, registry.iter().count() * 12);
+        // And slicing does leave policies out.
+        let most = authz
+            .actions
+            .values()
+            .map(|s| s.policies.policies().count())
+            .max();
+        assert!(most < Some(authz.policies.policies().count()));
+    }
 }
