@@ -66,7 +66,9 @@ pub async fn call_tool(
         upstream_status: None,
         duration_ms: 0,
     };
-    let span = tracing::info_span!(
+    // Debug level: the audit log is the per-call record; at the default `info` level the span
+    // is disabled and costs nothing on the hot path.
+    let span = tracing::debug_span!(
         "tools/call",
         tool = name,
         studio = %principal.studio,
@@ -131,7 +133,7 @@ async fn handle(
             },
         )]));
     }
-    tracing::info!(
+    tracing::debug!(
         outcome = outcome.as_str(),
         duration_ms = record.duration_ms,
         "call finished"
@@ -162,7 +164,7 @@ async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
             true
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot write the audit record");
+            tracing::error!(error = %e, request_id = %record.request_id, "cannot write the audit record");
             false
         }
     }
@@ -293,7 +295,12 @@ async fn run(
                     }
                 };
                 if let Err(e) = done {
-                    tracing::error!(error = %e, "cannot store the idempotent answer");
+                    tracing::error!(
+                        error = %e,
+                        tool = tool.def.name,
+                        request_id = %record.request_id,
+                        "cannot store the idempotent answer"
+                    );
                 }
             }
             let value = result.map_err(Failure::Upstream)?;
