@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Audit;
-use crate::auth::Keys;
+use crate::auth::{Keys, Remembered};
 use crate::authz::Authz;
 use crate::config::Config;
 use crate::idempotency::Idempotency;
@@ -32,6 +32,8 @@ pub struct App {
     pub authz: Authz,
     pub store: Store,
     pub keys: Keys,
+    /// Credentials that authenticated recently (revocation still applies on the next request).
+    pub credentials: Remembered,
     /// The OAuth authorization server's state (clients, grants, tokens, flows).
     pub oauth: crate::oauth::OAuth,
     pub audit: Audit,
@@ -103,6 +105,7 @@ impl App {
         Ok(Arc::new(Self {
             oauth,
             keys: Keys::new(store.clone()),
+            credentials: Remembered::default(),
             audit: Audit::new(store.clone()),
             idempotency,
             limits,

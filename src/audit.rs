@@ -1,9 +1,12 @@
 //! The audit log: one durable record per `tools/call` and per rejected credential, appended to
 //! the gateway's store **before** the response is sent, with `sensitive` arguments redacted.
 
+use std::sync::{Arc, OnceLock};
+
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Store, StoreError};
 
@@ -74,10 +77,29 @@ pub struct Filter {
 }
 
 /// The audit log in the gateway's store.
+///
+/// Appends are **group-committed**: one writer task takes every record waiting at that moment and
+/// inserts them in one transaction, then answers each caller with its sequence number. A caller
+/// still gets its answer only after its own record is committed, so the durability promise is
+/// the same as one transaction per record, but under load one commit (and one hop to SQLite's
+/// thread) serves many calls.
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Store,
+    /// The writer task's queue, started by the first append (inside the runtime).
+    writer: Arc<OnceLock<mpsc::Sender<Pending>>>,
 }
+
+/// A record waiting for its batch to be committed.
+struct Pending {
+    record: Record,
+    done: oneshot::Sender<Result<i64, String>>,
+}
+
+/// At most this many records per transaction (14 bound values each, far below SQLite's limit).
+const MAX_BATCH: usize = 64;
+/// Records queued at once before appenders wait for room (backpressure, bounded memory).
+const QUEUE: usize = 4096;
 
 /// The placeholder for redacted values.
 pub const REDACTED: &str = "[redacted]";
@@ -119,34 +141,31 @@ fn redact_at(v: &mut Value, parts: &[&str]) {
 
 impl Audit {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            writer: Arc::new(OnceLock::new()),
+        }
     }
 
     /// Appends one record and returns its sequence number. Awaited before the response goes
-    /// out, so every answer a client received has its record.
+    /// out, so every answer a client received has its committed record.
     pub async fn append(&self, r: &Record) -> Result<i64, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id, principal_name,
-                tool, arguments, decision, policies, outcome, message, upstream_status, duration_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.at)
-        .bind(&r.request_id)
-        .bind(&r.studio)
-        .bind(&r.principal_kind)
-        .bind(&r.principal_id)
-        .bind(&r.principal_name)
-        .bind(&r.tool)
-        .bind(r.arguments.as_ref().map(Value::to_string))
-        .bind(&r.decision)
-        .bind(serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()))
-        .bind(&r.outcome)
-        .bind(&r.message)
-        .bind(r.upstream_status)
-        .bind(r.duration_ms)
-        .execute(self.store.pool())
-        .await?;
-        Ok(result.last_insert_rowid())
+        let writer = self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(write_batches(self.store.clone(), rx));
+            tx
+        });
+        let (done, answer) = oneshot::channel();
+        let pending = Pending {
+            record: r.clone(),
+            done,
+        };
+        let stopped = || StoreError::Writer("the audit writer has stopped".into());
+        writer.send(pending).await.map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(StoreError::Writer)
     }
 
     /// Deletes records older than `days` days (0 keeps everything); returns how many.
@@ -214,6 +233,62 @@ impl Audit {
     }
 }
 
+/// The writer task: commits whatever is waiting, one transaction per batch, until every
+/// [`Audit`] handle is gone.
+async fn write_batches(store: Store, mut rx: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        match insert(&store, &batch).await {
+            Ok(last) => {
+                // One multi-row INSERT in one transaction: the rows got consecutive sequence
+                // numbers, in order, ending at `last`.
+                let first = last - (batch.len() as i64 - 1);
+                for (i, p) in batch.drain(..).enumerate() {
+                    let _ = p.done.send(Ok(first + i as i64));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for p in batch.drain(..) {
+                    let _ = p.done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts the batch as one statement in one transaction; the last row's sequence number.
+async fn insert(store: &Store, batch: &[Pending]) -> Result<i64, sqlx::Error> {
+    let mut sql = String::from(
+        "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id, principal_name,
+            tool, arguments, decision, policies, outcome, message, upstream_status, duration_ms) VALUES ",
+    );
+    for i in 0..batch.len() {
+        sql.push_str(if i == 0 { "" } else { ", " });
+        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    }
+    let mut query = sqlx::query(&sql);
+    for Pending { record: r, .. } in batch {
+        query = query
+            .bind(&r.at)
+            .bind(&r.request_id)
+            .bind(&r.studio)
+            .bind(&r.principal_kind)
+            .bind(&r.principal_id)
+            .bind(&r.principal_name)
+            .bind(&r.tool)
+            .bind(r.arguments.as_ref().map(Value::to_string))
+            .bind(&r.decision)
+            .bind(serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()))
+            .bind(&r.outcome)
+            .bind(&r.message)
+            .bind(r.upstream_status)
+            .bind(r.duration_ms);
+    }
+    // A single statement is atomic on its own: all of the batch is committed, or none of it.
+    Ok(query.execute(store.pool()).await?.last_insert_rowid())
+}
+
 /// Times are stored as UTC `YYYY-MM-DDThh:mm:ss.sssZ`, so filters compare as text once normalised.
 fn normalise_time(t: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(t)
@@ -230,4 +305,76 @@ pub fn now() -> String {
     chrono::Utc::now()
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: usize) -> Record {
+        Record {
+            seq: 0,
+            at: now(),
+            request_id: format!("req-{n}"),
+            studio: Some("std_a".into()),
+            principal_kind: Some("key".into()),
+            principal_id: Some("key_1".into()),
+            principal_name: Some("k".into()),
+            tool: Some("get_class".into()),
+            arguments: Some(serde_json::json!({ "n": n })),
+            decision: Some("allow".into()),
+            policies: vec!["p".into()],
+            outcome: "ok".into(),
+            message: None,
+            upstream_status: Some(200),
+            duration_ms: 1,
+        }
+    }
+
+    /// Appends made at the same moment are committed together, and each caller gets the
+    /// sequence number of its own record.
+    #[tokio::test]
+    async fn concurrent_appends_are_committed_with_their_own_sequence_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.sqlite")).await.unwrap();
+        let audit = Audit::new(store);
+        let seqs = futures::future::join_all((0..300).map(|n| {
+            let audit = audit.clone();
+            async move { (n, audit.append(&record(n)).await.unwrap()) }
+        }))
+        .await;
+        let stored = audit
+            .query(&Filter {
+                limit: 1000,
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 300);
+        for (n, seq) in seqs {
+            let r = stored.iter().find(|r| r.seq == seq).unwrap();
+            assert_eq!(r.request_id, format!("req-{n}"));
+            assert_eq!(r.arguments, Some(serde_json::json!({ "n": n })));
+        }
+    }
+
+    /// A failed batch fails every append in it, and the writer goes on with the next one.
+    #[tokio::test]
+    async fn a_failed_batch_is_reported_to_each_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.sqlite")).await.unwrap();
+        let audit = Audit::new(store.clone());
+        audit.append(&record(0)).await.unwrap();
+        sqlx::query("CREATE TRIGGER no_more BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'full'); END")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let err = audit.append(&record(1)).await.unwrap_err();
+        assert!(err.to_string().contains("full"), "{err}");
+        sqlx::query("DROP TRIGGER no_more")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        assert!(audit.append(&record(2)).await.unwrap() > 1);
+    }
 }

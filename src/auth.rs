@@ -1,11 +1,16 @@
 //! Authentication: secret keys (`flow_sk_…`) and the principal they stand for.
 //!
 //! A secret is `flow_sk_` followed by 32 random bytes (base64url). Only its SHA-256 is stored
-//! (the secret has full entropy, so a fast hash is the right tool), and it is shown once. Every
-//! request looks the hash up in the store, so a revoked or expired key fails on its very next
-//! request, whichever process revoked it.
+//! (the secret has full entropy, so a fast hash is the right tool), and it is shown once.
+//!
+//! A credential that authenticated is remembered for at most [`REMEMBER`] ([`Remembered`]), so
+//! the hot path does not query the store. Revocation still takes effect on the very next
+//! request, whichever process revoked: revoking or rotating rewrites the store's revocation
+//! marker, and a remembered credential is only used while the marker is unchanged since it was
+//! looked up.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -260,6 +265,7 @@ impl Keys {
             .bind(id)
             .execute(self.store.pool())
             .await?;
+        self.store.credentials_changed()?;
         self.get(id).await
     }
 
@@ -277,17 +283,18 @@ impl Keys {
             .bind(id)
             .execute(self.store.pool())
             .await?;
+        self.store.credentials_changed()?;
         Ok(NewKey {
             info: self.get(id).await?,
             secret,
         })
     }
 
-    /// Checks a bearer secret and returns the principal it stands for.
+    /// Checks a bearer secret in the store and returns the principal it stands for.
     pub async fn authenticate(
         &self,
         secret: &str,
-    ) -> Result<Result<Principal, Rejection>, StoreError> {
+    ) -> Result<Result<Authenticated, Rejection>, StoreError> {
         if !secret.starts_with(KEY_PREFIX) {
             return Ok(Err(Rejection::Unknown));
         }
@@ -305,10 +312,14 @@ impl Keys {
             return Ok(Err(Rejection::Revoked));
         }
         let now = Utc::now();
-        if let Some(exp) = row.get::<Option<String>, _>("expires_at")
-            && DateTime::parse_from_rfc3339(&exp).is_ok_and(|e| e <= now)
-        {
-            return Ok(Err(Rejection::Expired));
+        let expires_at = row
+            .get::<Option<String>, _>("expires_at")
+            .map(|exp| DateTime::parse_from_rfc3339(&exp).map(|e| e.with_timezone(&Utc)));
+        match expires_at {
+            // An expiry that cannot be read is treated as past.
+            Some(Err(_)) => return Ok(Err(Rejection::Expired)),
+            Some(Ok(e)) if e <= now => return Ok(Err(Rejection::Expired)),
+            _ => {}
         }
         let id: String = row.get("id");
         // `last_used_at` is kept to the minute: no write on every call.
@@ -323,13 +334,102 @@ impl Keys {
                 .execute(self.store.pool())
                 .await?;
         }
-        Ok(Ok(Principal {
-            kind: PrincipalKind::Key,
-            id,
-            studio: row.get("studio"),
-            name: row.get("name"),
-            scopes: scope_list(&row.get::<String, _>("scopes")),
+        Ok(Ok(Authenticated {
+            principal: Principal {
+                kind: PrincipalKind::Key,
+                id,
+                studio: row.get("studio"),
+                name: row.get("name"),
+                scopes: scope_list(&row.get::<String, _>("scopes")),
+            },
+            expires_at: expires_at.and_then(Result::ok),
         }))
+    }
+}
+
+/// A credential the store accepted.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    /// When the credential stops being valid, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// How long an authenticated credential is remembered at most. Revocation does not wait for
+/// this (see [`Remembered`]); it bounds how stale `last_used_at` can get, and is the backstop if
+/// a revoking process could not rewrite the revocation marker.
+pub const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Credentials that authenticated recently, by the SHA-256 of the bearer token.
+///
+/// An entry is used only while (1) the store's revocation marker holds what it held when the
+/// credential was looked up, (2) the credential has not expired, and (3) it is younger than
+/// [`REMEMBER`]. The marker is read *before* the store is queried, so a revocation that commits
+/// during a lookup leaves an entry that is already out of date. Rejections are never remembered.
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    entries: moka::sync::Cache<[u8; 32], Arc<Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    principal: Arc<Principal>,
+    expires_at: Option<DateTime<Utc>>,
+    mark: [u8; 16],
+}
+
+impl Default for Remembered {
+    fn default() -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .name("credentials")
+                .max_capacity(100_000)
+                .time_to_live(REMEMBER)
+                .build(),
+        }
+    }
+}
+
+impl Remembered {
+    /// The principal of `token`, from memory if still valid, otherwise from `lookup` (the store).
+    /// The second value says whether memory answered.
+    pub async fn authenticate<F>(
+        &self,
+        store: &Store,
+        token: &str,
+        lookup: F,
+    ) -> Result<(Result<Arc<Principal>, Rejection>, bool), StoreError>
+    where
+        F: Future<Output = Result<Result<Authenticated, Rejection>, StoreError>>,
+    {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mark = store.revocations().read();
+        if let Some(mark) = mark
+            && let Some(entry) = self.entries.get(&digest)
+        {
+            if entry.mark == mark && entry.expires_at.is_none_or(|e| e > Utc::now()) {
+                return Ok((Ok(entry.principal.clone()), true));
+            }
+            self.entries.invalidate(&digest);
+        }
+        let principal = match lookup.await? {
+            Err(rejection) => return Ok((Err(rejection), false)),
+            Ok(a) => {
+                let principal = Arc::new(a.principal);
+                if let Some(mark) = mark {
+                    self.entries.insert(
+                        digest,
+                        Arc::new(Entry {
+                            principal: principal.clone(),
+                            expires_at: a.expires_at,
+                            mark,
+                        }),
+                    );
+                }
+                principal
+            }
+        };
+        Ok((Ok(principal), false))
     }
 }
 

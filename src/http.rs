@@ -171,7 +171,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
             _ => Err(Rejection::Malformed),
         },
     };
-    let principal: Result<Principal, Rejection> = match token {
+    let principal: Result<Arc<Principal>, Rejection> = match token {
         Err(r) => Err(r),
         Ok(t) => match crate::oauth::authenticate(&app, &t).await {
             Ok(result) => result,

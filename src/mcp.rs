@@ -4,6 +4,7 @@
 //! Identity is never taken from a session: the HTTP middleware authenticates every request and
 //! puts the [`Principal`] into the request's extensions, which rmcp hands to each call.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
@@ -24,6 +25,8 @@ pub struct Gateway {
     app: Arc<App>,
     /// The published tools, built once: (`tool`, the same with the tier noted in its description).
     tools: Arc<Vec<(McpTool, McpTool)>>,
+    /// Tool name → its index in `tools` (rmcp looks tools up by name on every call).
+    by_name: Arc<HashMap<&'static str, usize>>,
 }
 
 impl Gateway {
@@ -47,18 +50,25 @@ impl Gateway {
                 (plain, gated)
             })
             .collect();
+        let by_name = app
+            .registry
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.def.name, i))
+            .collect();
         Self {
             app,
             tools: Arc::new(tools),
+            by_name: Arc::new(by_name),
         }
     }
 }
 
 /// The principal the HTTP middleware authenticated for this very request.
-fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Principal, ErrorData> {
+fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
     ctx.extensions
         .get::<axum::http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<Principal>())
+        .and_then(|parts| parts.extensions.get::<Arc<Principal>>())
         .cloned()
         .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))
 }
@@ -118,12 +128,8 @@ impl ServerHandler for Gateway {
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.app
-            .registry
-            .iter()
-            .zip(self.tools.iter())
-            .find(|(t, _)| t.def.name == name)
-            .map(|(_, (plain, _))| plain.clone())
+        let i = *self.by_name.get(name)?;
+        self.tools.get(i).map(|(plain, _)| plain.clone())
     }
 
     async fn call_tool(

@@ -96,12 +96,21 @@ impl OAuth {
 pub async fn authenticate(
     app: &App,
     token: &str,
-) -> Result<Result<Principal, Rejection>, crate::store::StoreError> {
-    if token.starts_with(grants::ACCESS_PREFIX) {
-        app.oauth.grants.authenticate(token, &app.mcp_url()).await
-    } else {
-        app.keys.authenticate(token).await
+) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
+    let (result, remembered) = app
+        .credentials
+        .authenticate(&app.store, token, async {
+            if token.starts_with(grants::ACCESS_PREFIX) {
+                app.oauth.grants.authenticate(token, &app.mcp_url()).await
+            } else {
+                app.keys.authenticate(token).await
+            }
+        })
+        .await?;
+    if result.is_ok() {
+        app.metrics.cache("credentials", remembered);
     }
+    Ok(result)
 }
 
 /// Redirect URIs must be loopback `http` or `https`, exact, without fragments.

@@ -1,7 +1,8 @@
 //! The gateway's own state: a SQLite database in the data directory (secret keys, audit log),
 //! opened in WAL mode with versioned migrations from `migrations/`.
 
-use std::path::Path;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -16,18 +17,83 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write the revocation marker {path}: {source}")]
+    Marker {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A credential was revoked or rotated in the store, but the marker that tells running
+    /// gateways could not be rewritten.
+    #[error(
+        "the change is saved, but running gateways could not be told at once (cannot write {path}: {source}); they stop accepting the old credential within {secs} s"
+    )]
+    NotPropagated {
+        path: String,
+        source: std::io::Error,
+        secs: u64,
+    },
     #[error("cannot open the gateway store {path}: {source}")]
     Open { path: String, source: sqlx::Error },
     #[error("cannot migrate the gateway store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("gateway store: {0}")]
     Query(#[from] sqlx::Error),
+    /// A write that went through a background writer failed or could not be queued.
+    #[error("gateway store: {0}")]
+    Writer(String),
 }
 
 /// A handle to the gateway's database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    marker: RevocationMarker,
+}
+
+/// A small file next to the database (`<db>-revocations`) that every process rewrites, with new
+/// random contents, right after it revokes or rotates a credential. Gateways remember
+/// authenticated credentials, and compare the file with what it held when they looked a credential
+/// up: any change makes them look it up again. This is what lets `flowgate keys revoke`, run in
+/// another process, take effect on the running gateway's very next request.
+#[derive(Debug, Clone)]
+pub struct RevocationMarker {
+    path: PathBuf,
+}
+
+/// The marker's contents at one moment; `None` when the file cannot be read (never equal to
+/// anything, so nothing remembered is trusted).
+pub type Mark = Option<[u8; 16]>;
+
+impl RevocationMarker {
+    fn new(db: &Path) -> Self {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push("-revocations");
+        Self {
+            path: db.with_file_name(name),
+        }
+    }
+
+    /// What the file holds now: one open and one 16-byte read, no allocation.
+    pub fn read(&self) -> Mark {
+        let mut mark = [0u8; 16];
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        file.read_exact(&mut mark).ok()?;
+        Some(mark)
+    }
+
+    /// Gives the file new contents (written aside, then renamed over it, so a reader sees the
+    /// old or the new marker, never a partial one).
+    pub fn bump(&self) -> std::io::Result<()> {
+        let mark: [u8; 16] = rand::random();
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        std::fs::write(&tmp, mark)?;
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 impl Store {
@@ -62,7 +128,31 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
-        Ok(Self { pool })
+        let marker = RevocationMarker::new(path);
+        if marker.read().is_none() {
+            marker.bump().map_err(|source| StoreError::Marker {
+                path: marker.path().display().to_string(),
+                source,
+            })?;
+        }
+        Ok(Self { pool, marker })
+    }
+
+    /// The revocation marker shared by every process using this database.
+    pub fn revocations(&self) -> &RevocationMarker {
+        &self.marker
+    }
+
+    /// Tells every gateway using this database that a credential was revoked or rotated. Call it
+    /// after the change is committed.
+    pub fn credentials_changed(&self) -> Result<(), StoreError> {
+        self.marker
+            .bump()
+            .map_err(|source| StoreError::NotPropagated {
+                path: self.marker.path().display().to_string(),
+                source,
+                secs: crate::auth::REMEMBER.as_secs(),
+            })
     }
 
     pub fn pool(&self) -> &SqlitePool {

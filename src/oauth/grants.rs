@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::auth::Rejection;
+use crate::auth::{Authenticated, Rejection};
 use crate::authz::{Principal, PrincipalKind};
 use crate::store::{Store, StoreError};
 
@@ -370,6 +370,7 @@ impl Grants {
         .bind(id)
         .execute(self.store.pool())
         .await?;
+        self.store.credentials_changed()?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -402,7 +403,7 @@ impl Grants {
         &self,
         token: &str,
         resource: &str,
-    ) -> Result<Result<Principal, Rejection>, StoreError> {
+    ) -> Result<Result<Authenticated, Rejection>, StoreError> {
         let row = sqlx::query(
             "SELECT t.expires_at, t.revoked_at, g.id, g.studio, g.client_name, g.scopes, g.resource,
                     g.revoked_at AS grant_revoked, g.last_used_at
@@ -421,7 +422,8 @@ impl Grants {
             return Ok(Err(Rejection::Revoked));
         }
         let now = Utc::now();
-        if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e <= now) {
+        let expires_at = parse_ts(&row.get::<String, _>("expires_at"));
+        if expires_at.is_none_or(|e| e <= now) {
             return Ok(Err(Rejection::Expired));
         }
         // Audience: a token issued for another resource is not valid here.
@@ -440,12 +442,15 @@ impl Grants {
                 .execute(self.store.pool())
                 .await?;
         }
-        Ok(Ok(Principal {
-            kind: PrincipalKind::Grant,
-            id,
-            studio: row.get("studio"),
-            name: row.get("client_name"),
-            scopes: scope_list(&row.get::<String, _>("scopes")),
+        Ok(Ok(Authenticated {
+            principal: Principal {
+                kind: PrincipalKind::Grant,
+                id,
+                studio: row.get("studio"),
+                name: row.get("client_name"),
+                scopes: scope_list(&row.get::<String, _>("scopes")),
+            },
+            expires_at,
         }))
     }
 
@@ -458,6 +463,6 @@ impl Grants {
         .bind(grant_id)
         .execute(self.store.pool())
         .await?;
-        Ok(())
+        self.store.credentials_changed()
     }
 }

@@ -276,3 +276,51 @@ fn policy_explain_prints_the_decision_and_the_deciding_policy() {
         stdout(&allow)
     );
 }
+
+/// The gateway remembers accepted credentials; `flowgate keys rotate` and `keys revoke`, run in
+/// another process against the same data directory, still take effect on the very next request.
+#[tokio::test]
+async fn a_key_rotated_or_revoked_by_another_process_is_refused_on_its_next_request() {
+    let gw = crate::harness::Gateway::start().await;
+    let data_dir = gw.running.app.config.data_dir.clone();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "revocation test", "version": "1"}}});
+    let status = |secret: String| {
+        let (url, body) = (gw.url(), initialize.clone());
+        async move {
+            crate::harness::post_mcp(&url, &secret, &body)
+                .await
+                .status()
+        }
+    };
+
+    for (verb, then) in [("rotate", "rotated"), ("revoke", "revoked")] {
+        let key = gw.key("std_lotus", &["classes:read"]).await;
+        // Used twice: the second request is answered from memory.
+        assert_eq!(status(key.secret.clone()).await, 200);
+        assert_eq!(status(key.secret.clone()).await, 200);
+        let out = tokio::task::spawn_blocking({
+            let (dir, id) = (data_dir.clone(), key.info.id.clone());
+            move || flowgate(&dir, &["keys", verb, &id])
+        })
+        .await
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            status(key.secret.clone()).await,
+            401,
+            "a key {then} by another process was still accepted"
+        );
+    }
+    let hits = gw.running.app.metrics.encode();
+    assert!(
+        hits.contains(r#"flowgate_cache_requests_total{cache="credentials",result="hit"}"#),
+        "{hits}"
+    );
+    gw.stop().await;
+}
