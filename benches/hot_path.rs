@@ -1,8 +1,9 @@
-//! Micro-benchmarks of the per-call hot path: argument validation and decoding (which includes
-//! mapping the input to the upstream request), and the Cedar decision, for a typical write tool
-//! (`create_class`) and a read tool (`list_classes`); then the stages around them: secret-key
-//! authentication (a SQLite lookup by hash, with 10 and 1,000 keys in the store), the rate-limit
-//! check, and one audit append.
+//! Micro-benchmarks of the per-call hot path: argument validation, request mapping (the typed
+//! input, the upstream request and the Cedar context), both together, and the Cedar decision, for
+//! a typical write tool (`create_class`) and a read tool (`list_classes`); then the stages around
+//! them: secret-key authentication (remembered, and a SQLite lookup by hash with 10 and 1,000
+//! keys in the store), the rate-limit check, and audit appends (one alone, and 32 at once, which
+//! the writer commits together).
 //!
 //! Run: `cargo bench --bench hot_path`.
 
@@ -40,6 +41,13 @@ fn bench(c: &mut Criterion) {
     for name in ["create_class", "list_classes"] {
         let tool = registry.get(name).unwrap();
         let args = example(&registry, name);
+        c.bench_function(&format!("validate {name}"), |b| {
+            b.iter(|| tool.validate(black_box(args.clone())).unwrap());
+        });
+        let valid = tool.validate(args.clone()).unwrap();
+        c.bench_function(&format!("map {name}"), |b| {
+            b.iter(|| (tool.def.decode)(black_box(valid.clone())).unwrap());
+        });
         c.bench_function(&format!("validate+decode {name}"), |b| {
             b.iter(|| tool.prepare(Some(black_box(args.clone()))).unwrap());
         });
@@ -103,6 +111,21 @@ fn bench_stages(c: &mut Criterion) {
         );
     }
 
+    let remembered = flowgate::auth::Remembered::default();
+    let lookup = || async { keys.authenticate(&secret).await };
+    rt.block_on(remembered.authenticate(&store, &secret, lookup()))
+        .unwrap()
+        .0
+        .unwrap();
+    c.bench_function("authenticate key, remembered (hit)", |b| {
+        b.iter(|| {
+            let (p, hit) = rt
+                .block_on(remembered.authenticate(&store, black_box(&secret), lookup()))
+                .unwrap();
+            assert!(p.is_ok() && hit);
+        });
+    });
+
     let limits = Limits::new(&[("pro".to_string(), 100_000_000)].into());
     c.bench_function("rate-limit check (pro, under the limit)", |b| {
         b.iter(|| limits.check(black_box("pro"), black_box("key:key_0123456789abcdef")));
@@ -129,6 +152,18 @@ fn bench_stages(c: &mut Criterion) {
     c.bench_function("audit append (one record, SQLite)", |b| {
         b.iter(|| rt.block_on(audit.append(black_box(&record))).unwrap());
     });
+    let mut group = c.benchmark_group("audit append, 32 at once");
+    group.throughput(criterion::Throughput::Elements(32));
+    group.bench_function("group commit", |b| {
+        b.iter(|| {
+            rt.block_on(futures::future::join_all(
+                (0..32).map(|_| audit.append(black_box(&record))),
+            ))
+            .into_iter()
+            .for_each(|r| assert!(r.is_ok()));
+        });
+    });
+    group.finish();
 }
 
 criterion_group!(benches, bench, bench_stages);

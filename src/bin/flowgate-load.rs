@@ -241,6 +241,32 @@ fn spawn_until<T: Send + 'static>(
     Ok((proc, v))
 }
 
+/// CPU seconds (user + system, every thread) a process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(comm)`, which may contain spaces: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / *CLOCK_TICKS as f64
+}
+
+/// `getconf CLK_TCK` (the unit of `/proc/PID/stat` times), 100 if unknown.
+static CLOCK_TICKS: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .filter(|&t| t > 0)
+        .unwrap_or(100)
+});
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |k: &str| {
@@ -635,6 +661,9 @@ struct Measured {
     p99_ms: f64,
     /// Gateway VmRSS and VmHWM after the case, KiB (0 for direct calls).
     rss_kib: u64,
+    /// Gateway CPU time (user + system, all threads) during the measured window, per measured
+    /// call, in µs: the gateway's own cost, whatever else the machine is doing (0 for direct calls).
+    cpu_us_per_call: f64,
     hwm_kib: u64,
     first_error: Option<String>,
 }
@@ -662,6 +691,14 @@ async fn run_case(
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.seconds);
     let budget = Arc::new(AtomicU64::new(MAX_REQUESTS_PER_CASE));
+    let cpu = pid.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let from = cpu_seconds(pid);
+            tokio::time::sleep_until(end.into()).await;
+            cpu_seconds(pid) - from
+        })
+    });
     let mut tasks = Vec::with_capacity(concurrency);
     for w in workers {
         let budget = budget.clone();
@@ -719,6 +756,10 @@ async fn run_case(
         f64::from(lat[i]) / 1000.0
     };
     let (rss, hwm) = pid.map(rss_kib).unwrap_or((0, 0));
+    let cpu = match cpu {
+        Some(task) => task.await?,
+        None => 0.0,
+    };
     // End the sessions (after reading the RSS they cost), so cases do not add up.
     for w in done {
         w.close().await;
@@ -735,6 +776,11 @@ async fn run_case(
         p99_ms: q(0.99),
         rss_kib: rss,
         hwm_kib: hwm,
+        cpu_us_per_call: if lat.is_empty() {
+            0.0
+        } else {
+            cpu * 1e6 / lat.len() as f64
+        },
         first_error,
     })
 }
@@ -752,8 +798,13 @@ fn print_row(m: &Measured, floor: Option<&Measured>) {
     } else {
         "     -".into()
     };
+    let cpu = if m.cpu_us_per_call > 0.0 {
+        format!("{:>6.0}", m.cpu_us_per_call)
+    } else {
+        "     -".into()
+    };
     println!(
-        "| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} |{}",
+        "| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} | {} |{}",
         m.upstream,
         m.path,
         m.op,
@@ -763,6 +814,7 @@ fn print_row(m: &Measured, floor: Option<&Measured>) {
         m.p99_ms,
         added,
         rss,
+        cpu,
         ratio,
         match (&m.first_error, m.errors) {
             (Some(e), n) => format!(" {n} errors, first: {e:.160}"),
@@ -773,10 +825,10 @@ fn print_row(m: &Measured, floor: Option<&Measured>) {
 
 fn header() {
     println!(
-        "| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | vs direct |"
+        "| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | CPU µs | vs direct |"
     );
     println!(
-        "|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|-----------|"
+        "|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|--------|-----------|"
     );
 }
 
