@@ -18,7 +18,10 @@
 //!
 //! ```text
 //! cargo build --release --bin flowgate --bin flowgate-load
-//! target/release/flowgate-load            # the whole run, about 70 s
+//! target/release/flowgate-load                      # the whole run, about 70 s
+//! target/release/flowgate-load --scaling            # sessions 1 → 256
+//! target/release/flowgate-load --scaling keys       # 10 → 100,000 keys in the store
+//! bench/catalog-scaling.sh                          # 51 → 500 tools (builds a gateway per size)
 //! target/release/flowgate-load --help
 //! ```
 
@@ -30,13 +33,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 
 /// The load benchmark of flowgate (issue 8). Loopback only, bounded in time.
+///
+/// Without options: the main table (fast and reference upstreams, stateful and stateless
+/// gateway, read, write and tools/list). `--scaling` (or `--scaling sessions`): read calls at 1 to
+/// 256 concurrent sessions. `--scaling keys`: read calls with 10 to 100,000 keys in the gateway's
+/// store, every client using its own key. `--scaling catalog`: the reduced case set that
+/// `bench/catalog-scaling.sh` runs against one gateway binary per catalog size (built from a
+/// fixture manifest made by `flowgate-load fixture-manifest`); rows are labelled with the tool
+/// count the gateway publishes.
 #[derive(Parser, Debug)]
-#[command(name = "flowgate-load", version, about)]
+#[command(name = "flowgate-load", version, about, long_about)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
@@ -50,6 +61,24 @@ enum Cmd {
     Upstream {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
+    },
+    /// Write a fixture manifest folder with N tools, for the catalog scaling.
+    ///
+    /// A copy of the manifest's YAML files plus `bench_tools.yaml`, with read tools
+    /// `bench_tool_0001`… modelled on `get_class` (same input and upstream call; scopes and tiers
+    /// taken in turn from the real read tools), so that the catalog has exactly `--tools` tools.
+    /// The result is validated as `build.rs` does. Build with it:
+    /// `FLOWGATE_MANIFEST_DIR=<out> cargo build --release --bin flowgate`.
+    FixtureManifest {
+        /// Total number of tools, at least the real catalog's (at most 10,000).
+        #[arg(long)]
+        tools: usize,
+        /// The manifest folder to copy.
+        #[arg(long, default_value = "manifest")]
+        manifest: PathBuf,
+        /// The folder to write (created; must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -76,10 +105,22 @@ struct RunArgs {
     /// Do not pin processes to CPUs.
     #[arg(long)]
     no_pin: bool,
-    /// Scaling runs instead of the main table: read calls at 1 to 256 concurrent sessions against
-    /// the fast upstream, with the gateway's RSS at each step.
-    #[arg(long)]
-    scaling: bool,
+    /// Scaling runs instead of the main table, all against the fast upstream with read
+    /// `get_class`. `sessions` (the default of a bare `--scaling`): 1 to 256 concurrent sessions,
+    /// stateful, with the gateway's RSS at each step. `keys`: the gateway's store holds each of
+    /// `--key-counts` keys in turn (made in bulk with `Keys::create_many`), and every client uses
+    /// its own key; concurrency 1 and `--concurrency`, the modes of `--mode`. `catalog`: read at 1
+    /// and `--concurrency` and tools/list at `--concurrency`, in the modes of `--mode`, rows
+    /// labelled with the number of tools the gateway lists (see `bench/catalog-scaling.sh`).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "sessions")]
+    scaling: Option<Scaling>,
+    /// `--scaling keys`: the store sizes, in increasing order (comma separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = [10, 1_000, 10_000, 100_000]
+    )]
+    key_counts: Vec<usize>,
     /// Also write the results as JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -90,6 +131,13 @@ enum Which {
     Fast,
     Reference,
     Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scaling {
+    Sessions,
+    Keys,
+    Catalog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -106,14 +154,26 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const FAST_STUDIO: &str = "std_bench";
 const REFERENCE_STUDIO: &str = "std_lotus";
 const PROTOCOL: &str = "2025-11-25";
+/// Bound on `--key-counts`.
+const MAX_KEYS: usize = 1_000_000;
+/// Bound on the pages of one tools/list walk.
+const MAX_LIST_PAGES: usize = 1_000;
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Cmd::Upstream { listen }) = cli.command {
-        return tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-            .block_on(fast_upstream(listen));
+    match cli.command {
+        Some(Cmd::Upstream { listen }) => {
+            return tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(fast_upstream(listen));
+        }
+        Some(Cmd::FixtureManifest {
+            tools,
+            manifest,
+            out,
+        }) => return fixture_manifest(tools, &manifest, &out),
+        None => {}
     }
     let pin = !cli.run.no_pin && cpus() >= 2 && which("taskset").is_some();
     if pin {
@@ -360,6 +420,30 @@ struct Gateway {
     proc: Proc,
 }
 
+impl Gateway {
+    fn path(&self) -> String {
+        format!(
+            "gateway {}",
+            if self.stateful {
+                "stateful"
+            } else {
+                "stateless"
+            }
+        )
+    }
+
+    /// A target whose clients take their keys in turn from `keys` (default: the gateway's key).
+    fn target(&self, upstream: &Upstream, keys: Option<Arc<Vec<String>>>) -> Target {
+        Target::Mcp {
+            url: self.url.clone(),
+            keys: keys.unwrap_or_else(|| Arc::new(vec![self.key.clone()])),
+            stateful: self.stateful,
+            class: upstream.class,
+        }
+    }
+}
+
+/// A fresh data directory with one key made by `flowgate keys create`, and a gateway on it.
 fn start_gateway(
     flowgate: &Path,
     dir: &Path,
@@ -374,9 +458,21 @@ fn start_gateway(
     ));
     std::fs::create_dir_all(&data)?;
     let key = create_key(flowgate, &data, upstream.studio)?;
+    serve_gateway(flowgate, &data, key, upstream, stateful, pin)
+}
+
+/// `flowgate serve` on an existing data directory; `key` is the one its clients use by default.
+fn serve_gateway(
+    flowgate: &Path,
+    data: &Path,
+    key: String,
+    upstream: &Upstream,
+    stateful: bool,
+    pin: bool,
+) -> anyhow::Result<Gateway> {
     let mut cmd = command(flowgate, pin);
     cmd.arg("--data-dir")
-        .arg(&data)
+        .arg(data)
         .args([
             "serve",
             "--listen",
@@ -433,7 +529,8 @@ enum Target {
     },
     Mcp {
         url: String,
-        key: String,
+        /// Client `i` uses `keys[i % keys.len()]`.
+        keys: Arc<Vec<String>>,
         stateful: bool,
         class: &'static str,
     },
@@ -461,23 +558,34 @@ fn class_args() -> serde_json::Map<String, Value> {
     m
 }
 
-/// One client: a session (stateful MCP), or nothing to set up.
+/// One client: its key and a session (stateful MCP), or nothing to set up.
 struct Worker {
     http: reqwest::Client,
     target: Target,
+    /// The bearer key (MCP targets).
+    key: String,
     session: Option<String>,
 }
 
 impl Worker {
-    async fn new(http: reqwest::Client, target: Target) -> anyhow::Result<Self> {
+    /// Client number `index` of a case.
+    async fn new(http: reqwest::Client, target: Target, index: usize) -> anyhow::Result<Self> {
+        let key = match &target {
+            Target::Mcp { keys, .. } => keys
+                .get(index % keys.len().max(1))
+                .cloned()
+                .context("no key")?,
+            Target::Direct { .. } => String::new(),
+        };
         let mut w = Worker {
             http,
             target,
+            key,
             session: None,
         };
+        let key = &w.key;
         if let Target::Mcp {
             url,
-            key,
             stateful: true,
             ..
         } = &w.target
@@ -525,11 +633,11 @@ impl Worker {
     }
 
     async fn close(&self) {
-        if let (Some(s), Target::Mcp { url, key, .. }) = (&self.session, &self.target) {
+        if let (Some(s), Target::Mcp { url, .. }) = (&self.session, &self.target) {
             let _ = self
                 .http
                 .delete(url)
-                .bearer_auth(key)
+                .bearer_auth(&self.key)
                 .header("Mcp-Session-Id", s)
                 .header("MCP-Protocol-Version", PROTOCOL)
                 .send()
@@ -573,9 +681,7 @@ impl Worker {
                 }
                 Ok(())
             }
-            Target::Mcp {
-                url, key, class, ..
-            } => {
+            Target::Mcp { class, .. } => {
                 let (method, params) = match op {
                     Op::Read => (
                         "tools/call",
@@ -591,25 +697,7 @@ impl Worker {
                     }
                     Op::List => ("tools/list", json!({})),
                 };
-                let mut b = self
-                    .http
-                    .post(url)
-                    .bearer_auth(key)
-                    .header("Accept", "application/json, text/event-stream")
-                    .header("MCP-Protocol-Version", PROTOCOL);
-                if let Some(s) = &self.session {
-                    b = b.header("Mcp-Session-Id", s);
-                }
-                let r = b
-                    .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
-                    .send()
-                    .await?;
-                let status = r.status();
-                let body = r.text().await?;
-                if !status.is_success() {
-                    bail!("HTTP {status}: {body}");
-                }
-                let result = rpc_result(&body)?;
+                let result = self.rpc(id, method, params).await?;
                 match op {
                     Op::List => {
                         if result["tools"].as_array().is_none_or(|t| t.is_empty()) {
@@ -625,6 +713,51 @@ impl Worker {
                 Ok(())
             }
         }
+    }
+
+    /// One JSON-RPC request to an MCP target; its `result`.
+    async fn rpc(&self, id: u64, method: &str, params: Value) -> anyhow::Result<Value> {
+        let Target::Mcp { url, .. } = &self.target else {
+            bail!("not an MCP target");
+        };
+        let mut b = self
+            .http
+            .post(url)
+            .bearer_auth(&self.key)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", PROTOCOL);
+        if let Some(s) = &self.session {
+            b = b.header("Mcp-Session-Id", s);
+        }
+        let r = b
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await?;
+        if !status.is_success() {
+            bail!("HTTP {status}: {body}");
+        }
+        rpc_result(&body)
+    }
+
+    /// How many tools the gateway lists to this client, following `nextCursor`.
+    async fn count_tools(&self) -> anyhow::Result<usize> {
+        let mut count = 0;
+        let mut cursor: Option<String> = None;
+        for page in 1..=MAX_LIST_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({ "cursor": c }),
+                None => json!({}),
+            };
+            let result = self.rpc(page as u64, "tools/list", params).await?;
+            count += result["tools"].as_array().map_or(0, Vec::len);
+            match result["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return Ok(count),
+            }
+        }
+        bail!("tools/list had more than {MAX_LIST_PAGES} pages")
     }
 }
 
@@ -650,6 +783,12 @@ fn rpc_result(body: &str) -> anyhow::Result<Value> {
 
 #[derive(Debug, Clone, serde::Serialize)]
 struct Measured {
+    /// `--scaling keys`: keys in the gateway's store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    keys: Option<usize>,
+    /// `--scaling catalog`: tools the gateway lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<usize>,
     upstream: &'static str,
     path: String,
     op: &'static str,
@@ -684,8 +823,10 @@ async fn run_case(
         .build()?;
     // Sessions first (not measured).
     let mut workers = Vec::with_capacity(concurrency);
-    for _ in 0..concurrency {
-        workers.push(Arc::new(Worker::new(http.clone(), target.clone()).await?));
+    for i in 0..concurrency {
+        workers.push(Arc::new(
+            Worker::new(http.clone(), target.clone(), i).await?,
+        ));
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(args.warmup);
@@ -765,6 +906,8 @@ async fn run_case(
         w.close().await;
     }
     Ok(Measured {
+        keys: None,
+        tools: None,
         upstream,
         path,
         op: op.label(),
@@ -785,7 +928,7 @@ async fn run_case(
     })
 }
 
-fn print_row(m: &Measured, floor: Option<&Measured>) {
+fn print_row(m: &Measured, floor: Option<&Measured>, scale: Option<&str>) {
     let ratio = floor
         .filter(|f| f.rps > 0.0)
         .map(|f| format!("{:>5.1}%", 100.0 * m.rps / f.rps))
@@ -803,8 +946,13 @@ fn print_row(m: &Measured, floor: Option<&Measured>) {
     } else {
         "     -".into()
     };
+    let first = match (scale, m.keys.or(m.tools)) {
+        (None, _) => String::new(),
+        (Some(_), Some(n)) => format!("| {n:>7} "),
+        (Some(_), None) => format!("| {:>7} ", "-"),
+    };
     println!(
-        "| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} | {} |{}",
+        "{first}| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} | {} |{}",
         m.upstream,
         m.path,
         m.op,
@@ -823,23 +971,30 @@ fn print_row(m: &Measured, floor: Option<&Measured>) {
     );
 }
 
-fn header() {
+/// The table header; `scale` names an extra first column (`keys`, `tools`).
+fn header(scale: Option<&str>) {
+    let (name, rule) = match scale {
+        Some(s) => (format!("| {s:>7} "), "|---------".to_string()),
+        None => (String::new(), String::new()),
+    };
     println!(
-        "| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | CPU µs | vs direct |"
+        "{name}| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | CPU µs | vs direct |"
     );
     println!(
-        "|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|--------|-----------|"
+        "{rule}|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|--------|-----------|"
     );
 }
 
 struct Out {
     rows: Vec<Measured>,
     json: Option<std::fs::File>,
+    /// The extra first column of the table, if any.
+    scale: Option<&'static str>,
 }
 
 impl Out {
     fn push(&mut self, m: Measured, floor: Option<&Measured>) -> Measured {
-        print_row(&m, floor);
+        print_row(&m, floor, self.scale);
         if let Some(f) = &mut self.json {
             use std::io::Write as _;
             let _ = writeln!(f, "{}", serde_json::to_string(&m).unwrap_or_default());
@@ -903,11 +1058,20 @@ async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
             Some(p) => Some(std::fs::File::create(p)?),
             None => None,
         },
+        scale: match args.scaling {
+            Some(Scaling::Keys) => Some("keys"),
+            Some(Scaling::Catalog) => Some("tools"),
+            _ => None,
+        },
     };
-    if args.scaling {
-        scaling(&args, &flowgate, &dir, pin, &mut out).await?;
+    if let Some(kind) = args.scaling {
+        match kind {
+            Scaling::Sessions => scaling(&args, &flowgate, &dir, pin, &mut out).await?,
+            Scaling::Keys => scaling_keys(&args, &flowgate, &dir, pin, &mut out).await?,
+            Scaling::Catalog => scaling_catalog(&args, &flowgate, &dir, pin, &mut out).await?,
+        }
     } else {
-        header();
+        header(None);
         for which in [Which::Fast, Which::Reference] {
             if args.upstream != Which::Both && args.upstream != which {
                 continue;
@@ -969,22 +1133,10 @@ async fn main_table(
             .iter()
             .find(|f| f.op == op.label() && f.concurrency == n)
     };
-    for stateful in [true, false] {
-        match (args.mode, stateful) {
-            (Modes::Stateful, false) | (Modes::Stateless, true) => continue,
-            _ => {}
-        }
+    for stateful in stateful_modes(args.mode) {
         let gw = start_gateway(flowgate, dir, upstream, stateful, pin)?;
-        let path = format!(
-            "gateway {}",
-            if gw.stateful { "stateful" } else { "stateless" }
-        );
-        let target = Target::Mcp {
-            url: gw.url.clone(),
-            key: gw.key.clone(),
-            stateful: gw.stateful,
-            class: upstream.class,
-        };
+        let path = gw.path();
+        let target = gw.target(upstream, None);
         for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::Write, c), (Op::List, c)] {
             let m = run_case(
                 args,
@@ -1024,19 +1176,14 @@ async fn scaling(
         class: upstream.class,
     };
     println!("concurrency (stateful sessions, read get_class, fast upstream):");
-    header();
+    header(None);
     let gw = start_gateway(flowgate, dir, &upstream, true, pin)?;
     let (idle, _) = rss_kib(gw.proc.pid());
     println!(
         "gateway RSS idle, before any session: {:.1} MB",
         idle as f64 / 1024.0
     );
-    let target = Target::Mcp {
-        url: gw.url.clone(),
-        key: gw.key.clone(),
-        stateful: true,
-        class: upstream.class,
-    };
+    let target = gw.target(&upstream, None);
     for n in [1, 8, 32, 128, 256] {
         let f = run_case(
             args,
@@ -1062,5 +1209,287 @@ async fn scaling(
         out.push(m, Some(&f));
     }
     drop(gw);
+    Ok(())
+}
+
+/// The gateway modes to run, stateful first.
+fn stateful_modes(mode: Modes) -> Vec<bool> {
+    match mode {
+        Modes::Stateful => vec![true],
+        Modes::Stateless => vec![false],
+        Modes::Both => vec![true, false],
+    }
+}
+
+/// Direct REST reads of `upstream` at each concurrency: the floors of the scaling tables.
+async fn direct_floors(
+    args: &RunArgs,
+    upstream: &Upstream,
+    concurrencies: &[usize],
+    out: &mut Out,
+) -> anyhow::Result<Vec<Measured>> {
+    let direct = Target::Direct {
+        base: upstream.base.clone(),
+        token: upstream.token.clone(),
+        studio: upstream.studio,
+        class: upstream.class,
+    };
+    let mut floors = Vec::new();
+    for &n in concurrencies {
+        let m = run_case(
+            args,
+            upstream.label,
+            "direct REST".into(),
+            direct.clone(),
+            Op::Read,
+            n,
+            None,
+        )
+        .await?;
+        floors.push(out.push(m, None));
+    }
+    Ok(floors)
+}
+
+fn print_idle(gw: &Gateway, what: &str) {
+    let (idle, _) = rss_kib(gw.proc.pid());
+    println!(
+        "{what}, {}: gateway RSS idle {:.1} MB",
+        gw.path(),
+        idle as f64 / 1024.0
+    );
+}
+
+/// Scaling by the number of keys in the gateway's store, against the fast upstream: for each
+/// count, a fresh store filled in bulk, then read `get_class` at 1 and `--concurrency` clients,
+/// every client with its own key (spread over the whole store; fewer keys than clients are
+/// shared in turn).
+async fn scaling_keys(
+    args: &RunArgs,
+    flowgate: &Path,
+    dir: &Path,
+    pin: bool,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let counts = &args.key_counts;
+    if counts.is_empty()
+        || counts[0] == 0
+        || counts.windows(2).any(|w| w[0] >= w[1])
+        || counts.iter().any(|&n| n > MAX_KEYS)
+    {
+        bail!("--key-counts must be increasing, from 1 to {MAX_KEYS}");
+    }
+    let c = args.concurrency.max(1);
+    let upstream = start_fast(pin)?;
+    let scopes = flowgate::auth::parse_scopes("all")?;
+    println!(
+        "keys in the store (read get_class, fast upstream, every client its own key; the table is printed as it goes):"
+    );
+    header(Some("keys"));
+    let floors = direct_floors(args, &upstream, &[1, c], out).await?;
+    for &n in counts {
+        let step = Instant::now();
+        let data = dir.join(format!("keys-{n}"));
+        let config = flowgate::config::Config {
+            data_dir: data.clone(),
+            ..Default::default()
+        };
+        let store = flowgate::store::Store::open(&config.store_path()).await?;
+        let secrets = flowgate::auth::Keys::new(store.clone())
+            .create_many(upstream.studio, "bench", &scopes, n)
+            .await?;
+        store.pool().close().await;
+        drop(store);
+        let made = step.elapsed();
+        // Client i uses key i·n/c: distinct keys from all over the store.
+        let chosen: Arc<Vec<String>> =
+            Arc::new((0..c).map(|i| secrets[i * n / c].clone()).collect());
+        drop(secrets);
+        println!(
+            "{n} keys made in {:.2} s ({} distinct keys used by {c} clients)",
+            made.as_secs_f64(),
+            n.min(c)
+        );
+        for stateful in stateful_modes(args.mode) {
+            let gw = serve_gateway(flowgate, &data, chosen[0].clone(), &upstream, stateful, pin)?;
+            print_idle(&gw, &format!("{n} keys"));
+            let target = gw.target(&upstream, Some(chosen.clone()));
+            for (k, floor) in [1, c].into_iter().zip(&floors) {
+                let mut m = run_case(
+                    args,
+                    upstream.label,
+                    gw.path(),
+                    target.clone(),
+                    Op::Read,
+                    k,
+                    Some(gw.proc.pid()),
+                )
+                .await?;
+                m.keys = Some(n);
+                out.push(m, Some(floor));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&data);
+        println!("{n} keys: step took {:.1} s", step.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+/// The catalog scaling cases for one gateway binary (see `bench/catalog-scaling.sh`): read
+/// `get_class` at 1 and `--concurrency`, tools/list at `--concurrency`, against the fast upstream,
+/// rows labelled with the number of tools the gateway lists.
+async fn scaling_catalog(
+    args: &RunArgs,
+    flowgate: &Path,
+    dir: &Path,
+    pin: bool,
+    out: &mut Out,
+) -> anyhow::Result<()> {
+    let c = args.concurrency.max(1);
+    let upstream = start_fast(pin)?;
+    println!("catalog size (fast upstream; tools/list measures the first page):");
+    header(Some("tools"));
+    let floors = direct_floors(args, &upstream, &[1, c], out).await?;
+    for stateful in stateful_modes(args.mode) {
+        let gw = start_gateway(flowgate, dir, &upstream, stateful, pin)?;
+        let target = gw.target(&upstream, None);
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(REQUEST_TIMEOUT)
+            .build()?;
+        let probe = Worker::new(http, target.clone(), 0).await?;
+        let tools = probe.count_tools().await?;
+        probe.close().await;
+        print_idle(&gw, &format!("{tools} tools"));
+        for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::List, c)] {
+            let mut m = run_case(
+                args,
+                upstream.label,
+                gw.path(),
+                target.clone(),
+                op,
+                n,
+                Some(gw.proc.pid()),
+            )
+            .await?;
+            m.tools = Some(tools);
+            let floor = floors
+                .iter()
+                .find(|f| f.concurrency == n)
+                .filter(|_| op == Op::Read);
+            out.push(m, floor);
+        }
+    }
+    Ok(())
+}
+
+// === the catalog fixture ===
+
+/// `flowgate-load fixture-manifest`: see [`Cmd::FixtureManifest`].
+fn fixture_manifest(tools: usize, manifest: &Path, out: &Path) -> anyhow::Result<()> {
+    use flowgate_codegen::ir::{Access, Target as Call};
+    use std::fmt::Write as _;
+    const GENERATED: &str = "bench_tools.yaml";
+    let load = |dir: &Path| {
+        flowgate_codegen::manifest::load_dir(dir, &dir.display().to_string()).map_err(|d| {
+            anyhow!(
+                "{} is not a valid manifest:\n{}",
+                dir.display(),
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })
+    };
+    let real = load(manifest)?;
+    let have = real.tools.len();
+    if !(have..=10_000).contains(&tools) {
+        bail!(
+            "--tools must be from {have} (the tools in {}) to 10,000",
+            manifest.display()
+        );
+    }
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        bail!("{} exists and is not empty", out.display());
+    }
+    std::fs::create_dir_all(out)?;
+    for entry in std::fs::read_dir(manifest)? {
+        let path = entry?.path();
+        let name = path.file_name().context("no file name")?;
+        if name == GENERATED {
+            bail!("{} already has a {GENERATED}", manifest.display());
+        }
+        if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            std::fs::copy(&path, out.join(name))?;
+        }
+    }
+    // The (scope, tier) pairs of the real read tools that call the Management API for one
+    // studio, taken in turn, so the Cedar action groups of real scopes and tiers grow.
+    let mut models: Vec<(String, String)> = real
+        .tools
+        .iter()
+        .filter(|t| t.access == Access::Read && !t.public && matches!(t.target, Call::Upstream(_)))
+        .filter_map(|t| Some((t.scope.clone()?, t.tier.clone())))
+        .collect();
+    models.sort();
+    models.dedup();
+    if models.is_empty() {
+        bail!("{} has no scoped read tool to model", manifest.display());
+    }
+    let extra = tools - have;
+    if extra > 0 {
+        let base = &real.base_path;
+        let mut text = format!(
+            "# @generated by `flowgate-load fixture-manifest --tools {tools}`: {extra} read tools modelled\n# on get_class, for the catalog scaling benchmark (bench/catalog-scaling.sh). Not a product file.\ntools:\n"
+        );
+        for i in 1..=extra {
+            let (scope, tier) = &models[(i - 1) % models.len()];
+            let _ = write!(
+                text,
+                r#"
+  - name: bench_tool_{i:04}
+    title: Bench tool {i}
+    description: >
+      Generated for the catalog scaling benchmark: get one class with all its details, like
+      get_class.
+    scope: {scope}
+    tier: {tier}
+    access: read
+    input:
+      properties:
+        class_id:
+          type: string
+          description: The class, e.g. cls_vinyasa_tue.
+          minLength: 1
+          maxLength: 64
+      required: [class_id]
+    upstream:
+      method: GET
+      path: /classes/{{class_id}}
+    example:
+      input: {{class_id: cls_vinyasa_tue}}
+      request:
+        method: GET
+        path: {base}/classes/cls_vinyasa_tue
+"#
+            );
+        }
+        std::fs::write(out.join(GENERATED), text)?;
+    }
+    let made = load(out)?;
+    if made.tools.len() != tools {
+        bail!(
+            "{} has {} tools, not {tools}",
+            out.display(),
+            made.tools.len()
+        );
+    }
+    println!(
+        "{}: {tools} tools ({have} from {}, {extra} generated, scopes and tiers from {} real read tools)",
+        out.display(),
+        manifest.display(),
+        models.len()
+    );
     Ok(())
 }
