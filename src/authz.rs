@@ -8,6 +8,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
@@ -98,6 +99,24 @@ pub struct Authz {
     directory: EntityUid,
     /// The policy files, as loaded (the generated scope guards last).
     files: Vec<PolicyFile>,
+    /// Recently built entities of a call, see [`CallEntities`].
+    recent: moka::sync::Cache<u64, Arc<CallEntities>>,
+    /// Randomly keyed per process, so keys cannot be aimed at each other.
+    recent_hasher: std::collections::hash_map::RandomState,
+}
+
+/// The entities of a decision (principal, studio, the action and its groups) for one caller,
+/// studio, tier and action: the same for every call of that tool by that caller, so they are
+/// built once and remembered for a minute. Keyed by a hash of everything they are built from,
+/// and used only if that is equal too (a hash collision builds afresh). Nothing else goes in:
+/// revocation and expiry are checked before a call gets here, and a change of plan is a new key.
+struct CallEntities {
+    principal: Principal,
+    studio: Studio,
+    action: &'static str,
+    principal_uid: EntityUid,
+    studio_uid: EntityUid,
+    entities: Entities,
 }
 
 /// What a decision on one action needs, prepared at load time.
@@ -227,6 +246,11 @@ impl Authz {
             actions,
             directory,
             files,
+            recent: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(std::time::Duration::from_secs(60))
+                .build(),
+            recent_hasher: std::collections::hash_map::RandomState::new(),
         })
     }
 
@@ -348,11 +372,57 @@ impl Authz {
         studio: &Studio,
         tool: &ToolDef,
         input: RestrictedExpression,
-    ) -> Result<(Request, Entities, &ActionSlice), String> {
+    ) -> Result<(Request, Arc<CallEntities>, &ActionSlice), String> {
         let slice = self
             .actions
             .get(tool.action)
             .ok_or_else(|| format!("no Cedar action for tool {}", tool.name))?;
+        let call = self.entities_for(principal, studio, tool.action, slice)?;
+        let resource = if tool.public {
+            self.directory.clone()
+        } else {
+            call.studio_uid.clone()
+        };
+        let context =
+            Context::from_pairs([("input".to_string(), input)]).map_err(|e| e.to_string())?;
+        let request = Request::new(
+            call.principal_uid.clone(),
+            slice.uid.clone(),
+            resource,
+            context,
+            Some(&self.schema),
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((request, call, slice))
+    }
+
+    /// The call's entities, remembered or built (see [`CallEntities`]).
+    fn entities_for(
+        &self,
+        principal: &Principal,
+        studio: &Studio,
+        action: &'static str,
+        slice: &ActionSlice,
+    ) -> Result<Arc<CallEntities>, String> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.recent_hasher.build_hasher();
+        (
+            principal.kind,
+            &principal.id,
+            &principal.studio,
+            &principal.name,
+        )
+            .hash(&mut h);
+        principal.scopes.hash(&mut h);
+        (&studio.id, &studio.tier, action).hash(&mut h);
+        let key = h.finish();
+        if let Some(c) = self.recent.get(&key)
+            && c.action == action
+            && c.studio == *studio
+            && c.principal == *principal
+        {
+            return Ok(c);
+        }
         let (principal_uid, studio_uid, entities) = self.call_entities(principal, studio)?;
         // The action and its groups come from the schema (without them `action in
         // Action::"tier:pro"` would silently never match); the per-call entities are added
@@ -362,22 +432,16 @@ impl Authz {
             .clone()
             .add_entities(entities, None)
             .map_err(|e| e.to_string())?;
-        let resource = if tool.public {
-            self.directory.clone()
-        } else {
-            studio_uid
-        };
-        let context =
-            Context::from_pairs([("input".to_string(), input)]).map_err(|e| e.to_string())?;
-        let request = Request::new(
+        let built = Arc::new(CallEntities {
+            principal: principal.clone(),
+            studio: studio.clone(),
+            action,
             principal_uid,
-            slice.uid.clone(),
-            resource,
-            context,
-            Some(&self.schema),
-        )
-        .map_err(|e| e.to_string())?;
-        Ok((request, entities, slice))
+            studio_uid,
+            entities,
+        });
+        self.recent.insert(key, built.clone());
+        Ok(built)
     }
 
     fn try_authorize(
@@ -387,10 +451,10 @@ impl Authz {
         tool: &ToolDef,
         input: RestrictedExpression,
     ) -> Result<Decision, String> {
-        let (request, entities, slice) = self.request(principal, studio, tool, input)?;
+        let (request, call, slice) = self.request(principal, studio, tool, input)?;
         let response = self
             .authorizer
-            .is_authorized(&request, &slice.policies, &entities);
+            .is_authorized(&request, &slice.policies, &call.entities);
 
         let errors: Vec<String> = response
             .diagnostics()
@@ -540,14 +604,16 @@ mod tests {
                         let (request, entities, slice) = authz
                             .request(&principal, &studio, t.def, input.clone())
                             .unwrap();
-                        let whole =
-                            authz
-                                .authorizer
-                                .is_authorized(&request, &authz.policies, &entities);
-                        let sliced =
-                            authz
-                                .authorizer
-                                .is_authorized(&request, &slice.policies, &entities);
+                        let whole = authz.authorizer.is_authorized(
+                            &request,
+                            &authz.policies,
+                            &entities.entities,
+                        );
+                        let sliced = authz.authorizer.is_authorized(
+                            &request,
+                            &slice.policies,
+                            &entities.entities,
+                        );
                         let view = |r: &cedar_policy::Response| {
                             let mut reasons: Vec<String> =
                                 r.diagnostics().reason().map(ToString::to_string).collect();
@@ -575,5 +641,44 @@ mod tests {
             .map(|s| s.policies.policies().count())
             .max();
         assert!(most < Some(authz.policies.policies().count()));
+    }
+
+    /// Remembered entities are only reused for the same caller, scopes, studio, plan and action.
+    #[test]
+    fn remembered_entities_follow_the_caller_and_the_plan() {
+        let authz = Authz::shipped().unwrap();
+        let registry = crate::tool::Registry::new().unwrap();
+        let t = registry
+            .iter()
+            .find(|t| t.def.tier == "pro" && t.def.scope.is_some())
+            .unwrap();
+        let example: serde_json::Value = serde_json::from_str(t.def.example).unwrap();
+        let input = t.prepare(Some(example["input"].clone())).unwrap().context;
+        let all: BTreeSet<String> = tool::catalog::SCOPES
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        let caller = |scopes: &BTreeSet<String>| Principal {
+            kind: PrincipalKind::Key,
+            id: "key_same".into(),
+            studio: "std_a".into(),
+            name: "n".into(),
+            scopes: scopes.clone(),
+        };
+        let on = |tier: &str| Studio {
+            id: "std_a".into(),
+            tier: tier.into(),
+        };
+        let decide =
+            |p: &Principal, s: &Studio| authz.authorize(p, s, t.def, input.clone()).is_allow();
+        for _ in 0..2 {
+            assert!(decide(&caller(&all), &on("pro")), "{}", t.def.name);
+            assert!(!decide(&caller(&all), &on("free")), "{}", t.def.name);
+            assert!(
+                !decide(&caller(&BTreeSet::new()), &on("pro")),
+                "{}",
+                t.def.name
+            );
+        }
     }
 }
