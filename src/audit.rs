@@ -254,9 +254,9 @@ async fn write_batches(store: Store, mut rx: mpsc::Receiver<Pending>) {
             }
         }
         let result = match &mut conn {
-            Some(c) => insert(&mut **c, &batch).await,
+            Some(c) => insert(c, &batch).await,
             None => match store.pool().acquire().await {
-                Ok(c) => insert(&mut **conn.insert(c), &batch).await,
+                Ok(c) => insert(conn.insert(c), &batch).await,
                 Err(e) => Err(e),
             },
         };
