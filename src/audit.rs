@@ -1,14 +1,11 @@
 //! The audit log: one durable record per `tools/call` and per rejected credential, appended to
 //! the gateway's store **before** the response is sent, with `sensitive` arguments redacted.
 
-use std::sync::{Arc, OnceLock};
-
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::pool::PoolConnection;
-use sqlx::{Row, Sqlite, SqliteConnection};
-use tokio::sync::{mpsc, oneshot};
+use sqlx::Row;
 
+use crate::store::writer::{Bind, Write};
 use crate::store::{Store, StoreError};
 
 /// How a call ended, as recorded and as filtered on.
@@ -79,28 +76,17 @@ pub struct Filter {
 
 /// The audit log in the gateway's store.
 ///
-/// Appends are **group-committed**: one writer task takes every record waiting at that moment and
-/// inserts them in one transaction, then answers each caller with its sequence number. A caller
-/// still gets its answer only after its own record is committed, so the durability promise is
-/// the same as one transaction per record, but under load one commit (and one hop to SQLite's
-/// thread) serves many calls.
+/// Appends go through the store's group-commit writer ([`crate::store::writer`]): a caller gets
+/// its answer only once its record is committed, but under load one commit serves many calls.
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Store,
-    /// The writer task's queue, started by the first append (inside the runtime).
-    writer: Arc<OnceLock<mpsc::Sender<Pending>>>,
 }
 
-/// A record waiting for its batch to be committed.
-struct Pending {
-    record: Record,
-    done: oneshot::Sender<Result<i64, String>>,
-}
-
-/// At most this many records per transaction (14 bound values each, far below SQLite's limit).
-const MAX_BATCH: usize = 64;
-/// Records queued at once before appenders wait for room (backpressure, bounded memory).
-const QUEUE: usize = 4096;
+/// The insert of one record, for the writer to batch.
+const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id,
+    principal_name, tool, arguments, decision, policies, outcome, message, upstream_status,
+    duration_ms) VALUES ";
 
 /// The placeholder for redacted values.
 pub const REDACTED: &str = "[redacted]";
@@ -142,31 +128,32 @@ fn redact_at(v: &mut Value, parts: &[&str]) {
 
 impl Audit {
     pub fn new(store: Store) -> Self {
-        Self {
-            store,
-            writer: Arc::new(OnceLock::new()),
-        }
+        Self { store }
     }
 
     /// Appends one record and returns its sequence number. Awaited before the response goes
     /// out, so every answer a client received has its committed record.
     pub async fn append(&self, r: &Record) -> Result<i64, StoreError> {
-        let writer = self.writer.get_or_init(|| {
-            let (tx, rx) = mpsc::channel(QUEUE);
-            tokio::spawn(write_batches(self.store.clone(), rx));
-            tx
-        });
-        let (done, answer) = oneshot::channel();
-        let pending = Pending {
-            record: r.clone(),
-            done,
-        };
-        let stopped = || StoreError::Writer("the audit writer has stopped".into());
-        writer.send(pending).await.map_err(|_| stopped())?;
-        answer
-            .await
-            .map_err(|_| stopped())?
-            .map_err(StoreError::Writer)
+        let text = |t: &Option<String>| Bind::Text(t.clone());
+        let row = vec![
+            Bind::Text(Some(r.at.clone())),
+            Bind::Text(Some(r.request_id.clone())),
+            text(&r.studio),
+            text(&r.principal_kind),
+            text(&r.principal_id),
+            text(&r.principal_name),
+            text(&r.tool),
+            Bind::Text(r.arguments.as_ref().map(Value::to_string)),
+            text(&r.decision),
+            Bind::Text(Some(
+                serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()),
+            )),
+            Bind::Text(Some(r.outcome.clone())),
+            text(&r.message),
+            Bind::Int(r.upstream_status),
+            Bind::Int(Some(r.duration_ms)),
+        ];
+        self.store.write(Write::Insert { into: INSERT, row }).await
     }
 
     /// Deletes records older than `days` days (0 keeps everything); returns how many.
@@ -232,85 +219,6 @@ impl Audit {
             })
             .collect())
     }
-}
-
-/// The writer task: commits whatever is waiting, one transaction per batch, until every
-/// [`Audit`] handle is gone.
-async fn write_batches(store: Store, mut rx: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    // One connection of its own, kept between batches: its page cache stays warm, since no
-    // other connection writes the audit log.
-    let mut conn: Option<PoolConnection<Sqlite>> = None;
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Let the calls that are ready to run reach their append first: under load this turns
-        // one commit per call into one per scheduler round, at the cost of one yield when idle.
-        if batch.len() < MAX_BATCH {
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-        }
-        let result = match &mut conn {
-            Some(c) => insert(c, &batch).await,
-            None => match store.pool().acquire().await {
-                Ok(c) => insert(conn.insert(c), &batch).await,
-                Err(e) => Err(e),
-            },
-        };
-        match result {
-            Ok(last) => {
-                // One multi-row INSERT in one transaction: the rows got consecutive sequence
-                // numbers, in order, ending at `last`.
-                let first = last - (batch.len() as i64 - 1);
-                for (i, p) in batch.drain(..).enumerate() {
-                    let _ = p.done.send(Ok(first + i as i64));
-                }
-            }
-            Err(e) => {
-                // Start again from a fresh connection for the next batch.
-                conn = None;
-                let message = e.to_string();
-                for p in batch.drain(..) {
-                    let _ = p.done.send(Err(message.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// Inserts the batch as one statement in one transaction; the last row's sequence number.
-async fn insert(conn: &mut SqliteConnection, batch: &[Pending]) -> Result<i64, sqlx::Error> {
-    let mut sql = String::from(
-        "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id, principal_name,
-            tool, arguments, decision, policies, outcome, message, upstream_status, duration_ms) VALUES ",
-    );
-    for i in 0..batch.len() {
-        sql.push_str(if i == 0 { "" } else { ", " });
-        sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    }
-    let mut query = sqlx::query(&sql);
-    for Pending { record: r, .. } in batch {
-        query = query
-            .bind(&r.at)
-            .bind(&r.request_id)
-            .bind(&r.studio)
-            .bind(&r.principal_kind)
-            .bind(&r.principal_id)
-            .bind(&r.principal_name)
-            .bind(&r.tool)
-            .bind(r.arguments.as_ref().map(Value::to_string))
-            .bind(&r.decision)
-            .bind(serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()))
-            .bind(&r.outcome)
-            .bind(&r.message)
-            .bind(r.upstream_status)
-            .bind(r.duration_ms);
-    }
-    // A single statement is atomic on its own: all of the batch is committed, or none of it.
-    Ok(query.execute(conn).await?.last_insert_rowid())
 }
 
 /// Times are stored as UTC `YYYY-MM-DDThh:mm:ss.sssZ`, so filters compare as text once normalised.

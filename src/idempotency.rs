@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use crate::store::writer::{Bind, Write};
 use crate::store::{Store, StoreError};
 
 /// A final answer, as stored.
@@ -74,6 +75,13 @@ pub fn upstream_key(tool: &str, key: &str) -> String {
     format!("flowgate-{hex}")
 }
 
+fn texts<const N: usize>(values: [&str; N]) -> Vec<Bind> {
+    values
+        .into_iter()
+        .map(|v| Bind::Text(Some(v.to_string())))
+        .collect()
+}
+
 fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
@@ -99,18 +107,16 @@ impl Idempotency {
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
             let now = chrono::Utc::now();
-            let inserted = sqlx::query(
-                "INSERT INTO idempotency (studio, tool, key, args_hash, state, created_at)
-                 VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(studio)
-            .bind(tool)
-            .bind(key)
-            .bind(hash)
-            .bind(timestamp(now))
-            .execute(self.store.pool())
-            .await?;
-            if inserted.rows_affected() == 1 {
+            // Through the group-commit writer: committed when it returns.
+            let inserted = self
+                .store
+                .write(Write::Execute {
+                    sql: "INSERT INTO idempotency (studio, tool, key, args_hash, state, created_at)
+                          VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
+                    binds: texts([studio, tool, key, hash, &timestamp(now)]),
+                })
+                .await?;
+            if inserted == 1 {
                 return Ok(Claim::Fresh);
             }
             let row = sqlx::query(
@@ -172,28 +178,26 @@ impl Idempotency {
         key: &str,
         stored: &Stored,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency SET state = 'done', result = ? WHERE studio = ? AND tool = ? AND key = ?",
-        )
-        .bind(serde_json::to_string(stored).unwrap_or_default())
-        .bind(studio)
-        .bind(tool)
-        .bind(key)
-        .execute(self.store.pool())
-        .await?;
+        let result = serde_json::to_string(stored).unwrap_or_default();
+        self.store
+            .write(Write::Execute {
+                sql: "UPDATE idempotency SET state = 'done', result = ?
+                      WHERE studio = ? AND tool = ? AND key = ?",
+                binds: texts([&result, studio, tool, key]),
+            })
+            .await?;
         Ok(())
     }
 
     /// Gives a claimed key back (the call's outcome is not final), so a retry can proceed.
     pub async fn release(&self, studio: &str, tool: &str, key: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM idempotency WHERE studio = ? AND tool = ? AND key = ? AND state = 'pending'",
-        )
-        .bind(studio)
-        .bind(tool)
-        .bind(key)
-        .execute(self.store.pool())
-        .await?;
+        self.store
+            .write(Write::Execute {
+                sql: "DELETE FROM idempotency
+                      WHERE studio = ? AND tool = ? AND key = ? AND state = 'pending'",
+                binds: texts([studio, tool, key]),
+            })
+            .await?;
         Ok(())
     }
 

@@ -1,10 +1,15 @@
 //! The gateway's own state: a SQLite database in the data directory (secret keys, audit log),
 //! opened in WAL mode with versioned migrations from `migrations/`.
 
+pub mod writer;
+
 use std::io::Read as _;
+use std::sync::{Arc, OnceLock};
+
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -48,6 +53,8 @@ pub enum StoreError {
 pub struct Store {
     pool: SqlitePool,
     marker: RevocationMarker,
+    /// The group-commit writer's queue, started by the first write (see [`writer`]).
+    writer: Arc<OnceLock<mpsc::Sender<writer::Job>>>,
 }
 
 /// A small file next to the database (`<db>-revocations`) that every process rewrites, with new
@@ -135,7 +142,11 @@ impl Store {
                 source,
             })?;
         }
-        Ok(Self { pool, marker })
+        Ok(Self {
+            pool,
+            marker,
+            writer: Arc::new(OnceLock::new()),
+        })
     }
 
     /// The revocation marker shared by every process using this database.

@@ -1,0 +1,175 @@
+//! Group commit for the writes on the call path (audit records, idempotency claims and
+//! answers): one task per store takes every write waiting at that moment and applies them in one
+//! transaction on a connection of its own, then answers each writer. A writer's `await` returns
+//! only after its write is committed, so durability is that of one transaction per write, but
+//! under load one commit serves many calls.
+
+use std::collections::HashMap;
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{Sqlite, SqliteConnection};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Store;
+
+/// A value bound to a `?` placeholder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Bind {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// One write.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// One row for `INSERT INTO table (columns) VALUES ` (the text in `into`, ending with
+    /// `VALUES `), one bind per column. Rows for the same `into` in a batch are inserted by one
+    /// statement. Answers the row's id.
+    Insert { into: &'static str, row: Vec<Bind> },
+    /// Any other statement. Answers how many rows it changed.
+    Execute { sql: &'static str, binds: Vec<Bind> },
+}
+
+pub(super) struct Job {
+    write: Write,
+    done: oneshot::Sender<Result<i64, String>>,
+}
+
+/// At most this many writes per transaction.
+const MAX_BATCH: usize = 64;
+/// Writes queued at once before writers wait for room (backpressure, bounded memory).
+const QUEUE: usize = 4096;
+
+impl Store {
+    /// Applies one write through the store's group-commit writer (started on first use, inside
+    /// the runtime) and returns, once it is committed, the row id ([`Write::Insert`]) or the
+    /// number of rows changed ([`Write::Execute`]).
+    pub async fn write(&self, write: Write) -> Result<i64, super::StoreError> {
+        let queue = self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(run(self.clone(), rx));
+            tx
+        });
+        let (done, answer) = oneshot::channel();
+        let stopped = || super::StoreError::Writer("the store's writer has stopped".into());
+        queue
+            .send(Job { write, done })
+            .await
+            .map_err(|_| stopped())?;
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(super::StoreError::Writer)
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // A connection of its own, kept between batches, so its page cache stays warm.
+    let mut conn: Option<PoolConnection<Sqlite>> = None;
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        // Let the calls that are ready to run reach their write first: under load this turns
+        // one commit per write into one per scheduler round, at the cost of one yield when idle.
+        if batch.len() < MAX_BATCH {
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        let c = match &mut conn {
+            Some(c) => c,
+            None => match store.pool().acquire().await {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    fail(&mut batch, &e.to_string());
+                    continue;
+                }
+            },
+        };
+        let answers = apply(c, &batch).await;
+        match answers {
+            Ok(answers) => {
+                for (job, answer) in batch.drain(..).zip(answers) {
+                    let _ = job.done.send(answer);
+                }
+            }
+            Err(e) => {
+                // The transaction failed as a whole: start again from a fresh connection.
+                conn = None;
+                fail(&mut batch, &e.to_string());
+            }
+        }
+    }
+}
+
+fn fail(batch: &mut Vec<Job>, message: &str) {
+    for job in batch.drain(..) {
+        let _ = job.done.send(Err(message.to_string()));
+    }
+}
+
+/// Applies the batch in one transaction. A statement that fails fails only its own writes; a
+/// transaction that cannot begin or commit fails them all.
+async fn apply(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+) -> Result<Vec<Result<i64, String>>, sqlx::Error> {
+    let mut answers: Vec<Result<i64, String>> = vec![Ok(0); batch.len()];
+    let mut inserts: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    // Rolled back if dropped before the commit (e.g. the runtime shutting down mid-batch).
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    for (i, job) in batch.iter().enumerate() {
+        match &job.write {
+            Write::Insert { into, .. } => inserts.entry(into).or_default().push(i),
+            Write::Execute { sql, binds } => {
+                answers[i] = bound(sqlx::query(sql), binds)
+                    .execute(&mut *tx)
+                    .await
+                    .map(|r| i64::try_from(r.rows_affected()).unwrap_or(i64::MAX))
+                    .map_err(|e| e.to_string());
+            }
+        }
+    }
+    for (into, rows) in inserts {
+        let mut sql = String::from(into);
+        let mut query_binds = Vec::new();
+        for (n, &i) in rows.iter().enumerate() {
+            let Write::Insert { row, .. } = &batch[i].write else {
+                continue;
+            };
+            sql.push_str(if n == 0 { "(" } else { ", (" });
+            sql.push_str(&vec!["?"; row.len()].join(", "));
+            sql.push(')');
+            query_binds.extend(row.iter().cloned());
+        }
+        // One statement: its rows got consecutive ids, in order, ending at the last one.
+        let result = bound(sqlx::query(&sql), &query_binds)
+            .execute(&mut *tx)
+            .await;
+        for (n, &i) in rows.iter().enumerate() {
+            answers[i] = match &result {
+                Ok(r) => Ok(r.last_insert_rowid() - (rows.len() - 1 - n) as i64),
+                Err(e) => Err(e.to_string()),
+            };
+        }
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+fn bound<'q>(
+    mut query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
+    binds: &'q [Bind],
+) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
+    for b in binds {
+        query = match b {
+            Bind::Text(t) => query.bind(t.as_deref()),
+            Bind::Int(n) => query.bind(*n),
+        };
+    }
+    query
+}
