@@ -4,8 +4,6 @@
 //! only after its write is committed, so durability is that of one transaction per write, but
 //! under load one commit serves many calls.
 
-use std::collections::HashMap;
-
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Sqlite, SqliteConnection};
@@ -113,29 +111,51 @@ fn fail(batch: &mut Vec<Job>, message: &str) {
 }
 
 /// Applies the batch in one transaction. A statement that fails fails only its own writes; a
-/// transaction that cannot begin or commit fails them all.
+/// transaction that cannot begin or commit fails them all. A batch that is one statement (one
+/// write, or only rows for one INSERT) needs no explicit transaction: the statement is atomic.
 async fn apply(
     conn: &mut SqliteConnection,
     batch: &[Job],
 ) -> Result<Vec<Result<i64, String>>, sqlx::Error> {
-    let mut answers: Vec<Result<i64, String>> = vec![Ok(0); batch.len()];
-    let mut inserts: HashMap<&'static str, Vec<usize>> = HashMap::new();
-    // Rolled back if dropped before the commit (e.g. the runtime shutting down mid-batch).
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let mut inserts: Vec<(&'static str, Vec<usize>)> = Vec::new();
+    let mut executes = 0;
     for (i, job) in batch.iter().enumerate() {
         match &job.write {
-            Write::Insert { into, .. } => inserts.entry(into).or_default().push(i),
-            Write::Execute { sql, binds } => {
-                answers[i] = bound(sqlx::query(sql), binds)
-                    .execute(&mut *tx)
-                    .await
-                    .map(|r| i64::try_from(r.rows_affected()).unwrap_or(i64::MAX))
-                    .map_err(|e| e.to_string());
-            }
+            Write::Insert { into, .. } => match inserts.iter_mut().find(|(t, _)| t == into) {
+                Some((_, rows)) => rows.push(i),
+                None => inserts.push((into, vec![i])),
+            },
+            Write::Execute { .. } => executes += 1,
+        }
+    }
+    if executes + inserts.len() == 1 {
+        return Ok(statements(conn, batch, &inserts).await);
+    }
+    // Rolled back if dropped before the commit (e.g. the runtime shutting down mid-batch).
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let answers = statements(&mut tx, batch, &inserts).await;
+    tx.commit().await?;
+    Ok(answers)
+}
+
+/// Runs the batch's statements: each `Execute` alone, the rows of each INSERT together.
+async fn statements(
+    conn: &mut SqliteConnection,
+    batch: &[Job],
+    inserts: &[(&'static str, Vec<usize>)],
+) -> Vec<Result<i64, String>> {
+    let mut answers: Vec<Result<i64, String>> = vec![Ok(0); batch.len()];
+    for (i, job) in batch.iter().enumerate() {
+        if let Write::Execute { sql, binds } = &job.write {
+            answers[i] = bound(sqlx::query(sql), binds)
+                .execute(&mut *conn)
+                .await
+                .map(|r| i64::try_from(r.rows_affected()).unwrap_or(i64::MAX))
+                .map_err(|e| e.to_string());
         }
     }
     for (into, rows) in inserts {
-        let mut sql = String::from(into);
+        let mut sql = String::from(*into);
         let mut query_binds = Vec::new();
         for (n, &i) in rows.iter().enumerate() {
             let Write::Insert { row, .. } = &batch[i].write else {
@@ -148,7 +168,7 @@ async fn apply(
         }
         // One statement: its rows got consecutive ids, in order, ending at the last one.
         let result = bound(sqlx::query(&sql), &query_binds)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await;
         for (n, &i) in rows.iter().enumerate() {
             answers[i] = match &result {
@@ -157,8 +177,7 @@ async fn apply(
             };
         }
     }
-    tx.commit().await?;
-    Ok(answers)
+    answers
 }
 
 fn bound<'q>(
@@ -172,4 +191,60 @@ fn bound<'q>(
         };
     }
     query
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inserts and other statements waiting together are committed together, and each caller
+    /// gets its own answer: the row id of its insert, or the rows its statement changed.
+    #[tokio::test]
+    async fn a_mixed_batch_answers_each_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("w.sqlite")).await.unwrap();
+        sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let insert = |v: &str| Write::Insert {
+            into: "INSERT INTO t (v) VALUES ",
+            row: vec![Bind::Text(Some(v.to_string()))],
+        };
+        let writes = (0..40).map(|n| {
+            let store = store.clone();
+            async move {
+                if n % 2 == 0 {
+                    (n, store.write(insert(&format!("row {n}"))).await)
+                } else {
+                    let update = Write::Execute {
+                        sql: "UPDATE t SET v = v WHERE v = ?",
+                        binds: vec![Bind::Text(Some("none".into()))],
+                    };
+                    (n, store.write(update).await)
+                }
+            }
+        });
+        for (n, answer) in futures::future::join_all(writes).await {
+            let answer = answer.unwrap();
+            if n % 2 == 0 {
+                let v: String = sqlx::query_scalar("SELECT v FROM t WHERE id = ?")
+                    .bind(answer)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(v, format!("row {n}"));
+            } else {
+                assert_eq!(answer, 0, "the update matches no row");
+            }
+        }
+        // A statement that fails fails alone.
+        let bad = Write::Execute {
+            sql: "INSERT INTO missing_table (x) VALUES (?)",
+            binds: vec![Bind::Int(Some(1))],
+        };
+        let (bad, good) = tokio::join!(store.write(bad), store.write(insert("after")));
+        assert!(bad.unwrap_err().to_string().contains("missing_table"));
+        assert!(good.unwrap() > 0);
+    }
 }
