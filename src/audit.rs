@@ -290,7 +290,7 @@ mod tests {
         }
     }
 
-    /// A failed batch fails every append in it, and the writer goes on with the next one.
+    /// An append that fails is reported to its caller, and the writer goes on with the next one.
     #[tokio::test]
     async fn a_failed_batch_is_reported_to_each_caller() {
         let dir = tempfile::tempdir().unwrap();

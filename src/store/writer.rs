@@ -155,21 +155,17 @@ async fn statements(
         }
     }
     for (into, rows) in inserts {
-        let mut sql = String::from(*into);
-        let mut query_binds = Vec::new();
-        for (n, &i) in rows.iter().enumerate() {
-            let Write::Insert { row, .. } = &batch[i].write else {
-                continue;
-            };
-            sql.push_str(if n == 0 { "(" } else { ", (" });
-            sql.push_str(&vec!["?"; row.len()].join(", "));
-            sql.push(')');
-            query_binds.extend(row.iter().cloned());
-        }
+        let row_of = |i: usize| match &batch[i].write {
+            Write::Insert { row, .. } => row.as_slice(),
+            Write::Execute { .. } => &[],
+        };
+        // `(?, …, ?)` once per row: rows for one INSERT have the same columns.
+        let width = row_of(rows[0]).len();
+        let group = format!("({})", vec!["?"; width].join(", "));
+        let sql = format!("{into}{}", vec![group; rows.len()].join(", "));
+        let binds = rows.iter().flat_map(|&i| row_of(i));
         // One statement: its rows got consecutive ids, in order, ending at the last one.
-        let result = bound(sqlx::query(&sql), &query_binds)
-            .execute(&mut *conn)
-            .await;
+        let result = bound(sqlx::query(&sql), binds).execute(&mut *conn).await;
         for (n, &i) in rows.iter().enumerate() {
             answers[i] = match &result {
                 Ok(r) => Ok(r.last_insert_rowid() - (rows.len() - 1 - n) as i64),
@@ -180,9 +176,10 @@ async fn statements(
     answers
 }
 
+/// Binds the values in order, by reference (a call's strings are not copied again).
 fn bound<'q>(
     mut query: sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>,
-    binds: &'q [Bind],
+    binds: impl IntoIterator<Item = &'q Bind>,
 ) -> sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>> {
     for b in binds {
         query = match b {
