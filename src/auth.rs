@@ -194,30 +194,20 @@ impl Keys {
         scopes: &BTreeSet<String>,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<NewKey, KeyError> {
-        if !valid_studio(studio) {
-            return Err(KeyError::BadStudio);
-        }
-        if scopes.is_empty() {
-            return Err(KeyError::NoScopes);
-        }
+        let scopes_text = key_scopes(studio, scopes)?;
         let id = new_key_id();
         let secret = random_secret(KEY_PREFIX);
-        let scopes_text = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
         let expires = expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        sqlx::query(
-            "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(studio)
-        .bind(name)
-        .bind(&scopes_text)
-        .bind(secret_hash(&secret))
-        .bind(hint(&secret))
-        .bind(now())
-        .bind(&expires)
-        .execute(self.store.pool())
-        .await?;
+        let row = NewRow {
+            id: &id,
+            studio,
+            name,
+            scopes: &scopes_text,
+            secret: &secret,
+            created_at: &now(),
+            expires_at: expires.as_deref(),
+        };
+        row.insert(&mut *self.store.pool().acquire().await?).await?;
         let info = self.get(&id).await?;
         Ok(NewKey { info, secret })
     }
@@ -349,37 +339,70 @@ impl Keys {
         count: usize,
     ) -> Result<Vec<String>, KeyError> {
         const BATCH: usize = 10_000;
-        if !valid_studio(studio) {
-            return Err(KeyError::BadStudio);
-        }
-        if scopes.is_empty() {
-            return Err(KeyError::NoScopes);
-        }
-        let scopes_text = scopes.iter().cloned().collect::<Vec<_>>().join(" ");
+        let scopes_text = key_scopes(studio, scopes)?;
         let created_at = now();
         let mut secrets = Vec::with_capacity(count);
         while secrets.len() < count {
             let mut tx = self.store.pool().begin().await?;
             for i in secrets.len()..count.min(secrets.len() + BATCH) {
                 let secret = random_secret(KEY_PREFIX);
-                sqlx::query(
-                    "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(new_key_id())
-                .bind(studio)
-                .bind(format!("{name_prefix}-{i}"))
-                .bind(&scopes_text)
-                .bind(secret_hash(&secret))
-                .bind(hint(&secret))
-                .bind(&created_at)
-                .execute(&mut *tx)
-                .await?;
+                let row = NewRow {
+                    id: &new_key_id(),
+                    studio,
+                    name: &format!("{name_prefix}-{i}"),
+                    scopes: &scopes_text,
+                    secret: &secret,
+                    created_at: &created_at,
+                    expires_at: None,
+                };
+                row.insert(&mut tx).await?;
                 secrets.push(secret);
             }
             tx.commit().await?;
         }
         Ok(secrets)
+    }
+}
+
+/// Checks a new key's studio and scopes; the scopes as stored (space-separated).
+fn key_scopes(studio: &str, scopes: &BTreeSet<String>) -> Result<String, KeyError> {
+    if !valid_studio(studio) {
+        return Err(KeyError::BadStudio);
+    }
+    if scopes.is_empty() {
+        return Err(KeyError::NoScopes);
+    }
+    Ok(scopes.iter().cloned().collect::<Vec<_>>().join(" "))
+}
+
+/// One `api_keys` row, as [`Keys::create`] and [`Keys::create_many`] insert it.
+struct NewRow<'a> {
+    id: &'a str,
+    studio: &'a str,
+    name: &'a str,
+    scopes: &'a str,
+    secret: &'a str,
+    created_at: &'a str,
+    expires_at: Option<&'a str>,
+}
+
+impl NewRow<'_> {
+    async fn insert(&self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(self.id)
+        .bind(self.studio)
+        .bind(self.name)
+        .bind(self.scopes)
+        .bind(secret_hash(self.secret))
+        .bind(hint(self.secret))
+        .bind(self.created_at)
+        .bind(self.expires_at)
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 }
 

@@ -1,18 +1,18 @@
-//! The gateway's own state: a SQLite database in the data directory (secret keys, audit log),
-//! opened in WAL mode with versioned migrations from `migrations/`.
+//! The gateway's own state: a SQLite database in the data directory (secret keys, OAuth state,
+//! audit log, idempotent answers), opened in WAL mode with versioned migrations from
+//! `migrations/`; the revocation marker beside it; and the group-commit [`writer`].
 
 pub mod writer;
 
 use std::io::Read as _;
-use std::sync::{Arc, OnceLock};
-
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::mpsc;
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
