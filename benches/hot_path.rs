@@ -111,16 +111,16 @@ fn bench_stages(c: &mut Criterion) {
         );
     }
 
-    let remembered = flowgate::auth::Remembered::default();
+    let remembered = flowgate::auth::Remembered::new(store.revocations().clone());
     let lookup = || async { keys.authenticate(&secret).await };
-    rt.block_on(remembered.authenticate(&store, &secret, lookup()))
+    rt.block_on(remembered.authenticate(&secret, lookup()))
         .unwrap()
         .0
         .unwrap();
     c.bench_function("authenticate key, remembered (hit)", |b| {
         b.iter(|| {
             let (p, hit) = rt
-                .block_on(remembered.authenticate(&store, black_box(&secret), lookup()))
+                .block_on(remembered.authenticate(black_box(&secret), lookup()))
                 .unwrap();
             assert!(p.is_ok() && hit);
         });

@@ -105,7 +105,7 @@ impl App {
         Ok(Arc::new(Self {
             oauth,
             keys: Keys::new(store.clone()),
-            credentials: Remembered::default(),
+            credentials: Remembered::new(store.revocations().clone()),
             audit: Audit::new(store.clone()),
             idempotency,
             limits,

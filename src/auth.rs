@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::authz::{Principal, PrincipalKind};
-use crate::store::{Store, StoreError};
+use crate::store::{RevocationMarker, Store, StoreError};
 use crate::tool::catalog::SCOPES;
 
 /// The prefix of every secret key.
@@ -436,6 +436,8 @@ pub const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct Remembered {
     entries: moka::sync::Cache<[u8; 32], Arc<Entry>>,
+    /// The marker of the store the credentials are looked up in.
+    marker: RevocationMarker,
 }
 
 #[derive(Debug)]
@@ -445,24 +447,23 @@ struct Entry {
     mark: [u8; 16],
 }
 
-impl Default for Remembered {
-    fn default() -> Self {
+impl Remembered {
+    /// Remembers credentials of the store whose revocation marker this is.
+    pub fn new(marker: RevocationMarker) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
                 .name("credentials")
                 .max_capacity(100_000)
                 .time_to_live(REMEMBER)
                 .build(),
+            marker,
         }
     }
-}
 
-impl Remembered {
     /// The principal of `token`, from memory if still valid, otherwise from `lookup` (the store).
     /// The second value says whether memory answered.
     pub async fn authenticate<F>(
         &self,
-        store: &Store,
         token: &str,
         lookup: F,
     ) -> Result<(Result<Arc<Principal>, Rejection>, bool), StoreError>
@@ -470,7 +471,7 @@ impl Remembered {
         F: Future<Output = Result<Result<Authenticated, Rejection>, StoreError>>,
     {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mark = store.revocations().read();
+        let mark = self.marker.read();
         if let Some(mark) = mark
             && let Some(entry) = self.entries.get(&digest)
         {

@@ -99,7 +99,7 @@ pub async fn authenticate(
 ) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
     let (result, remembered) = app
         .credentials
-        .authenticate(&app.store, token, async {
+        .authenticate(token, async {
             if token.starts_with(grants::ACCESS_PREFIX) {
                 app.oauth.grants.authenticate(token, &app.mcp_url()).await
             } else {
