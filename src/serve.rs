@@ -141,7 +141,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             }),
-            router,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async move { stop.cancelled().await })
         .await;
