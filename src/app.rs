@@ -45,8 +45,10 @@ pub struct App {
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
     studios: moka::future::Cache<String, StudioInfo>,
-    /// `Mcp-Session-Id` → the principal that created the session (`kind:id`).
-    pub sessions: moka::sync::Cache<String, String>,
+    /// MCP sessions, their owners and the per-principal limit.
+    pub sessions: crate::http::sessions::Sessions,
+    /// MCP requests being answered (what a graceful shutdown waits for).
+    pub in_flight: crate::http::InFlight,
     /// Each tool's documented example as a Cedar context, for deciding calls with bad arguments.
     examples: HashMap<&'static str, Expr>,
 }
@@ -85,11 +87,7 @@ impl App {
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(config.tier_cache_ttl_secs.max(1)))
             .build();
-        let sessions = moka::sync::Cache::builder()
-            .name("sessions")
-            .max_capacity(100_000)
-            .time_to_idle(Duration::from_secs(3600))
-            .build();
+        let sessions = crate::http::sessions::Sessions::new(config.max_sessions_per_principal);
         let idempotency = Idempotency::new(
             store.clone(),
             Duration::from_secs(config.idempotency_ttl_secs),
@@ -118,6 +116,7 @@ impl App {
             base_url,
             studios,
             sessions,
+            in_flight: crate::http::InFlight::default(),
             examples,
         }))
     }

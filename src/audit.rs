@@ -81,6 +81,8 @@ pub struct Filter {
 #[derive(Debug, Clone)]
 pub struct Audit {
     store: Store,
+    /// False from a failed append until the next append succeeds.
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The insert of one record, for the writer to batch.
@@ -128,7 +130,15 @@ fn redact_at(v: &mut Value, parts: &[&str]) {
 
 impl Audit {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            healthy: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        }
+    }
+
+    /// Whether the last append succeeded (calls are refused while it did not).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Appends one record and returns its sequence number. Awaited before the response goes
@@ -153,7 +163,10 @@ impl Audit {
             Bind::Int(r.upstream_status),
             Bind::Int(Some(r.duration_ms)),
         ];
-        self.store.write(Write::Insert { into: INSERT, row }).await
+        let written = self.store.write(Write::Insert { into: INSERT, row }).await;
+        self.healthy
+            .store(written.is_ok(), std::sync::atomic::Ordering::Relaxed);
+        written
     }
 
     /// Deletes records older than `days` days (0 keeps everything); returns how many.

@@ -37,6 +37,8 @@ enum Failure {
     /// A call with the same idempotency key is still running.
     InProgress,
     Upstream(UpstreamError),
+    /// The audit log cannot be written, so no call is made.
+    AuditUnavailable,
     Internal(String),
 }
 
@@ -121,10 +123,15 @@ async fn handle(
         app.metrics.call(tool.def.name, outcome.as_str());
     }
     if !finish(app, &mut record, started).await {
+        let reached_upstream = matches!(&result, Ok(_) | Err(Failure::Upstream(_)));
         return Ok(CallToolResult::error(vec![ContentBlock::text(
             if outcome == Outcome::Ok && write {
                 format!(
                     "{name} was applied, but flowgate could not write its audit record; tell the studio's administrator."
+                )
+            } else if !reached_upstream {
+                format!(
+                    "flowgate cannot write its audit log right now, so {name} was not run and nothing was changed. Try again shortly; if it goes on, tell the studio's administrator."
                 )
             } else {
                 format!(
@@ -141,18 +148,55 @@ async fn handle(
     Ok(response)
 }
 
-/// The studio (for its tier) and the rate limit: checked before anything else about the call.
+/// The studio (for its tier), the rate limit and the audit log's health: checked before
+/// anything else about the call.
 async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> {
+    if !app.audit.healthy() {
+        // Fail closed: no call is made that could not be audited. This call's own record is
+        // the probe; once one is written, calls go through again.
+        return Err(Failure::AuditUnavailable);
+    }
     let studio = app
         .studio(&principal.studio)
         .await
         .map_err(Failure::Studio)?;
-    let key = format!("{}:{}", principal.kind.as_str(), principal.id);
-    app.limits.check(&studio.tier, &key).map_err(|limited| {
-        app.metrics.rate_limited(&studio.tier);
-        Failure::RateLimited(limited)
-    })?;
+    rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited)?;
     Ok(studio)
+}
+
+fn rate_limit(app: &App, principal: &Principal, tier: &str) -> Result<(), Limited> {
+    let key = format!("{}:{}", principal.kind.as_str(), principal.id);
+    app.limits.check(tier, &key).inspect_err(|_| {
+        app.metrics.rate_limited(tier);
+    })
+}
+
+/// `initialize` and `tools/list` count against the principal's rate limit like `tools/call`.
+/// With the studio's tier unknown (the upstream is down), the lowest tier's limit applies.
+pub fn charge(app: &App, principal: &Principal, tier: Option<&str>) -> Result<(), ErrorData> {
+    let tier = tier.unwrap_or(tool::catalog::TIERS[0].name);
+    rate_limit(app, principal, tier).map_err(|l| {
+        ErrorData::new(
+            rmcp::model::ErrorCode(RATE_LIMITED),
+            format!(
+                "Rate limit reached: this connection may make {} requests per minute. Try again in {}.",
+                l.per_minute,
+                wait_text(&l)
+            ),
+            None,
+        )
+    })
+}
+
+/// The JSON-RPC error code of a rate-limited request other than `tools/call` (in the range
+/// JSON-RPC leaves to servers).
+pub const RATE_LIMITED: i32 = -32029;
+
+fn wait_text(l: &Limited) -> String {
+    match l.retry_after.as_secs_f64().ceil().max(1.0) as u64 {
+        1 => "1 second".to_string(),
+        n => format!("{n} seconds"),
+    }
 }
 
 /// Appends the record; `false` if it could not be written.
@@ -380,10 +424,7 @@ fn present(
             format!(
                 "Rate limit reached: this connection may make {} calls per minute. Try again in {}; nothing was changed.",
                 l.per_minute,
-                match l.retry_after.as_secs_f64().ceil().max(1.0) as u64 {
-                    1 => "1 second".to_string(),
-                    n => format!("{n} seconds"),
-                }
+                wait_text(l)
             ),
             Outcome::RateLimited,
         ),
@@ -434,6 +475,13 @@ fn present(
             };
             error(text, Outcome::UpstreamError)
         }
+        Err(Failure::Upstream(e @ UpstreamError::Certificate(_))) => error(
+            format!(
+                "flowgate refused the studio's Management API's TLS certificate ({}), so {name} was not run and nothing was changed. The gateway's operator must fix the certificate or trust its CA with upstream_ca_file.",
+                brief(e)
+            ),
+            Outcome::UpstreamError,
+        ),
         Err(Failure::Upstream(e @ UpstreamError::Unreachable(_))) => error(
             format!(
                 "The studio's Management API could not be reached ({}), so {name} was not run and nothing was changed. Try again shortly.",
@@ -452,6 +500,12 @@ fn present(
             };
             error(text, Outcome::UpstreamError)
         }
+        Err(Failure::AuditUnavailable) => error(
+            format!(
+                "flowgate cannot write its audit log right now, so {name} was not run and nothing was changed. Try again shortly; if it goes on, tell the studio's administrator."
+            ),
+            Outcome::Error,
+        ),
         Err(Failure::Internal(e)) => {
             tracing::error!(tool = name, error = %e, "internal error");
             error(
@@ -493,6 +547,10 @@ fn brief(e: &UpstreamError) -> String {
         UpstreamError::BadResponse(_) => {
             "The studio's Management API sent an answer flowgate cannot read".into()
         }
+        UpstreamError::Certificate(why) => why.clone(),
+        UpstreamError::TooLarge { limit } => format!(
+            "The studio's Management API sent an answer larger than the {limit} bytes flowgate reads"
+        ),
     }
 }
 

@@ -1,5 +1,10 @@
 //! The HTTP surface: `/mcp` behind authentication and session binding, the RFC 9728 metadata,
-//! and the health endpoints. Middleware is assembled in [`router`], in the order it runs.
+//! and the health endpoints. Middleware is assembled in [`router`], in the order it runs; the
+//! [`listener`] serves it within connection and header-time limits.
+
+pub mod guard;
+pub mod listener;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -10,7 +15,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -25,21 +29,27 @@ use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
 
 /// The whole router. `shutdown` ends every MCP session when cancelled.
+///
+/// In order: the `Host` check (every route but the health probes) → for `/mcp`, authentication
+/// and session binding, then the body guard, then rmcp; for the other routes, the body guard
+/// with a small limit.
 pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    hosts.extend(app.config.allowed_hosts.iter().cloned());
-    if let Some(host) = app
-        .config
-        .public_url
-        .as_deref()
-        .and_then(|u| u.split("://").nth(1))
-        .and_then(|rest| rest.split(['/', ':']).next())
-    {
-        hosts.push(host.to_string());
-    }
+    let hosts = guard::Hosts::of(&app);
+    let budget = guard::BodyRules::budget();
+    let body_timeout = app.config.body_read_timeout();
+    let body = |limit: usize| {
+        middleware::from_fn_with_state(
+            guard::BodyRules {
+                limit,
+                timeout: body_timeout,
+                budget: budget.clone(),
+            },
+            guard::read_body,
+        )
+    };
     let mut config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
-        .with_allowed_hosts(hosts)
+        .with_allowed_hosts(hosts.names())
         .with_max_request_body_bytes(app.config.max_body_bytes);
     // MCP clients outside a browser send no Origin; a browser page must be allowed explicitly
     // (DNS-rebinding protection).
@@ -49,13 +59,12 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         config.with_allowed_origins(app.config.allowed_origins.clone())
     };
     let gateway = Gateway::new(app.clone());
-    let app_for_oauth = app.clone();
     let mcp: Router = match app.config.mcp_mode {
         McpMode::Stateful => Router::new().route_service(
             "/mcp",
             StreamableHttpService::new(
                 move || Ok(gateway.clone()),
-                Arc::new(LocalSessionManager::default()),
+                app.sessions.manager.clone(),
                 config,
             ),
         ),
@@ -79,16 +88,62 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(protected_resource_metadata),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app.clone());
+    // Load balancers and orchestrators probe these by address: no Host check.
+    let probes = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(app.clone());
+    let max_body = app.config.max_body_bytes;
     Router::new()
-        // Every /mcp request is authenticated, then bound to its session's principal.
-        .merge(mcp.layer(middleware::from_fn_with_state(app, authenticate)))
+        // Every /mcp request is authenticated (before its body is read), then bound to its
+        // session's principal.
+        .merge(
+            mcp.layer(body(max_body))
+                .layer(middleware::from_fn_with_state(app.clone(), authenticate)),
+        )
         .merge(public)
-        .merge(crate::oauth::router(app_for_oauth))
+        .merge(crate::oauth::router(app).layer(body(SMALL_BODY)))
+        .layer(middleware::from_fn_with_state(hosts, guard::check_host))
+        .merge(probes)
 }
+
+/// `POST /mcp` requests whose response has not been sent in full: what shutdown waits for
+/// before it ends the sessions (a `GET /mcp` event stream is not counted: it lasts as long as
+/// its session).
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightGuard(self.0.clone())
+    }
+
+    /// Waits until nothing is in flight, or `deadline`; returns what is still in flight.
+    pub async fn drained(&self, deadline: tokio::time::Instant) -> usize {
+        while self.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.count()
+    }
+}
+
+struct InFlightGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The body limit of the routes other than `/mcp` (OAuth forms and registrations).
+const SMALL_BODY: usize = 64 * 1024;
 
 /// RFC 9728 protected resource metadata for `/mcp`.
 async fn protected_resource_metadata(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
@@ -102,16 +157,20 @@ async fn protected_resource_metadata(State(app): State<Arc<App>>) -> Json<serde_
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let store = app.store.ping().await.map_err(|e| e.to_string());
-    let upstream = app
-        .upstream
-        .reachable()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", app.upstream.base_url()));
+    // Answered to any Host (probes come by address), so it says only what is wrong, not where;
+    // the details go to the log.
+    let store = app.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readyz: the store does not answer");
+        "unavailable"
+    });
+    let upstream = app.upstream.reachable().await.map_err(|e| {
+        tracing::warn!(error = %e, upstream = app.upstream.base_url(), "readyz: the upstream does not answer");
+        "unreachable"
+    });
     let ok = store.is_ok() && upstream.is_ok();
     let body = json!({
-        "store": store.err().unwrap_or_else(|| "ok".into()),
-        "upstream": upstream.err().unwrap_or_else(|| "ok".into()),
+        "store": store.err().unwrap_or("ok"),
+        "upstream": upstream.err().unwrap_or("ok"),
     });
     let status = if ok {
         StatusCode::OK
@@ -226,20 +285,30 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let Some(sid) = &session
-        && let Some(bound) = app.sessions.get(sid)
+        && let Some(bound) = app.sessions.owner(sid)
         && bound != owner
     {
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     req.extensions_mut().insert(principal);
-    let response = next.run(req).await;
+    let in_flight = (req.method() == axum::http::Method::POST).then(|| app.in_flight.enter());
+    let mut response = next.run(req).await;
+    if let Some(guard) = in_flight {
+        // Counted until the last byte of the answer is sent (or the client goes away).
+        response = response.map(|body| {
+            axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                let _ = &guard;
+                frame
+            }))
+        });
+    }
     if session.is_none()
         && let Some(new) = response
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
     {
-        app.sessions.insert(new.to_string(), owner);
+        app.sessions.opened(&owner, new).await;
     }
     response
 }

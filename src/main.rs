@@ -228,16 +228,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.mcp_mode = McpMode::Stateless;
             }
             init_tracing(config.log_json);
-            let mut running = serve::start(config).await?;
+            let running = serve::start(config).await?;
             println!("{}", serve::banner(&running));
-            let token = running.shutdown_token();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                eprintln!("shutting down");
-                token.cancel();
-            });
-            running.wait().await;
+            shutdown_signal().await;
+            eprintln!(
+                "shutting down: finishing the calls in flight (at most {} s)",
+                running.app.config.shutdown_grace().as_secs_f64()
+            );
             running.stop().await;
+            eprintln!("stopped");
             Ok(())
         }
         Command::Keys(cmd) => keys(&config, cmd).await,

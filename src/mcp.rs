@@ -8,8 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -84,6 +85,23 @@ impl ServerHandler for Gateway {
             )
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let principal = principal_of(&context)?;
+        let tier = self
+            .app
+            .studio(&principal.studio)
+            .await
+            .ok()
+            .map(|s| s.tier);
+        call::charge(&self.app, &principal, tier.as_deref())?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -91,13 +109,15 @@ impl ServerHandler for Gateway {
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = principal_of(&context)?;
         // The tier only adds "(Pro plan)" notes; if the upstream is down, list without them.
-        let studio_rank = match self.app.studio(&principal.studio).await {
-            Ok(s) => Some(tool::tier_rank(&s.tier)),
+        let tier = match self.app.studio(&principal.studio).await {
+            Ok(s) => Some(s.tier),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot learn the studio's tier for tools/list");
                 None
             }
         };
+        call::charge(&self.app, &principal, tier.as_deref())?;
+        let studio_rank = tier.as_deref().map(tool::tier_rank);
         let visible: Vec<&McpTool> = self
             .app
             .registry

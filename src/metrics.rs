@@ -122,6 +122,8 @@ impl Metrics {
                 None => match e {
                     UpstreamError::Timeout(_) => "timeout",
                     UpstreamError::Unreachable(_) => "unreachable",
+                    UpstreamError::Certificate(_) => "tls",
+                    UpstreamError::TooLarge { .. } => "too_large",
                     _ => "bad_response",
                 },
             },

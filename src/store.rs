@@ -170,6 +170,21 @@ impl Store {
         &self.pool
     }
 
+    /// Commits every write queued so far, then closes the database (at shutdown).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        if self.writer.get().is_some() {
+            // The writer applies writes in order: once this one is committed, so is every
+            // write queued before it.
+            self.write(writer::Write::Execute {
+                sql: "SELECT 1",
+                binds: Vec::new(),
+            })
+            .await?;
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

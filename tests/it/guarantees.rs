@@ -76,9 +76,9 @@ async fn the_rate_limit_refuses_past_the_burst_and_says_when_to_retry() {
         c.rate_limit_per_minute = [("free".to_string(), 8), ("pro".to_string(), 600)].into();
     })
     .await;
+    // Connecting (`initialize`) counts against the same budget as the calls.
     let free = gw.client(&gw.free_key()).await;
     ok(call(&free, "whoami", json!({})).await, "whoami");
-    ok(call(&free, "list_classes", json!({})).await, "list_classes");
     let limited = call(&free, "list_classes", json!({})).await;
     assert_eq!(limited.is_error, Some(true));
     let t = text(&limited);
@@ -113,7 +113,7 @@ async fn the_rate_limit_refuses_past_the_burst_and_says_when_to_retry() {
 #[tokio::test]
 async fn every_outcome_is_audited_with_sensitive_fields_redacted() {
     let gw = Gateway::start_with(|c| {
-        c.rate_limit_per_minute = [("free".to_string(), 4), ("pro".to_string(), 100_000)].into();
+        c.rate_limit_per_minute = [("free".to_string(), 8), ("pro".to_string(), 100_000)].into();
     })
     .await;
     let pro = gw.client(&gw.pro_key()).await;
@@ -134,7 +134,7 @@ async fn every_outcome_is_audited_with_sensitive_fields_redacted() {
     // denied (free tier)
     let free = gw.client(&gw.free_key()).await;
     call(&free, "create_program", json!({"name": "Reformer basics"})).await;
-    // rate limited (free: a burst of 1)
+    // rate limited (free: a burst of 2, taken by initialize and the denied call)
     call(&free, "whoami", json!({})).await;
     // a rejected credential
     let resp = crate::harness::post_mcp(

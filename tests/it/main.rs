@@ -4,6 +4,7 @@ mod cli;
 mod every_tool;
 mod gateway;
 mod guarantees;
+mod hardening;
 mod harness;
 mod oauth;
 mod operations;

@@ -1,4 +1,4 @@
-//! Operating the gateway: `/metrics` moves with the calls it counts, `/readyz` names what is down,
+//! Operating the gateway: `/metrics` moves with the calls it counts, `/readyz` says what is down,
 //! and a gateway killed with SIGKILL under a load of writes loses no audit record and applies no
 //! write twice when the clients retry with their idempotency keys.
 
@@ -68,8 +68,8 @@ async fn post_mcp(url: &str, authorization: &str) -> u16 {
 #[tokio::test]
 async fn metrics_are_exported_and_move_with_the_calls_they_count() {
     let gw = Gateway::start_with(|c| {
-        // A burst of one call for the free studio: its second call in a row is refused.
-        c.rate_limit_per_minute.insert("free".into(), 4);
+        // A burst of two for the free studio: `initialize` and one call; the next is refused.
+        c.rate_limit_per_minute.insert("free".into(), 8);
     })
     .await;
     let base = format!("http://{}", gw.running.addr);
@@ -173,7 +173,7 @@ async fn metrics_are_exported_and_move_with_the_calls_they_count() {
     );
     assert_eq!(
         delta(cache, &[("cache", "studios"), ("result", "hit")]),
-        6.0
+        8.0
     );
     let rejected = "flowgate_rejected_credentials_total";
     assert_eq!(delta(rejected, &[("reason", "unknown")]), 1.0);
@@ -215,11 +215,8 @@ async fn readyz_reports_the_store_and_the_upstream() {
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["store"], "ok");
-    let upstream = body["upstream"].as_str().unwrap();
-    assert!(
-        upstream.starts_with(&format!("cannot reach http://127.0.0.1:{port}/v1: ")),
-        "{upstream}"
-    );
+    // Probes come by address (no Host check), so the answer says what is down, not where.
+    assert_eq!(body["upstream"], "unreachable");
     gw.stop().await;
 }
 
