@@ -273,7 +273,7 @@ async fn run(
             let claimed = match key {
                 None => None,
                 Some(key) => {
-                    let hash = idempotency::args_hash(&args);
+                    let hash = idempotency::args_hash(decoded.canonical.as_ref().unwrap_or(&args));
                     match app
                         .idempotency
                         .claim(&principal.studio, tool.def.name, key, &hash)

@@ -79,6 +79,7 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             ),
         ),
     };
+    let mcp = mcp.layer(middleware::from_fn(json_rpc_errors));
     let public = Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
@@ -144,6 +145,69 @@ impl Drop for InFlightGuard {
 
 /// The body limit of the routes other than `/mcp` (OAuth forms and registrations).
 const SMALL_BODY: usize = 64 * 1024;
+
+/// JSON-RPC errors for `/mcp` bodies rmcp cannot read: it answers those with a plain-text 415,
+/// where a client needs -32700 (not JSON) or -32602/-32600 (JSON, but not a request it can
+/// serve), with HTTP 400. The body (already read by the body guard; the buffer is shared with
+/// rmcp, not copied) is parsed here only when rmcp refused it, so a good request is parsed once.
+async fn json_rpc_errors(req: Request, next: Next) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if req.method() != axum::http::Method::POST || !json {
+        return next.run(req).await;
+    }
+    // The body guard (`guard::read_body`, the layer outside this one) has already read the body
+    // whole within its limits: this only takes the bytes back out.
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return guard::plain(StatusCode::BAD_REQUEST, "The request body could not be read.");
+    };
+    let response = next
+        .run(Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes.clone()),
+        ))
+        .await;
+    // With a JSON content type, rmcp's 415 means the body did not deserialize.
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
+    let (id, code, message) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => (
+            serde_json::Value::Null,
+            -32700,
+            format!("Parse error: the request body is not valid JSON ({e})"),
+        ),
+        Ok(v) => {
+            let id = v
+                .get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned()
+                .unwrap_or_default();
+            match v
+                .get("method")
+                .and_then(|m| m.as_str())
+                .and_then(|m| crate::mcp::params_problem(m, v.get("params")))
+            {
+                Some(problem) => (id, -32602, problem),
+                None => (
+                    id,
+                    -32600,
+                    "Invalid Request: the body is not a JSON-RPC 2.0 request, notification or response".into(),
+                ),
+            }
+        }
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
 
 /// RFC 9728 protected resource metadata for `/mcp`.
 async fn protected_resource_metadata(State(app): State<Arc<App>>) -> Json<serde_json::Value> {

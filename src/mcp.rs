@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+    Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig,
     Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::authz::Principal;
@@ -63,6 +65,49 @@ impl Gateway {
             by_name: Arc::new(by_name),
         }
     }
+}
+
+/// Why the params of a request for one of the methods this server implements are malformed
+/// (`None`: not one of them, so "method not found" is the right answer).
+///
+/// rmcp reads a known method whose params do not fit its schema as a custom request, which
+/// would answer -32601 "method not found"; the caller deserves -32602 and what to fix.
+pub fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
+    const KNOWN: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+    if !KNOWN.contains(&method) {
+        return None;
+    }
+    if method != "tools/call" {
+        return Some(format!(
+            "Invalid params: the params of {method} do not match the MCP schema"
+        ));
+    }
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let problem = match params {
+        None => "tools/call needs params: an object with `name` (the tool, a string) and optional `arguments` (an object)".to_string(),
+        Some(p) if !p.is_object() => format!(
+            "tools/call params must be an object with `name` (the tool, a string) and optional `arguments` (an object), got {}",
+            kind(p)
+        ),
+        Some(p) => match (p.get("name"), p.get("arguments")) {
+            (None, _) => "tools/call params need `name`, the tool to call (a string)".into(),
+            (Some(n), _) if !n.is_string() => {
+                format!("tools/call `name` must be a string, got {}", kind(n))
+            }
+            (_, Some(a)) if !a.is_object() && !a.is_null() => {
+                format!("tools/call `arguments` must be an object, got {}", kind(a))
+            }
+            _ => "tools/call params do not match the MCP schema".into(),
+        },
+    };
+    Some(format!("Invalid params: {problem}"))
 }
 
 /// The principal the HTTP middleware authenticated for this very request.
@@ -150,6 +195,20 @@ impl ServerHandler for Gateway {
     fn get_tool(&self, name: &str) -> Option<McpTool> {
         let i = *self.by_name.get(name)?;
         self.tools.get(i).map(|(plain, _)| plain.clone())
+    }
+
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(
+            match params_problem(&request.method, request.params.as_ref()) {
+                Some(message) => ErrorData::invalid_params(message, None),
+                // As rmcp answers by default: the method name as the message.
+                None => ErrorData::new(ErrorCode::METHOD_NOT_FOUND, request.method, None),
+            },
+        )
     }
 
     async fn call_tool(

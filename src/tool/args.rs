@@ -393,13 +393,35 @@ fn bounds(f: f64, min: Option<f64>, max: Option<f64>, problem: &mut impl FnMut(S
     }
 }
 
+/// The largest UTC offset in use anywhere (UTC+14:00, Kiribati; UTC-12:00 is the smallest).
+const MAX_OFFSET_SECONDS: i32 = 14 * 3600;
+
+/// An RFC 3339 date-time that Cedar and the Management API both take: RFC 3339 also allows a
+/// leap second (`23:59:60`) and offsets up to ±23:59, which either would refuse or misread, so
+/// those get a field error that says what is accepted.
+fn check_date_time(s: &str) -> Result<(), String> {
+    use chrono::Timelike;
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+        format!(
+            "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
+        )
+    })?;
+    if t.nanosecond() >= 1_000_000_000 {
+        return Err(format!(
+            "must be a time between 00:00:00 and 23:59:59 (a leap second :60 is not accepted), got {s:?}"
+        ));
+    }
+    if t.offset().local_minus_utc().abs() > MAX_OFFSET_SECONDS {
+        return Err(format!(
+            "must have a UTC offset between -14:00 and +14:00, like 2026-12-01T19:00:00-05:00, got {s:?}"
+        ));
+    }
+    Ok(())
+}
+
 fn check_format(f: Format, s: &str) -> Result<(), String> {
     match f {
-        Format::DateTime => chrono::DateTime::parse_from_rfc3339(s).map(|_| ()).map_err(|_| {
-            format!(
-                "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
-            )
-        }),
+        Format::DateTime => check_date_time(s),
         Format::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
             .filter(|_| s.len() == 10)
@@ -432,8 +454,42 @@ fn check_format(f: Format, s: &str) -> Result<(), String> {
             if ok {
                 Ok(())
             } else {
-                Err(format!("must be an absolute URI like https://example.com/page, got {s:?}"))
+                Err(format!(
+                    "must be an absolute URI like https://example.com/page, got {s:?}"
+                ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Format, check_format};
+
+    #[test]
+    fn date_times_cedar_and_the_upstream_cannot_take_are_refused_clearly() {
+        for ok in [
+            "2026-12-01T19:00:00-05:00",
+            "2026-12-01T23:59:59.999Z",
+            "2026-12-01T19:00:00+14:00",
+            "2026-12-01T19:00:00-14:00",
+        ] {
+            assert_eq!(check_format(Format::DateTime, ok), Ok(()), "{ok}");
+        }
+        let leap = check_format(Format::DateTime, "2026-06-30T23:59:60Z").unwrap_err();
+        assert!(
+            leap.starts_with("must be a time between 00:00:00 and 23:59:59"),
+            "{leap}"
+        );
+        for offset in ["-23:59", "+14:01", "-14:30", "+23:00"] {
+            let at = format!("2026-12-01T19:00:00{offset}");
+            let e = check_format(Format::DateTime, &at).unwrap_err();
+            assert!(
+                e.starts_with("must have a UTC offset between -14:00 and +14:00"),
+                "{e}"
+            );
+        }
+        let e = check_format(Format::DateTime, "2026-12-01 19:00").unwrap_err();
+        assert!(e.starts_with("must be an RFC 3339 date-time"), "{e}");
     }
 }
