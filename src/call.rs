@@ -115,7 +115,8 @@ async fn handle(
     };
     let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
-    record.message = message;
+    // A success has no message of its own; a replay keeps the note that it was one.
+    record.message = message.or(record.message.take());
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
         record.upstream_status = e.status().map(i64::from);
     }

@@ -164,7 +164,10 @@ async fn json_rpc_errors(req: Request, next: Next) -> Response {
     // whole within its limits: this only takes the bytes back out.
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return guard::plain(StatusCode::BAD_REQUEST, "The request body could not be read.");
+        return guard::plain(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        );
     };
     let response = next
         .run(Request::from_parts(

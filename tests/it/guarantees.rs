@@ -444,6 +444,21 @@ async fn a_retry_with_the_same_numbers_spelt_differently_is_replayed_not_refused
         assert_eq!(again, first, "{retry}");
     }
     assert_eq!(api.write_count() - before, 1, "upstream writes");
+    // The audit log tells a replay from a call that reached the Management API.
+    let rows = gw
+        .running
+        .app
+        .audit
+        .query(&flowgate::audit::Filter {
+            tool: Some("create_class".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let messages: Vec<Option<&str>> = rows.iter().rev().map(|r| r.message.as_deref()).collect();
+    let replayed = Some("replayed from the idempotency store");
+    assert_eq!(messages, [None, replayed, replayed]);
     // Strings stay exact: another spelling of the name is another call.
     let other = call(
         &client,
