@@ -47,17 +47,12 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             guard::read_body,
         )
     };
-    let mut config = StreamableHttpServerConfig::default()
+    let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
         .with_allowed_hosts(hosts.names())
         .with_max_request_body_bytes(app.config.max_body_bytes);
-    // MCP clients outside a browser send no Origin; a browser page must be allowed explicitly
-    // (DNS-rebinding protection).
-    config = if app.config.allowed_origins.is_empty() {
-        config.enforce_origin_validation()
-    } else {
-        config.with_allowed_origins(app.config.allowed_origins.clone())
-    };
+    // The Origin check (DNS rebinding) is `guard::check_origin`, in front of rmcp: it knows the
+    // gateway's own origin and explains a refusal.
     let gateway = Gateway::new(app.clone());
     let mcp: Router = match app.config.mcp_mode {
         McpMode::Stateful => Router::new().route_service(
@@ -79,7 +74,12 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             ),
         ),
     };
-    let mcp = mcp.layer(middleware::from_fn(json_rpc_errors));
+    let mcp =
+        mcp.layer(middleware::from_fn(json_rpc_errors))
+            .layer(middleware::from_fn_with_state(
+                guard::Origins::of(&app),
+                guard::check_origin,
+            ));
     let public = Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
@@ -359,7 +359,19 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
     }
     req.extensions_mut().insert(principal);
     let in_flight = (req.method() == axum::http::Method::POST).then(|| app.in_flight.enter());
+    let ending = req.method() == axum::http::Method::DELETE;
+    if ending
+        && let Some(sid) = &session
+        && app.config.mcp_mode == McpMode::Stateful
+        && !app.sessions.is_open(sid).await
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
     let mut response = next.run(req).await;
+    if ending && response.status() == StatusCode::ACCEPTED {
+        // The session is ended, not queued for ending: clients expect 200 or 204 here.
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
     if let Some(guard) = in_flight {
         // Counted until the last byte of the answer is sent (or the client goes away).
         response = response.map(|body| {

@@ -204,8 +204,15 @@ impl ServerHandler for Gateway {
         Err(
             match params_problem(&request.method, request.params.as_ref()) {
                 Some(message) => ErrorData::invalid_params(message, None),
-                // As rmcp answers by default: the method name as the message.
-                None => ErrorData::new(ErrorCode::METHOD_NOT_FOUND, request.method, None),
+                None => ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!(
+                        "The method {:?} is not one this server offers: flowgate serves tools \
+                         (initialize, ping, tools/list and tools/call).",
+                        request.method
+                    ),
+                    None,
+                ),
             },
         )
     }

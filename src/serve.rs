@@ -268,7 +268,8 @@ Claude Desktop (claude_desktop_config.json, then restart Claude Desktop):
   "mcpServers": {{
     "flowgate": {{
       "command": "npx",
-      "args": ["-y", "mcp-remote", "{url}", "--header", "Authorization: Bearer {pro}"]
+      "args": ["-y", "mcp-remote", "{url}", "--header", "Authorization:${{AUTH_HEADER}}"],
+      "env": {{ "AUTH_HEADER": "Bearer {pro}" }}
     }}
   }}
 }}

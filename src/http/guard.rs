@@ -1,5 +1,5 @@
-//! Request guards that run before a route sees a request: the `Host` allow-list (DNS
-//! rebinding) and the body's deadline, size and share of memory.
+//! Request guards that run before a route sees a request: the `Host` allow-list and, on `/mcp`,
+//! the `Origin` allow-list (DNS rebinding), and the body's deadline, size and share of memory.
 //!
 //! A body is read whole before its handler runs, within `body_read_timeout` (a client that
 //! trickles its body is answered 408), at most `limit` bytes (413), and only while the bodies in
@@ -75,6 +75,51 @@ pub async fn check_host(State(hosts): State<Hosts>, req: Request, next: Next) ->
             "This flowgate does not answer for the host name in this request's Host header. \
              If it is the gateway's public name, add it to allowed_hosts (FLOWGATE_ALLOWED_HOSTS) \
              or public_url.",
+        ),
+    }
+}
+
+/// The browser origins `/mcp` accepts: the gateway's own (its bound loopback address under each
+/// loopback name, and `public_url`), and `allowed_origins`. A request without `Origin` (every
+/// MCP client outside a browser) is not concerned.
+#[derive(Debug, Clone)]
+pub struct Origins(Arc<Vec<String>>);
+
+impl Origins {
+    pub fn of(app: &App) -> Self {
+        let mut origins: Vec<String> = app.config.allowed_origins.clone();
+        if let Ok(base) = reqwest::Url::parse(&app.base_url) {
+            let port = base.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let loopback = matches!(base.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            if loopback {
+                for name in ["127.0.0.1", "localhost", "[::1]"] {
+                    origins.push(format!("{}://{name}{port}", base.scheme()));
+                }
+            } else {
+                origins.push(base.origin().ascii_serialization());
+            }
+        }
+        for o in &mut origins {
+            *o = o.trim_end_matches('/').to_ascii_lowercase();
+        }
+        Self(Arc::new(origins))
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        let origin = origin.trim_end_matches('/');
+        self.0.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+/// Refuses a browser request to `/mcp` from a page of another origin.
+pub async fn check_origin(State(origins): State<Origins>, req: Request, next: Next) -> Response {
+    match req.headers().get(header::ORIGIN).map(|v| v.to_str()) {
+        None => next.run(req).await,
+        Some(Ok(o)) if origins.allows(o) => next.run(req).await,
+        Some(_) => plain(
+            StatusCode::FORBIDDEN,
+            "A web page of another origin may not use this MCP endpoint. If this page is yours, \
+             add its origin to allowed_origins (FLOWGATE_ALLOWED_ORIGINS).",
         ),
     }
 }

@@ -85,6 +85,11 @@ impl Sessions {
         }
     }
 
+    /// Whether `session` is open now.
+    pub async fn is_open(&self, session: &str) -> bool {
+        self.manager.sessions.read().await.contains_key(session)
+    }
+
     /// Sessions open now (for tests and metrics).
     pub async fn open_count(&self) -> usize {
         self.manager.sessions.read().await.len()

@@ -81,6 +81,23 @@ async fn serve_prints_demo_keys_once_and_serves_mcp() {
         .to_string();
     assert!(pro.starts_with("flow_sk_"), "{banner}");
     assert!(banner.contains("\"mcp-remote\""), "{banner}");
+    // The Claude Desktop snippet is valid JSON, with the secret in `env`, never in `args`.
+    let snippet = banner
+        .split_once("claude_desktop_config.json, then restart Claude Desktop):")
+        .and_then(|(_, rest)| rest.split_once("MCP Inspector:"))
+        .map(|(json, _)| json.trim())
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(snippet).unwrap();
+    let server = &config["mcpServers"]["flowgate"];
+    assert!(
+        server["args"].as_array().unwrap().iter().all(|a| !a
+            .as_str()
+            .unwrap()
+            .contains("flow_sk_")
+            && !a.as_str().unwrap().contains(' ')),
+        "{snippet}"
+    );
+    assert_eq!(server["env"]["AUTH_HEADER"], format!("Bearer {pro}"));
     let client = connect(&url, &pro).await;
     let me = ok(call(&client, "whoami", json!({})).await, "whoami");
     assert_eq!(me["studio"]["name"], "Lotus Flow Yoga");

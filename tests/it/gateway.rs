@@ -472,6 +472,32 @@ async fn foreign_origins_and_hosts_are_refused_and_oversize_bodies_rejected() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(
+        resp.text().await.unwrap().contains("allowed_origins"),
+        "the refusal says what to do"
+    );
+    // A page served by the gateway itself (its own origin, by any loopback name) is not foreign.
+    let port = gw.running.addr.port();
+    for own in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ] {
+        let resp = post()
+            .header("Origin", &own)
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{own}");
+    }
+    let resp = post()
+        .header("Origin", format!("http://127.0.0.1:{}", port + 1))
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "another port is another origin");
     // So is a request for a host name the gateway does not serve.
     let resp = post()
         .header("Host", "evil.example")
@@ -626,6 +652,11 @@ async fn malformed_requests_get_the_json_rpc_error_codes_in_both_modes() {
         )
         .await;
         assert_eq!(answer["error"]["code"], -32601, "{mode:?}: {answer}");
+        assert_eq!(
+            answer["error"]["message"],
+            "The method \"tools/frobnicate\" is not one this server offers: flowgate serves tools (initialize, ping, tools/list and tools/call).",
+            "{mode:?}"
+        );
         if mode == flowgate::config::McpMode::Stateful {
             let (status, answer) = raw_rpc(
                 &gw,

@@ -595,6 +595,20 @@ async fn a_principal_holds_a_bounded_number_of_sessions_and_the_oldest_is_closed
         "another principal is not affected"
     );
     assert_eq!(gw.running.app.sessions.open_count().await, 3);
+
+    // Ending a session: 204 for its owner; 404 for another principal and for an unknown id.
+    let delete = |key: &str, session: &str| {
+        reqwest::Client::new()
+            .delete(&url)
+            .bearer_auth(key)
+            .header("Mcp-Session-Id", session)
+            .header("MCP-Protocol-Version", "2025-11-25")
+            .send()
+    };
+    assert_eq!(delete(&free, &second).await.unwrap().status(), 404);
+    assert_eq!(delete(&pro, "no-such-session").await.unwrap().status(), 404);
+    assert_eq!(delete(&pro, &second).await.unwrap().status(), 204);
+    assert_eq!(ping(&url, &pro, &second).await, 404);
     gw.stop().await;
 }
 
