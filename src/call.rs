@@ -90,8 +90,12 @@ async fn handle(
 ) -> Result<CallToolResult, ErrorData> {
     let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
+    // The values of `sensitive` arguments: redacted from the stored arguments, and scrubbed from
+    // the stored (and logged) message even where an error quotes them.
+    let mut secrets = Vec::new();
     if let Some(tool) = tool {
         record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+        secrets = audit::sensitive_values(&args, tool.def.sensitive);
     }
     let write = tool.is_some_and(|t| t.def.access == Access::Write);
 
@@ -111,9 +115,13 @@ async fn handle(
             Some(tool) => run(app, principal, &studio, tool, args, &mut record).await,
         },
     };
+    let result = result.map_err(|f| match f {
+        Failure::Internal(e) => Failure::Internal(audit::scrub(&e, &secrets)),
+        f => f,
+    });
     let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
-    record.message = message;
+    record.message = message.map(|m| audit::scrub(&m, &secrets));
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
         record.upstream_status = e.status().map(i64::from);
     }
