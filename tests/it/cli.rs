@@ -385,9 +385,9 @@ async fn caller_controlled_text_cannot_drive_the_operators_terminal() {
     // A tool name is the caller's too: it reaches the audit log as it was sent.
     let client = gw.client(&gw.pro_key()).await;
     let unknown = client
-        .call_tool(rmcp::model::CallToolRequestParams::new(format!(
-            "whoami\x1b[2J\n2026-01-01T00:00:00.000Z std_lotus key_forged create_coupon ok"
-        )))
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "whoami\x1b[2J\n2026-01-01T00:00:00.000Z std_lotus key_forged create_coupon ok",
+        ))
         .await;
     assert!(unknown.is_err(), "an unknown tool is a JSON-RPC error");
     let audit = stdout(&flowgate(&dir, &["audit", "--studio", "std_lotus"]));
