@@ -20,21 +20,25 @@ async fn database(api: &Api) -> sqlx::SqlitePool {
         .unwrap()
 }
 
+/// Runs one statement on that connection.
+async fn run(db: &sqlx::SqlitePool, sql: &str) {
+    sqlx::query(sql).execute(db).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_write_cut_off_before_its_commit_leaves_no_pending_key() {
     let api = Api::start().await;
     let db = database(&api).await;
     // Every program insert now takes about a second, so the request is cut off while its
     // transaction (key claimed, program being written) is open.
-    sqlx::query(
+    run(
+        &db,
         "CREATE TRIGGER slow_programs BEFORE INSERT ON programs BEGIN
            SELECT count(*) FROM (WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c
              WHERE x < 3000000) SELECT x FROM c);
          END",
     )
-    .execute(&db)
-    .await
-    .unwrap();
+    .await;
     let url = format!("{}/programs", api.server.base_url());
     let body = json!({"name": "Cut Off Flow"});
     let cut = reqwest::Client::new()
@@ -51,10 +55,7 @@ async fn a_write_cut_off_before_its_commit_leaves_no_pending_key() {
         "the first attempt is cut off: {cut:?}"
     );
     // Waits for the cut-off transaction to end, then restores normal inserts.
-    sqlx::query("DROP TRIGGER slow_programs")
-        .execute(&db)
-        .await
-        .unwrap();
+    run(&db, "DROP TRIGGER slow_programs").await;
     let pending: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM idempotency_keys WHERE key = 'cut-1'")
             .fetch_one(&db)
@@ -83,23 +84,19 @@ async fn a_write_cut_off_before_its_commit_leaves_no_pending_key() {
 async fn a_write_that_fails_in_the_database_leaves_no_key_and_no_row() {
     let api = Api::start().await;
     let db = database(&api).await;
-    sqlx::query(
+    run(
+        &db,
         "CREATE TRIGGER failing_coupons AFTER INSERT ON coupons BEGIN
            SELECT RAISE(ABORT, 'disk full');
          END",
     )
-    .execute(&db)
-    .await
-    .unwrap();
+    .await;
     let c = api.studio(PRO).key("fail-1");
     let body = json!({"code": "ONCEONLY", "percent_off": 10});
     c.post("/coupons", body.clone())
         .await
         .assert_error(500, "internal", None);
-    sqlx::query("DROP TRIGGER failing_coupons")
-        .execute(&db)
-        .await
-        .unwrap();
+    run(&db, "DROP TRIGGER failing_coupons").await;
     let retry = c.post("/coupons", body).await;
     assert!(retry.headers.get("idempotent-replayed").is_none());
     let created = retry.ok(201);
