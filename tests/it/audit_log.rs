@@ -3,7 +3,56 @@
 
 use serde_json::{Value, json};
 
+use flowgate::tool::args::Validator;
+
 use crate::harness::{Gateway, call, ok, text};
+
+/// The same rules on a plain and on a `sensitive` field: only the plain one quotes the value.
+#[test]
+fn problems_of_sensitive_fields_do_not_quote_the_value() {
+    let field = serde_json::json!({
+        "type": "object", "additionalProperties": false,
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]+$"},
+            "level": {"type": "string", "enum": ["low", "high"]},
+            "email": {"type": "string", "format": "email"},
+            "pin": {"type": "integer", "maximum": 9999},
+        },
+    });
+    let mut args = serde_json::json!({
+        "code": "hidden-1", "level": "hidden-2", "email": "hidden-3", "pin": 123456,
+    });
+    let plain: Vec<String> = Validator::compile(&field, &[])
+        .unwrap()
+        .validate(&mut args.clone())
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        plain,
+        [
+            r#"`code`: must match the pattern ^[A-Z]+$, got "hidden-1""#,
+            r#"`level`: must be one of `low`, `high`, got "hidden-2""#,
+            r#"`email`: must be an email address, got "hidden-3""#,
+            "`pin`: must be at most 9999, got 123456",
+        ]
+    );
+    let secret: Vec<String> = Validator::compile(&field, &["code", "level", "email", "pin"])
+        .unwrap()
+        .validate(&mut args)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        secret,
+        [
+            "`code`: must match the pattern ^[A-Z]+$",
+            "`level`: must be one of `low`, `high`",
+            "`email`: must be an email address",
+            "`pin`: must be at most 9999",
+        ]
+    );
+}
 
 /// Every record of the gateway, newest first.
 async fn records(gw: &Gateway) -> Vec<flowgate::audit::Record> {
