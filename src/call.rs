@@ -121,13 +121,16 @@ async fn handle(
     });
     let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
-    record.message = message.map(|m| audit::scrub(&m, &secrets));
+    record.message = message;
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
         record.upstream_status = e.status().map(i64::from);
     }
     if let Some(tool) = tool {
         app.metrics.call(tool.def.name, outcome.as_str());
     }
+    // Errors may quote what the caller sent (a 4xx from the Management API does): the stored copy
+    // never holds a sensitive value.
+    record.message = record.message.take().map(|m| audit::scrub(&m, &secrets));
     if !finish(app, &mut record, started).await {
         return Ok(CallToolResult::error(vec![ContentBlock::text(
             if outcome == Outcome::Ok && write {
