@@ -92,8 +92,12 @@ async fn handle(
 ) -> Result<CallToolResult, ErrorData> {
     let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
+    // The values of `sensitive` arguments: redacted from the stored arguments, and scrubbed from
+    // the stored (and logged) message even where an error quotes them.
+    let mut secrets = Vec::new();
     if let Some(tool) = tool {
         record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+        secrets = audit::sensitive_values(&args, tool.def.sensitive);
     }
     let write = tool.is_some_and(|t| t.def.access == Access::Write);
 
@@ -113,6 +117,10 @@ async fn handle(
             Some(tool) => run(app, principal, &studio, tool, args, &mut record).await,
         },
     };
+    let result = result.map_err(|f| match f {
+        Failure::Internal(e) => Failure::Internal(audit::scrub(&e, &secrets)),
+        f => f,
+    });
     let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
     // A success has no message of its own; a replay keeps the note that it was one.
@@ -123,6 +131,9 @@ async fn handle(
     if let Some(tool) = tool {
         app.metrics.call(tool.def.name, outcome.as_str());
     }
+    // Errors may quote what the caller sent (a 4xx from the Management API does): the stored copy
+    // never holds a sensitive value.
+    record.message = record.message.take().map(|m| audit::scrub(&m, &secrets));
     if !finish(app, &mut record, started).await {
         let reached_upstream = matches!(&result, Ok(_) | Err(Failure::Upstream(_)));
         return Ok(CallToolResult::error(vec![ContentBlock::text(

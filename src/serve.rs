@@ -219,7 +219,8 @@ async fn demo_keys(app: &App) -> anyhow::Result<(DemoKeys, bool)> {
     Ok((keys, true))
 }
 
-/// Writes a file only its owner can read.
+/// Writes a file only its owner can read: created `0600`, and an existing file is tightened to
+/// `0600` before the secrets are written into it.
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -232,6 +233,12 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let mut f = options
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
     f.write_all(text.as_bytes())?;
     Ok(())
 }

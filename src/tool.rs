@@ -67,7 +67,7 @@ impl Registry {
         for def in defs {
             let value: serde_json::Value = serde_json::from_str(def.input_schema)
                 .map_err(|e| format!("{}: input schema is not JSON: {e}", def.name))?;
-            let validator = args::Validator::compile(&value)
+            let validator = args::Validator::compile(&value, def.sensitive)
                 .map_err(|e| format!("{}: input schema: {e}", def.name))?;
             let schema = match value {
                 serde_json::Value::Object(m) => Arc::new(m),
