@@ -2,6 +2,7 @@
 mod audit_log;
 mod catalog;
 mod cli;
+mod clients;
 mod every_tool;
 mod gateway;
 mod guarantees;
