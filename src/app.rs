@@ -168,6 +168,8 @@ impl App {
         let started = std::time::Instant::now();
         let result = self.upstream.call(req, headers).await;
         self.metrics.upstream(started.elapsed(), &result);
+        self.metrics
+            .stage(crate::metrics::Stage::Upstream, started.elapsed());
         result
     }
 

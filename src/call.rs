@@ -20,6 +20,7 @@ use crate::audit::{self, Outcome, Record};
 use crate::authz::{Decision, Principal, Studio};
 use crate::idempotency::{self, Claim, Stored};
 use crate::limit::Limited;
+use crate::metrics::Stage;
 use crate::tool::glue::Expr;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
 use crate::upstream::{CallHeaders, UpstreamError};
@@ -168,12 +169,14 @@ async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> 
         // the probe; once one is written, calls go through again.
         return Err(Failure::AuditUnavailable);
     }
+    let started = Instant::now();
     let studio = app
         .studio(&principal.studio)
         .await
         .map_err(Failure::Studio)?;
-    rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited)?;
-    Ok(studio)
+    let limited = rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited);
+    app.metrics.stage(Stage::RateLimit, started.elapsed());
+    limited.map(|()| studio)
 }
 
 fn rate_limit(app: &App, principal: &Principal, tier: &str) -> Result<(), Limited> {
@@ -214,7 +217,10 @@ fn wait_text(l: &Limited) -> String {
 /// Appends the record; `false` if it could not be written.
 async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
     record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    match app.audit.append(record).await {
+    let appending = Instant::now();
+    let appended = app.audit.append(record).await;
+    app.metrics.stage(Stage::Audit, appending.elapsed());
+    match appended {
         Ok(seq) => {
             record.seq = seq;
             true
@@ -239,7 +245,10 @@ async fn run(
         tier: studio.tier.clone(),
     };
 
-    let decoded = match tool.prepare(Some(args.clone())) {
+    let validating = Instant::now();
+    let prepared = tool.prepare(Some(args.clone()));
+    app.metrics.stage(Stage::Validate, validating.elapsed());
+    let decoded = match prepared {
         Ok(d) => d,
         Err(ArgsError::Invalid(problems)) => {
             // Could this caller ever make this call? Decide with the documented example.
@@ -286,12 +295,13 @@ async fn run(
                 None => None,
                 Some(key) => {
                     let hash = idempotency::args_hash(decoded.canonical.as_ref().unwrap_or(&args));
-                    match app
+                    let claiming = Instant::now();
+                    let claim = app
                         .idempotency
                         .claim(&principal.studio, tool.def.name, key, &hash)
-                        .await
-                        .map_err(|e| Failure::Internal(e.to_string()))?
-                    {
+                        .await;
+                    app.metrics.stage(Stage::Idempotency, claiming.elapsed());
+                    match claim.map_err(|e| Failure::Internal(e.to_string()))? {
                         Claim::Fresh => Some(key),
                         Claim::Replay(stored) => {
                             record.message = Some("replayed from the idempotency store".into());
@@ -377,6 +387,7 @@ fn authorize(
     let started = Instant::now();
     let decision = app.authz.authorize(principal, studio, tool.def, context);
     app.metrics.decision(started.elapsed());
+    app.metrics.stage(Stage::Authorize, started.elapsed());
     decision
 }
 

@@ -282,6 +282,18 @@ fn challenge(app: &App, rejection: Rejection) -> Response {
     response
 }
 
+/// The credential checked, timed as the `authenticate` stage.
+async fn checked_credential(
+    app: &App,
+    token: &str,
+) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let checked = crate::oauth::authenticate(app, token).await;
+    app.metrics
+        .stage(crate::metrics::Stage::Authenticate, started.elapsed());
+    checked
+}
+
 /// Authenticates every `/mcp` request and binds sessions to the principal that opened them.
 async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let header = req
@@ -299,7 +311,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
     };
     let principal: Result<Arc<Principal>, Rejection> = match token {
         Err(r) => Err(r),
-        Ok(t) => match crate::oauth::authenticate(&app, &t).await {
+        Ok(t) => match checked_credential(&app, &t).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a credential");

@@ -178,6 +178,17 @@ async fn metrics_are_exported_and_move_with_the_calls_they_count() {
     let rejected = "flowgate_rejected_credentials_total";
     assert_eq!(delta(rejected, &[("reason", "unknown")]), 1.0);
     assert_eq!(delta(rejected, &[("reason", "malformed")]), 1.0);
+    // Each stage of a call is timed: 8 calls were admitted or limited (the unknown tool too),
+    // 6 reached validation and a decision, 5 upstream requests (two of them the studio's plan),
+    // 8 audit records; every request that presented a credential was authenticated.
+    let stage = |s: &str| delta("flowgate_stage_duration_seconds_count", &[("stage", s)]);
+    assert_eq!(stage("rate_limit"), 8.0);
+    assert_eq!(stage("validate"), 6.0);
+    assert_eq!(stage("authorize"), 6.0);
+    assert_eq!(stage("idempotency"), 0.0);
+    assert_eq!(stage("upstream"), 5.0);
+    assert_eq!(stage("audit"), 8.0);
+    assert!(stage("authenticate") >= 10.0, "{}", stage("authenticate"));
 
     pro.cancel().await.unwrap();
     free.cancel().await.unwrap();
