@@ -47,6 +47,8 @@ pub struct App {
     studios: moka::future::Cache<String, StudioInfo>,
     /// MCP sessions, their owners and the per-principal limit.
     pub sessions: crate::http::sessions::Sessions,
+    /// Call traces, exported when `otel_endpoint` is set.
+    pub telemetry: crate::telemetry::Telemetry,
     /// MCP requests being answered (what a graceful shutdown waits for).
     pub in_flight: crate::http::InFlight,
     /// Each tool's documented example as a Cedar context, for deciding calls with bad arguments.
@@ -100,6 +102,17 @@ impl App {
             config.oauth_allow_private_client_metadata,
             config.oauth_max_clients,
         );
+        let telemetry = match &config.otel_endpoint {
+            Some(endpoint) if cfg!(feature = "otel") => crate::telemetry::Telemetry::start(
+                endpoint,
+                &config.otel_service_name,
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("cannot build the trace exporter's client: {e}"))?,
+            ),
+            _ => crate::telemetry::Telemetry::off(),
+        };
         Ok(Arc::new(Self {
             oauth,
             keys: Keys::new(store.clone()),
@@ -117,6 +130,7 @@ impl App {
             studios,
             sessions,
             in_flight: crate::http::InFlight::default(),
+            telemetry,
             examples,
         }))
     }
@@ -135,6 +149,7 @@ impl App {
                     actor: "gateway",
                     request_id: &request_id,
                     idempotency_key: None,
+                    traceparent: None,
                 };
                 let v = self.call_upstream(&req, &headers).await?;
                 let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);

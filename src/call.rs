@@ -21,6 +21,7 @@ use crate::authz::{Decision, Principal, Studio};
 use crate::idempotency::{self, Claim, Stored};
 use crate::limit::Limited;
 use crate::metrics::Stage;
+use crate::telemetry::{Arrival, Finished, Trace};
 use crate::tool::glue::Expr;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
 use crate::upstream::{CallHeaders, UpstreamError};
@@ -49,6 +50,7 @@ pub async fn call_tool(
     principal: &Principal,
     name: &str,
     args: Option<JsonObject>,
+    arrival: Option<&Arrival>,
 ) -> Result<CallToolResult, ErrorData> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -78,19 +80,76 @@ pub async fn call_tool(
         principal = %principal.id,
         request_id = %request_id,
     );
-    handle(app, principal, name, args, started, record)
+    let stages = Stages {
+        app,
+        trace: app.telemetry.begin(arrival).map(std::sync::Mutex::new),
+    };
+    let mut record = record;
+    let answer = handle(&stages, principal, name, args, started, &mut record)
         .instrument(span)
-        .await
+        .await;
+    stages.finish(&record);
+    answer
+}
+
+/// Times each stage of one call: the stage histograms, and the call's trace when tracing is on.
+struct Stages<'a> {
+    app: &'a App,
+    trace: Option<std::sync::Mutex<Trace>>,
+}
+
+impl Stages<'_> {
+    /// `stage` ran from `started` until now.
+    fn done(&self, stage: Stage, started: Instant) {
+        self.app.metrics.stage(stage, started.elapsed());
+        self.span(stage, started);
+    }
+
+    /// Only the trace's span (the histogram is kept elsewhere).
+    fn span(&self, stage: Stage, started: Instant) {
+        if let Some(trace) = &self.trace {
+            trace
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .stage(stage, started);
+        }
+    }
+
+    /// The `traceparent` for the upstream request, when traced.
+    fn upstream_parent(&self) -> Option<String> {
+        self.trace.as_ref().map(|t| {
+            t.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .upstream_parent()
+        })
+    }
+
+    fn finish(self, record: &Record) {
+        if let Some(trace) = self.trace {
+            let trace = trace.into_inner().unwrap_or_else(|p| p.into_inner());
+            self.app.telemetry.finish(
+                &trace,
+                &Finished {
+                    tool: record.tool.as_deref().unwrap_or_default(),
+                    studio: record.studio.as_deref().unwrap_or_default(),
+                    principal: record.principal_id.as_deref().unwrap_or_default(),
+                    outcome: &record.outcome,
+                    request_id: &record.request_id,
+                },
+            );
+        }
+    }
 }
 
 async fn handle(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     name: &str,
     args: Option<JsonObject>,
     started: Instant,
-    mut record: Record,
+    record: &mut Record,
 ) -> Result<CallToolResult, ErrorData> {
+    let app = stages.app;
     let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
     // The values of `sensitive` arguments: redacted from the stored arguments, and scrubbed from
@@ -102,20 +161,20 @@ async fn handle(
     }
     let write = tool.is_some_and(|t| t.def.access == Access::Write);
 
-    let result = match admit(app, principal).await {
+    let result = match admit(stages, principal).await {
         Err(failure) => Err(failure),
         Ok(studio) => match tool {
             None => {
                 record.outcome = Outcome::Invalid.as_str().into();
                 record.message = Some(format!("unknown tool {name}"));
-                finish(app, &mut record, started).await;
+                finish(stages, record, started).await;
                 app.metrics.call("unknown", Outcome::Invalid.as_str());
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {name}"),
                     None,
                 ));
             }
-            Some(tool) => run(app, principal, &studio, tool, args, &mut record).await,
+            Some(tool) => run(stages, principal, &studio, tool, args, record).await,
         },
     };
     let result = result.map_err(|f| match f {
@@ -135,7 +194,7 @@ async fn handle(
     // Errors may quote what the caller sent (a 4xx from the Management API does): the stored copy
     // never holds a sensitive value.
     record.message = record.message.take().map(|m| audit::scrub(&m, &secrets));
-    if !finish(app, &mut record, started).await {
+    if !finish(stages, record, started).await {
         let reached_upstream = matches!(&result, Ok(_) | Err(Failure::Upstream(_)));
         return Ok(CallToolResult::error(vec![ContentBlock::text(
             if outcome == Outcome::Ok && write {
@@ -163,7 +222,8 @@ async fn handle(
 
 /// The studio (for its tier), the rate limit and the audit log's health: checked before
 /// anything else about the call.
-async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> {
+async fn admit(stages: &Stages<'_>, principal: &Principal) -> Result<StudioInfo, Failure> {
+    let app = stages.app;
     if !app.audit.healthy() {
         // Fail closed: no call is made that could not be audited. This call's own record is
         // the probe; once one is written, calls go through again.
@@ -175,7 +235,7 @@ async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> 
         .await
         .map_err(Failure::Studio)?;
     let limited = rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited);
-    app.metrics.stage(Stage::RateLimit, started.elapsed());
+    stages.done(Stage::RateLimit, started);
     limited.map(|()| studio)
 }
 
@@ -215,11 +275,12 @@ fn wait_text(l: &Limited) -> String {
 }
 
 /// Appends the record; `false` if it could not be written.
-async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
+async fn finish(stages: &Stages<'_>, record: &mut Record, started: Instant) -> bool {
+    let app = stages.app;
     record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let appending = Instant::now();
     let appended = app.audit.append(record).await;
-    app.metrics.stage(Stage::Audit, appending.elapsed());
+    stages.done(Stage::Audit, appending);
     match appended {
         Ok(seq) => {
             record.seq = seq;
@@ -233,13 +294,14 @@ async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
 }
 
 async fn run(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     studio: &StudioInfo,
     tool: &Tool,
     args: Value,
     record: &mut Record,
 ) -> Result<Value, Failure> {
+    let app = stages.app;
     let studio_ref = Studio {
         id: studio.id.clone(),
         tier: studio.tier.clone(),
@@ -247,13 +309,13 @@ async fn run(
 
     let validating = Instant::now();
     let prepared = tool.prepare(Some(args.clone()));
-    app.metrics.stage(Stage::Validate, validating.elapsed());
+    stages.done(Stage::Validate, validating);
     let decoded = match prepared {
         Ok(d) => d,
         Err(ArgsError::Invalid(problems)) => {
             // Could this caller ever make this call? Decide with the documented example.
             if let Some(example) = app.example_context(tool.def.name) {
-                let decision = authorize(app, principal, &studio_ref, tool, example);
+                let decision = authorize(stages, principal, &studio_ref, tool, example);
                 if let Decision::Deny { policies, reason } = decision {
                     record.decision = Some("deny".into());
                     record.policies = policies;
@@ -265,7 +327,7 @@ async fn run(
         Err(ArgsError::Decode(e)) => return Err(Failure::Internal(e)),
     };
 
-    let decision = authorize(app, principal, &studio_ref, tool, decoded.context);
+    let decision = authorize(stages, principal, &studio_ref, tool, decoded.context);
     record.policies = decision.policies().to_vec();
     match decision {
         Decision::Allow { .. } => record.decision = Some("allow".into()),
@@ -300,7 +362,7 @@ async fn run(
                         .idempotency
                         .claim(&principal.studio, tool.def.name, key, &hash)
                         .await;
-                    app.metrics.stage(Stage::Idempotency, claiming.elapsed());
+                    stages.done(Stage::Idempotency, claiming);
                     match claim.map_err(|e| Failure::Internal(e.to_string()))? {
                         Claim::Fresh => Some(key),
                         Claim::Replay(stored) => {
@@ -325,13 +387,18 @@ async fn run(
             };
             let actor = format!("{}:{}", principal.kind.as_str(), principal.id);
             let upstream_key = key.map(|k| idempotency::upstream_key(tool.def.name, k));
+            let traceparent = stages.upstream_parent();
             let headers = CallHeaders {
                 studio: &principal.studio,
                 actor: &actor,
                 request_id: &record.request_id,
                 idempotency_key: upstream_key.as_deref(),
+                traceparent: traceparent.as_deref(),
             };
+            let calling = Instant::now();
             let result = app.call_upstream(&req, &headers).await;
+            // The histogram is kept by `call_upstream` (for every upstream request).
+            stages.span(Stage::Upstream, calling);
             if let Some(key) = claimed {
                 let stored = match &result {
                     Ok(v) => Some(Stored::Ok(v.clone())),
@@ -378,16 +445,19 @@ async fn run(
 
 /// The Cedar decision, timed.
 fn authorize(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     studio: &Studio,
     tool: &Tool,
     context: Expr,
 ) -> Decision {
     let started = Instant::now();
-    let decision = app.authz.authorize(principal, studio, tool.def, context);
-    app.metrics.decision(started.elapsed());
-    app.metrics.stage(Stage::Authorize, started.elapsed());
+    let decision = stages
+        .app
+        .authz
+        .authorize(principal, studio, tool.def, context);
+    stages.app.metrics.decision(started.elapsed());
+    stages.done(Stage::Authorize, started);
     decision
 }
 

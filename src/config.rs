@@ -74,6 +74,11 @@ pub struct Config {
     pub shutdown_grace_ms: u64,
     /// MCP sessions one principal may hold open; opening another closes its oldest.
     pub max_sessions_per_principal: usize,
+    /// An OTLP/HTTP collector (`http://collector:4318`) to export call traces to; unset: no
+    /// tracing.
+    pub otel_endpoint: Option<String>,
+    /// The `service.name` of exported traces.
+    pub otel_service_name: String,
     /// How long an idempotent write's answer is kept, in seconds.
     pub idempotency_ttl_secs: u64,
     /// How long audit records are kept, in days (0 keeps them forever).
@@ -114,6 +119,8 @@ impl Default for Config {
             body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
             max_sessions_per_principal: 32,
+            otel_endpoint: None,
+            otel_service_name: "flowgate".into(),
             idempotency_ttl_secs: 24 * 3600,
             audit_retention_days: 365,
             rate_limit_per_minute: BTreeMap::from([("free".into(), 60), ("pro".into(), 600)]),
@@ -216,6 +223,8 @@ impl Config {
                 self.max_sessions_per_principal =
                     parse("FLOWGATE_MAX_SESSIONS_PER_PRINCIPAL", value)?;
             }
+            "OTEL_ENDPOINT" => self.otel_endpoint = Some(value.to_string()),
+            "OTEL_SERVICE_NAME" => self.otel_service_name = value.to_string(),
             "POLICIES_DIR" => self.policies_dir = Some(PathBuf::from(value)),
             "MCP_MODE" => {
                 self.mcp_mode = match value {
@@ -342,6 +351,21 @@ impl Config {
                 return Err(ConfigError::Invalid {
                     key,
                     message: "must be greater than zero".into(),
+                });
+            }
+        }
+        if let Some(url) = &self.otel_endpoint {
+            if !cfg!(feature = "otel") {
+                return Err(ConfigError::Invalid {
+                    key: "otel_endpoint",
+                    message: "this flowgate was built without trace export (cargo feature `otel`)"
+                        .into(),
+                });
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "otel_endpoint",
+                    message: format!("must be an http:// or https:// URL, got {url:?}"),
                 });
             }
         }

@@ -285,12 +285,26 @@ fn challenge(app: &App, rejection: Rejection) -> Response {
 /// The credential checked, timed as the `authenticate` stage.
 async fn checked_credential(
     app: &App,
+    req: &mut Request,
     token: &str,
 ) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
     let started = std::time::Instant::now();
+    let at = std::time::SystemTime::now();
     let checked = crate::oauth::authenticate(app, token).await;
-    app.metrics
-        .stage(crate::metrics::Stage::Authenticate, started.elapsed());
+    let took = started.elapsed();
+    app.metrics.stage(crate::metrics::Stage::Authenticate, took);
+    if app.telemetry.is_on() {
+        let parent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::telemetry::TraceParent::parse);
+        req.extensions_mut().insert(crate::telemetry::Arrival {
+            authenticated_at: at,
+            authenticate_took: took,
+            parent,
+        });
+    }
     checked
 }
 
@@ -311,7 +325,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
     };
     let principal: Result<Arc<Principal>, Rejection> = match token {
         Err(r) => Err(r),
-        Ok(t) => match checked_credential(&app, &t).await {
+        Ok(t) => match checked_credential(&app, &mut req, &t).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a credential");

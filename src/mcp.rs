@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::app::App;
 use crate::authz::Principal;
 use crate::call;
+use crate::telemetry::Arrival;
 use crate::tool::{self, Access};
 
 /// The rmcp handler; one per session (or per request when stateless), sharing the [`App`].
@@ -226,8 +227,18 @@ impl ServerHandler for Gateway {
         // On `notifications/cancelled` rmcp drops the response. The call itself is not abandoned
         // halfway: an upstream write already sent cannot be unsent, and its audit record must
         // still be written.
-        call::call_tool(&self.app, &principal, &request.name, request.arguments)
-            .await
-            .map(Into::into)
+        let arrival = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arrival>());
+        call::call_tool(
+            &self.app,
+            &principal,
+            &request.name,
+            request.arguments,
+            arrival,
+        )
+        .await
+        .map(Into::into)
     }
 }

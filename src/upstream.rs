@@ -135,6 +135,8 @@ pub struct CallHeaders<'a> {
     pub actor: &'a str,
     pub request_id: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// The W3C trace context of this request, when the call is traced.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The pooled HTTP client for the Management API.
@@ -228,6 +230,9 @@ impl UpstreamClient {
         }
         if let Some(key) = headers.idempotency_key {
             builder = builder.header("Idempotency-Key", key);
+        }
+        if let Some(tp) = headers.traceparent {
+            builder = builder.header("traceparent", tp);
         }
         if let Some(body) = &req.body {
             builder = builder.json(body);

@@ -132,6 +132,7 @@ async fn an_https_upstream_behind_a_private_ca_is_reached_and_an_untrusted_one_r
                 actor: "test",
                 request_id: "r",
                 idempotency_key: None,
+                traceparent: None,
             },
         )
         .await
