@@ -1,5 +1,6 @@
-//! The audit log: one durable record per `tools/call` and per rejected credential, appended to
-//! the gateway's store **before** the response is sent, with `sensitive` arguments redacted.
+//! The audit log: one durable record per `tools/call`, per rejected credential and per OAuth
+//! security event (`oauth.*` tools), appended to the gateway's store **before** the response is
+//! sent, with `sensitive` arguments redacted.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -56,6 +57,8 @@ pub struct Record {
     pub message: Option<String>,
     pub upstream_status: Option<i64>,
     pub duration_ms: i64,
+    /// The client's address (no port), for OAuth events and rejected credentials.
+    pub client_addr: Option<String>,
 }
 
 /// Filters for reading the log; all optional.
@@ -86,7 +89,7 @@ pub struct Audit {
 /// The insert of one record, for the writer to batch.
 const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id,
     principal_name, tool, arguments, decision, policies, outcome, message, upstream_status,
-    duration_ms) VALUES ";
+    duration_ms, client_addr) VALUES ";
 
 /// The placeholder for redacted values.
 pub const REDACTED: &str = "[redacted]";
@@ -152,6 +155,7 @@ impl Audit {
             text(&r.message),
             Bind::Int(r.upstream_status),
             Bind::Int(Some(r.duration_ms)),
+            text(&r.client_addr),
         ];
         self.store.write(Write::Insert { into: INSERT, row }).await
     }
@@ -216,6 +220,7 @@ impl Audit {
                 message: row.get("message"),
                 upstream_status: row.get("upstream_status"),
                 duration_ms: row.get("duration_ms"),
+                client_addr: row.get("client_addr"),
             })
             .collect())
     }
@@ -260,6 +265,7 @@ mod tests {
             message: None,
             upstream_status: Some(200),
             duration_ms: 1,
+            client_addr: None,
         }
     }
 

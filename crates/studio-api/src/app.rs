@@ -27,6 +27,23 @@ pub struct App {
     token_sha256: [u8; 32],
     writes: AtomicU64,
     replays: AtomicU64,
+    /// Password checks (argon2, ~19 MiB each) that may run at once; the rest wait.
+    pub(crate) password_checks: tokio::sync::Semaphore,
+    sign_ins: AtomicU64,
+    sign_ins_in_flight: AtomicU64,
+    max_sign_ins_in_flight: AtomicU64,
+}
+
+/// Password checks the API runs at once.
+pub const CONCURRENT_PASSWORD_CHECKS: usize = 4;
+
+/// Counts a sign-in request as in flight until dropped.
+pub(crate) struct SignInInFlight<'a>(&'a App);
+
+impl Drop for SignInInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.sign_ins_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Cheap-to-clone handle on [`App`].
@@ -47,7 +64,29 @@ impl App {
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             writes: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            password_checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
+            sign_ins: AtomicU64::new(0),
+            sign_ins_in_flight: AtomicU64::new(0),
+            max_sign_ins_in_flight: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a sign-in request received; it is in flight until the guard is dropped.
+    pub(crate) fn sign_in_started(&self) -> SignInInFlight<'_> {
+        self.sign_ins.fetch_add(1, Ordering::Relaxed);
+        let now = self.sign_ins_in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.max_sign_ins_in_flight.fetch_max(now, Ordering::AcqRel);
+        SignInInFlight(self)
+    }
+
+    /// Sign-in requests received (`POST /auth/sign-in`), whatever their outcome.
+    pub fn sign_in_count(&self) -> u64 {
+        self.sign_ins.load(Ordering::Relaxed)
+    }
+
+    /// The most sign-in requests that were in progress at the same moment.
+    pub fn max_concurrent_sign_ins(&self) -> u64 {
+        self.max_sign_ins_in_flight.load(Ordering::Relaxed)
     }
 
     /// Authenticated write requests received (POST, PUT, PATCH, DELETE), replays included.

@@ -3,7 +3,10 @@
 //! Contract: `GET /studio` returns the studio named by `X-Flow-Studio` with its tier.
 //! `POST /auth/sign-in` checks a studio user's e-mail and password (argon2) and returns who they
 //! are; a wrong pair is `401 invalid_credentials`, with the same work done whether or not the
-//! e-mail exists.
+//! e-mail exists. At most `CONCURRENT_PASSWORD_CHECKS` hashes run at once; a check that cannot
+//! start within 5 s is `503 busy`.
+
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
@@ -73,6 +76,7 @@ struct UserRow {
 const DUMMY_HASH: &str = crate::seed::DUMMY_PASSWORD_HASH;
 
 async fn sign_in(State(s): State<AppState>, Body(input): Body<SignIn>) -> ApiResult<Json<Value>> {
+    let _in_flight = s.sign_in_started();
     check_text("email", &input.email, 3, 254)?;
     check_text("password", &input.password, 1, 1024)?;
     let user: Option<UserRow> = sqlx::query_as(
@@ -88,6 +92,11 @@ async fn sign_in(State(s): State<AppState>, Body(input): Body<SignIn>) -> ApiRes
         .map_or(DUMMY_HASH, |u| u.password_hash.as_str())
         .to_owned();
     let password = input.password;
+    let busy = || ApiError::Busy("too many sign-ins are being checked; retry shortly".into());
+    let _permit = tokio::time::timeout(Duration::from_secs(5), s.password_checks.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
     let ok = tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash).is_ok_and(|h| {
             Argon2::default()

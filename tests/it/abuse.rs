@@ -1,0 +1,395 @@
+//! Sign-in and registration cannot be abused: per-account and per-address back-off that never
+//! reaches the upstream, a bound on concurrent password checks, per-address registration
+//! limits, expiry of unused registrations, client names that cannot spoof the consent page, and
+//! the audit rows each of these leaves.
+//!
+//! Different client addresses are real connections from other 127.0.0.0/8 addresses.
+
+use flowgate::audit::{Filter, Record};
+use serde_json::{Value, json};
+
+use crate::harness::Gateway;
+use crate::oauth::{Flow, REDIRECT, browser, browser_from};
+
+const OWNER: (&str, &str) = ("owner@lotusflow.example", "lotus-owner-demo");
+
+/// Audit rows of one `oauth.*` tool, newest first.
+pub(crate) async fn rows(gw: &Gateway, tool: &str) -> Vec<Record> {
+    gw.running
+        .app
+        .audit
+        .query(&Filter {
+            tool: Some(tool.to_string()),
+            limit: 1000,
+            ..Filter::default()
+        })
+        .await
+        .unwrap()
+}
+
+fn sign_ins_upstream(gw: &Gateway) -> u64 {
+    gw.running.studio_api.as_ref().unwrap().sign_in_count()
+}
+
+fn retry_after(r: &reqwest::Response) -> u64 {
+    r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off_per_account_without_reaching_the_upstream() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let form = flow.sign_in_page(&gw).await;
+    let before = sign_ins_upstream(&gw);
+    for _ in 0..5 {
+        let r = flow.sign_in(&form, OWNER.0, "wrong-password").await;
+        assert_eq!(r.status(), 401);
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("That e-mail and password do not match a studio account.")
+        );
+    }
+    assert_eq!(sign_ins_upstream(&gw), before + 5);
+    // The sixth attempt waits, even with the right password (and in another letter case).
+    for _ in 0..2 {
+        let r = flow
+            .sign_in(&form, "Owner@LotusFlow.example", OWNER.1)
+            .await;
+        assert_eq!(r.status(), 429);
+        let wait = retry_after(&r);
+        assert!((1..=5).contains(&wait), "{wait}");
+        let html = r.text().await.unwrap();
+        assert!(
+            html.contains(&format!(
+                "Too many failed sign-ins from this account. Try again in {wait} second"
+            )),
+            "{html}"
+        );
+    }
+    assert_eq!(
+        sign_ins_upstream(&gw),
+        before + 5,
+        "refused attempts never reach the upstream"
+    );
+
+    // Another account from the same address is not affected.
+    let r = flow
+        .sign_in(&form, "admin@lotusflow.example", "lotus-admin-demo")
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let log = rows(&gw, "oauth.sign_in").await;
+    let failed: Vec<_> = log
+        .iter()
+        .filter(|r| r.outcome == "unauthenticated")
+        .collect();
+    assert_eq!(failed.len(), 5);
+    for r in &failed {
+        assert_eq!(r.principal_kind.as_deref(), Some("user"));
+        assert_eq!(r.principal_name.as_deref(), Some(OWNER.0));
+        assert_eq!(r.client_addr.as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            r.message.as_deref(),
+            Some("sign-in failed: wrong e-mail or password")
+        );
+    }
+    // Two refusals, one row: refusals are recorded once per back-off period.
+    let limited: Vec<_> = log.iter().filter(|r| r.outcome == "rate_limited").collect();
+    assert_eq!(limited.len(), 1, "{limited:?}");
+    assert!(
+        limited[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("too many failed sign-ins from this account")
+    );
+    let ok: Vec<_> = log.iter().filter(|r| r.outcome == "ok").collect();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0].principal_id.as_deref(), Some("usr_lotus_admin"));
+    assert_eq!(ok[0].studio.as_deref(), Some("std_lotus"));
+    assert_eq!(ok[0].client_addr.as_deref(), Some("127.0.0.1"));
+    // Never the password.
+    let all = serde_json::to_string(&log).unwrap();
+    assert!(!all.contains("wrong-password") && !all.contains(OWNER.1));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off_per_address() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register_with(&gw, browser_from("127.0.0.2")).await;
+    let form = flow.sign_in_page(&gw).await;
+    let before = sign_ins_upstream(&gw);
+    // 20 failures, each on a different account (so no account limit applies).
+    for i in 0..20 {
+        let r = flow
+            .sign_in(&form, &format!("guess{i}@example.com"), "wrong")
+            .await;
+        assert_eq!(r.status(), 401, "attempt {i}");
+    }
+    let r = flow.sign_in(&form, OWNER.0, OWNER.1).await;
+    assert_eq!(r.status(), 429);
+    assert!(retry_after(&r) <= 5);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins from your network.")
+    );
+    assert_eq!(sign_ins_upstream(&gw), before + 20);
+
+    // Another address signs in to the same account.
+    let other = Flow::register_with(&gw, browser_from("127.0.0.3")).await;
+    let form = other.sign_in_page(&gw).await;
+    assert_eq!(other.sign_in(&form, OWNER.0, OWNER.1).await.status(), 200);
+    assert_eq!(sign_ins_upstream(&gw), before + 21);
+
+    let log = rows(&gw, "oauth.sign_in").await;
+    let from = |addr: &str, outcome: &str| {
+        log.iter()
+            .filter(|r| r.client_addr.as_deref() == Some(addr) && r.outcome == outcome)
+            .count()
+    };
+    assert_eq!(from("127.0.0.2", "unauthenticated"), 20);
+    assert_eq!(from("127.0.0.2", "rate_limited"), 1);
+    assert_eq!(from("127.0.0.3", "ok"), 1);
+    gw.stop().await;
+}
+
+/// Forty sign-ins at once from forty addresses: the upstream never sees more than the bound
+/// at the same moment; those that cannot start in time are told to retry.
+#[tokio::test]
+async fn password_checks_run_a_bounded_number_at_once() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let (flow_id, csrf) = flow.sign_in_page(&gw).await;
+    let before = sign_ins_upstream(&gw);
+    let url = format!("{}/oauth/authorize/sign-in", flow.base);
+    let attempts = (0..40).map(|i| {
+        let (url, flow_id, csrf) = (url.clone(), flow_id.clone(), csrf.clone());
+        async move {
+            let http = reqwest::Client::builder()
+                .local_address(
+                    format!("127.0.1.{}", i + 1)
+                        .parse::<std::net::IpAddr>()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap();
+            let r = http
+                .post(url)
+                .header("Cookie", format!("flowgate_csrf={csrf}"))
+                .form(&[
+                    ("flow", flow_id.as_str()),
+                    ("csrf", csrf.as_str()),
+                    ("email", &format!("someone{i}@example.com")),
+                    ("password", "wrong"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").is_some();
+            (status, retry, r.text().await.unwrap())
+        }
+    });
+    let answers = futures::future::join_all(attempts).await;
+    let checked = answers.iter().filter(|(s, _, _)| *s == 401).count() as u64;
+    for (status, retry, html) in &answers {
+        match status {
+            401 => {}
+            429 => {
+                assert!(retry);
+                assert!(
+                    html.contains("Many sign-ins are being checked right now. Try again in"),
+                    "{html}"
+                );
+            }
+            other => panic!("unexpected {other}: {html}"),
+        }
+    }
+    let api = gw.running.studio_api.as_ref().unwrap();
+    assert_eq!(api.sign_in_count(), before + checked);
+    let peak = api.max_concurrent_sign_ins();
+    assert!(
+        (1..=flowgate::oauth::CONCURRENT_CHECKS as u64).contains(&peak),
+        "{peak} sign-ins reached the upstream at once"
+    );
+    gw.stop().await;
+}
+
+async fn register(http: &reqwest::Client, gw: &Gateway, name: &str) -> reqwest::Response {
+    http.post(format!("{}/oauth/register", gw.running.app.base_url))
+        .json(&json!({"client_name": name, "redirect_uris": [REDIRECT]}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_address() {
+    let gw = Gateway::start().await;
+    let busy = browser_from("127.0.0.2");
+    for i in 0..10 {
+        assert_eq!(
+            register(&busy, &gw, &format!("app {i}")).await.status(),
+            201
+        );
+    }
+    for _ in 0..2 {
+        let r = register(&busy, &gw, "one more").await;
+        assert_eq!(r.status(), 429);
+        assert!(retry_after(&r) >= 1);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .unwrap()
+                .starts_with("too many registrations from your address; try again in"),
+            "{body}"
+        );
+    }
+    // Everyone else still registers.
+    assert_eq!(
+        register(&browser_from("127.0.0.3"), &gw, "Claude")
+            .await
+            .status(),
+        201
+    );
+    let log = rows(&gw, "oauth.register").await;
+    let count = |addr: &str, outcome: &str| {
+        log.iter()
+            .filter(|r| r.client_addr.as_deref() == Some(addr) && r.outcome == outcome)
+            .count()
+    };
+    assert_eq!(count("127.0.0.2", "ok"), 10);
+    assert_eq!(
+        count("127.0.0.2", "rate_limited"),
+        1,
+        "refusals are coalesced"
+    );
+    assert_eq!(count("127.0.0.3", "ok"), 1);
+    let claude = log
+        .iter()
+        .find(|r| r.principal_name.as_deref() == Some("Claude"))
+        .unwrap();
+    assert_eq!(claude.principal_kind.as_deref(), Some("client"));
+    assert!(claude.principal_id.as_deref().unwrap().starts_with("fgc_"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn unused_registrations_expire_and_free_the_cap() {
+    let gw = Gateway::start_with(|c| c.oauth_max_clients = 2).await;
+    let grants = &gw.running.app.oauth.grants;
+    // A: used (a grant was approved). B: never used.
+    let used = Flow::register(&gw).await;
+    used.approve(&gw, "classes:read", &["classes:read"]).await;
+    assert_eq!(register(&browser(), &gw, "B").await.status(), 201);
+    let full = register(&browser(), &gw, "C").await;
+    assert_eq!(full.status(), 503);
+    let refused = rows(&gw, "oauth.register").await;
+    assert_eq!(refused[0].outcome, "denied");
+
+    // A day later, B no longer counts against the cap…
+    sqlx::query("UPDATE oauth_clients SET created_at = '2020-01-01T00:00:00.000Z'")
+        .execute(gw.running.app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(grants.live_client_count().await.unwrap(), 1);
+    assert_eq!(register(&browser(), &gw, "C").await.status(), 201);
+    // …and housekeeping removes it; the used client stays.
+    assert_eq!(grants.expire_unused_clients().await.unwrap(), 1);
+    let names: Vec<String> = grants
+        .list_clients()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.client_name)
+        .collect();
+    assert_eq!(names, ["C", "Claude Desktop"]);
+    assert_eq!(register(&browser(), &gw, "D").await.status(), 503);
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn client_names_that_could_spoof_the_consent_page_are_refused() {
+    let gw = Gateway::start().await;
+    let http = browser();
+    for (name, code) in [
+        ("Claude\u{202E}potkseD", "U+202E"),
+        ("Claude\u{2066}x\u{2069}", "U+2066"),
+        ("Claude\u{200F}", "U+200F"),
+        ("Claude\u{061C}", "U+061C"),
+        ("Claude\u{0007}", "U+0007"),
+        ("Claude\nDesktop", "U+000A"),
+    ] {
+        let r = register(&http, &gw, name).await;
+        assert_eq!(r.status(), 400, "{name:?}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client_metadata");
+        assert_eq!(
+            body["error_description"],
+            format!(
+                "client_name contains {code}: control characters and bidirectional formatting characters are not allowed, because they could disguise the name shown on the consent page"
+            )
+        );
+    }
+    assert_eq!(
+        register(&http, &gw, "Zoë's Café — Планировщик")
+            .await
+            .status(),
+        201
+    );
+    let invalid = rows(&gw, "oauth.register").await;
+    assert_eq!(invalid.iter().filter(|r| r.outcome == "invalid").count(), 6);
+    gw.stop().await;
+
+    // The same rule for client metadata documents.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_id = format!("http://{addr}/oauth/client.json");
+    let doc = json!({"client_id": client_id, "client_name": "Cursor\u{202E}", "redirect_uris": [REDIRECT]});
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route(
+                "/oauth/client.json",
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            ),
+        )
+        .await
+        .unwrap();
+    });
+    let gw = Gateway::start_with(|c| c.oauth_allow_private_client_metadata = true).await;
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/oauth/authorize", gw.running.app.base_url),
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", REDIRECT),
+            (
+                "code_challenge",
+                &crate::oauth::challenge(crate::oauth::VERIFIER),
+            ),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let r = http.get(url).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("invalid_client_metadata: the document&#39;s client_name contains U+202E"),
+        "{html}"
+    );
+    gw.stop().await;
+    server.abort();
+}
