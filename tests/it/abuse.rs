@@ -224,8 +224,8 @@ async fn password_checks_run_a_bounded_number_at_once() {
     gw.stop().await;
 }
 
-async fn register(http: &reqwest::Client, gw: &Gateway, name: &str) -> reqwest::Response {
-    http.post(format!("{}/oauth/register", gw.running.app.base_url))
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> reqwest::Response {
+    http.post(format!("{base}/oauth/register"))
         .json(&json!({"client_name": name, "redirect_uris": [REDIRECT]}))
         .send()
         .await
@@ -238,12 +238,14 @@ async fn registration_is_limited_per_address() {
     let busy = browser_from("127.0.0.2");
     for i in 0..10 {
         assert_eq!(
-            register(&busy, &gw, &format!("app {i}")).await.status(),
+            register(&busy, &gw.running.app.base_url, &format!("app {i}"))
+                .await
+                .status(),
             201
         );
     }
     for _ in 0..2 {
-        let r = register(&busy, &gw, "one more").await;
+        let r = register(&busy, &gw.running.app.base_url, "one more").await;
         assert_eq!(r.status(), 429);
         assert!(retry_after(&r) >= 1);
         let body: Value = r.json().await.unwrap();
@@ -258,9 +260,13 @@ async fn registration_is_limited_per_address() {
     }
     // Everyone else still registers.
     assert_eq!(
-        register(&browser_from("127.0.0.3"), &gw, "Claude")
-            .await
-            .status(),
+        register(
+            &browser_from("127.0.0.3"),
+            &gw.running.app.base_url,
+            "Claude"
+        )
+        .await
+        .status(),
         201
     );
     let log = rows(&gw, "oauth.register").await;
@@ -292,8 +298,13 @@ async fn unused_registrations_expire_and_free_the_cap() {
     // A: used (a grant was approved). B: never used.
     let used = Flow::register(&gw).await;
     used.approve(&gw, "classes:read", &["classes:read"]).await;
-    assert_eq!(register(&browser(), &gw, "B").await.status(), 201);
-    let full = register(&browser(), &gw, "C").await;
+    assert_eq!(
+        register(&browser(), &gw.running.app.base_url, "B")
+            .await
+            .status(),
+        201
+    );
+    let full = register(&browser(), &gw.running.app.base_url, "C").await;
     assert_eq!(full.status(), 503);
     let refused = rows(&gw, "oauth.register").await;
     assert_eq!(refused[0].outcome, "denied");
@@ -304,7 +315,12 @@ async fn unused_registrations_expire_and_free_the_cap() {
         .await
         .unwrap();
     assert_eq!(grants.live_client_count().await.unwrap(), 1);
-    assert_eq!(register(&browser(), &gw, "C").await.status(), 201);
+    assert_eq!(
+        register(&browser(), &gw.running.app.base_url, "C")
+            .await
+            .status(),
+        201
+    );
     // …and housekeeping removes it; the used client stays.
     assert_eq!(grants.expire_unused_clients().await.unwrap(), 1);
     let names: Vec<String> = grants
@@ -315,7 +331,12 @@ async fn unused_registrations_expire_and_free_the_cap() {
         .map(|c| c.client_name)
         .collect();
     assert_eq!(names, ["C", "Claude Desktop"]);
-    assert_eq!(register(&browser(), &gw, "D").await.status(), 503);
+    assert_eq!(
+        register(&browser(), &gw.running.app.base_url, "D")
+            .await
+            .status(),
+        503
+    );
     gw.stop().await;
 }
 
@@ -331,7 +352,7 @@ async fn client_names_that_could_spoof_the_consent_page_are_refused() {
         ("Claude\u{0007}", "U+0007"),
         ("Claude\nDesktop", "U+000A"),
     ] {
-        let r = register(&http, &gw, name).await;
+        let r = register(&http, &gw.running.app.base_url, name).await;
         assert_eq!(r.status(), 400, "{name:?}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_client_metadata");
@@ -343,7 +364,7 @@ async fn client_names_that_could_spoof_the_consent_page_are_refused() {
         );
     }
     assert_eq!(
-        register(&http, &gw, "Zoë's Café — Планировщик")
+        register(&http, &gw.running.app.base_url, "Zoë's Café — Планировщик")
             .await
             .status(),
         201
@@ -392,4 +413,174 @@ async fn client_names_that_could_spoof_the_consent_page_are_refused() {
     );
     gw.stop().await;
     server.abort();
+}
+
+/// The gateway's figures while flooded, printed for the README.
+fn vm(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+/// A flood of anonymous sign-ins with wrong passwords, from 300 connections on 300 addresses
+/// for 15 s, against the real `flowgate serve` with the embedded API: the process's peak memory
+/// stays under 400 MB and MCP calls with the demo key keep being answered.
+///
+/// `cargo test --test it abuse::a_sign_in_flood -- --nocapture` prints the figures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    const CONNECTIONS: usize = 300;
+    const FLOOD: Duration = Duration::from_secs(15);
+    const MAX_PER_CONNECTION: usize = 2_000;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowgate"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("FLOWGATE_LISTEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mcp_url = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("serve printed its URL");
+            if let Some(url) = line.strip_prefix("flowgate is serving MCP at ") {
+                return url.trim().to_string();
+            }
+        }
+    })
+    .await
+    .unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let base = mcp_url.trim_end_matches("/mcp").to_string();
+    let keys: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("demo-keys.json")).unwrap())
+            .unwrap();
+    let pro = keys["pro"].as_str().unwrap().to_string();
+    let rss_before = vm(pid, "VmRSS");
+
+    // Sign-in forms to flood: a registered client and a few authorizations in progress.
+    let http = browser();
+    let reg: Value = register(&http, &base, "flood").await.json().await.unwrap();
+    let client_id = reg["client_id"].as_str().unwrap().to_string();
+    let mut forms = Vec::new();
+    for _ in 0..8 {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{base}/oauth/authorize"),
+            &[
+                ("response_type", "code"),
+                ("client_id", client_id.as_str()),
+                ("redirect_uri", REDIRECT),
+                (
+                    "code_challenge",
+                    &crate::oauth::challenge(crate::oauth::VERIFIER),
+                ),
+                ("code_challenge_method", "S256"),
+            ],
+        )
+        .unwrap();
+        let html = http.get(url).send().await.unwrap().text().await.unwrap();
+        forms.push((
+            crate::oauth::hidden(&html, "flow"),
+            crate::oauth::hidden(&html, "csrf"),
+        ));
+    }
+
+    let started = Instant::now();
+    let flood = (0..CONNECTIONS).map(|i| {
+        let (flow, csrf) = forms[i % forms.len()].clone();
+        let url = format!("{base}/oauth/authorize/sign-in");
+        tokio::spawn(async move {
+            let ip = format!("127.2.{}.{}", i / 200, i % 200 + 1);
+            let http = reqwest::Client::builder()
+                .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+                .pool_max_idle_per_host(1)
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap();
+            let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+            for n in 0..MAX_PER_CONNECTION {
+                if started.elapsed() >= FLOOD {
+                    break;
+                }
+                let r = http
+                    .post(&url)
+                    .header("Cookie", format!("flowgate_csrf={csrf}"))
+                    .form(&[
+                        ("flow", flow.as_str()),
+                        ("csrf", csrf.as_str()),
+                        ("email", &format!("attacker{i}-{n}@example.com")),
+                        ("password", "not-the-password"),
+                    ])
+                    .send()
+                    .await;
+                let status = r.map(|r| r.status().as_u16()).unwrap_or(0);
+                *statuses.entry(status).or_default() += 1;
+            }
+            statuses
+        })
+    });
+    let flood: Vec<_> = flood.collect();
+
+    // Meanwhile, an assistant works with the demo key, and memory is sampled.
+    let client = crate::harness::connect(&mcp_url, &pro).await;
+    let mut latencies = Vec::new();
+    while started.elapsed() < FLOOD {
+        let t = Instant::now();
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            crate::harness::call(&client, "list_classes", json!({"limit": 5})),
+        )
+        .await
+        .expect("an MCP call was answered within 10 s during the flood");
+        crate::harness::ok(r, "list_classes");
+        latencies.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    latencies.sort();
+    let (calls, median, slowest) = (
+        latencies.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    );
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for task in flood {
+        for (s, n) in task.await.unwrap() {
+            *statuses.entry(s).or_default() += n;
+        }
+    }
+    let hwm = vm(pid, "VmHWM");
+    println!(
+        "sign-in flood: {CONNECTIONS} connections for {FLOOD:?}: answers by status {statuses:?}; \
+         {calls} MCP calls served during it (median {median:?}, slowest {slowest:?}); gateway \
+         RSS {} MB before, peak (VmHWM) {} MB",
+        rss_before / 1024,
+        hwm / 1024
+    );
+    assert!(hwm < 400 * 1024, "peak RSS {} MB", hwm / 1024);
+    assert!(
+        calls >= 10,
+        "only {calls} MCP calls were served during the flood"
+    );
+    assert!(
+        statuses.keys().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "{statuses:?}");
+    child.kill().await.unwrap();
 }

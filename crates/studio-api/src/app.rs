@@ -29,13 +29,19 @@ pub struct App {
     replays: AtomicU64,
     /// Password checks (argon2, ~19 MiB each) that may run at once; the rest wait.
     pub(crate) password_checks: tokio::sync::Semaphore,
+    /// argon2 working memory, allocated once per concurrent check and reused, so checking
+    /// passwords never churns large allocations (which the allocator may keep).
+    pub(crate) password_memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
     sign_ins: AtomicU64,
     sign_ins_in_flight: AtomicU64,
     max_sign_ins_in_flight: AtomicU64,
 }
 
-/// Password checks the API runs at once.
-pub const CONCURRENT_PASSWORD_CHECKS: usize = 4;
+/// Password checks the API runs at once: one per two cores (at least one), so hashing never
+/// takes every core from the requests being served beside it.
+pub fn concurrent_password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
 
 /// Counts a sign-in request as in flight until dropped.
 pub(crate) struct SignInInFlight<'a>(&'a App);
@@ -64,7 +70,8 @@ impl App {
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             writes: AtomicU64::new(0),
             replays: AtomicU64::new(0),
-            password_checks: tokio::sync::Semaphore::new(CONCURRENT_PASSWORD_CHECKS),
+            password_checks: tokio::sync::Semaphore::new(concurrent_password_checks()),
+            password_memory: std::sync::Mutex::new(Vec::new()),
             sign_ins: AtomicU64::new(0),
             sign_ins_in_flight: AtomicU64::new(0),
             max_sign_ins_in_flight: AtomicU64::new(0),
