@@ -221,7 +221,7 @@ pub fn check_client_name(name: &str) -> Result<(), String> {
 }
 
 /// An `oauth.*` audit row about `addr`; callers fill in whom it concerns.
-fn event(tool: &str, outcome: Outcome, addr: ClientAddr, message: String) -> Record {
+fn event(tool: &str, outcome: Outcome, addr: ClientAddr, message: &str) -> Record {
     Record {
         seq: 0,
         at: crate::audit::now(),
@@ -249,7 +249,7 @@ fn grant_event(
     outcome: Outcome,
     addr: ClientAddr,
     grant: &grants::GrantRef,
-    message: String,
+    message: &str,
 ) -> Record {
     Record {
         studio: Some(grant.studio.clone()),
@@ -382,7 +382,7 @@ async fn register(
             );
             audit(
                 &app,
-                event(events::REGISTER, Outcome::RateLimited, addr, message),
+                event(events::REGISTER, Outcome::RateLimited, addr, &message),
             )
             .await;
         }
@@ -404,12 +404,7 @@ async fn register(
                 principal_id: Some(c.client_id.clone()),
                 principal_name: Some(c.client_name.clone()),
                 arguments: Some(json!({"redirect_uris": c.redirect_uris})),
-                ..event(
-                    events::REGISTER,
-                    Outcome::Ok,
-                    addr,
-                    "client registered".into(),
-                )
+                ..event(events::REGISTER, Outcome::Ok, addr, "client registered")
             };
             audit(&app, record).await;
             (
@@ -426,27 +421,36 @@ async fn register(
             )
                 .into_response()
         }
-        Err((outcome, response, why)) => {
+        Err(refusal) => {
+            let Refusal {
+                outcome,
+                response,
+                why,
+            } = *refusal;
             if let Some(why) = why {
-                audit(&app, event(events::REGISTER, outcome, addr, why)).await;
+                audit(&app, event(events::REGISTER, outcome, addr, &why)).await;
             }
             response
         }
     }
 }
 
-/// Checks a registration and stores the client; a refusal comes with its audit outcome and
-/// message (none for store errors, which are logged).
-async fn register_client(
-    app: &App,
-    body: &[u8],
-) -> Result<Client, (Outcome, Response, Option<String>)> {
+/// A refused registration: the answer, and what to audit (nothing for store errors, which are
+/// logged).
+struct Refusal {
+    outcome: Outcome,
+    response: Response,
+    why: Option<String>,
+}
+
+/// Checks a registration and stores the client.
+async fn register_client(app: &App, body: &[u8]) -> Result<Client, Box<Refusal>> {
     let invalid = |error: &str, d: &str| {
-        Err((
-            Outcome::Invalid,
-            oauth_error(StatusCode::BAD_REQUEST, error, d),
-            Some(format!("refused: {d}")),
-        ))
+        Err(Box::new(Refusal {
+            outcome: Outcome::Invalid,
+            response: oauth_error(StatusCode::BAD_REQUEST, error, d),
+            why: Some(format!("refused: {d}")),
+        }))
     };
     let Ok(reg) = serde_json::from_slice::<Registration>(body) else {
         return invalid(
@@ -497,21 +501,27 @@ async fn register_client(
         .chars()
         .take(100)
         .collect();
-    let store_error = |e: &dyn std::fmt::Display| Err((Outcome::Error, internal(e), None));
+    let store_error = |e: &dyn std::fmt::Display| {
+        Err(Box::new(Refusal {
+            outcome: Outcome::Error,
+            response: internal(e),
+            why: None,
+        }))
+    };
     match app.oauth.grants.live_client_count().await {
         Ok(n) if n >= app.oauth.max_clients => {
-            return Err((
-                Outcome::Denied,
-                oauth_error(
+            return Err(Box::new(Refusal {
+                outcome: Outcome::Denied,
+                response: oauth_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "temporarily_unavailable",
                     "the registration limit is reached; ask the administrator",
                 ),
-                Some(format!(
+                why: Some(format!(
                     "refused: the registration limit ({}) is reached",
                     app.oauth.max_clients
                 )),
-            ));
+            }));
         }
         Ok(_) => {}
         Err(e) => return store_error(&e),
@@ -752,7 +762,7 @@ async fn sign_in(
         with_csrf_cookie((status, Html(html)).into_response(), &flow.csrf)
     };
     let again = |error: &str| page(StatusCode::UNAUTHORIZED, error);
-    let user_event = |outcome: Outcome, message: String| Record {
+    let user_event = |outcome: Outcome, message: &str| Record {
         principal_kind: Some("user".into()),
         principal_name: Some(account.clone()),
         ..event(events::SIGN_IN, outcome, addr, message)
@@ -777,7 +787,7 @@ async fn sign_in(
                 "refused without checking the password: too many failed sign-ins from {in_log}; further attempts in the next {} s are refused without a record",
                 r.secs()
             );
-            audit(&app, user_event(Outcome::RateLimited, message)).await;
+            audit(&app, user_event(Outcome::RateLimited, &message)).await;
         }
         let text = format!(
             "Too many failed sign-ins from {on_page}. Try again in {}.",
@@ -809,7 +819,7 @@ async fn sign_in(
                 &app,
                 user_event(
                     Outcome::Unauthenticated,
-                    "sign-in failed: wrong e-mail or password".into(),
+                    "sign-in failed: wrong e-mail or password",
                 ),
             )
             .await;
@@ -838,7 +848,7 @@ async fn sign_in(
         arguments: Some(json!({"client_id": flow.client.client_id})),
         ..user_event(
             Outcome::Ok,
-            format!("signed in to authorize {}", flow.client.client_name),
+            &format!("signed in to authorize {}", flow.client.client_name),
         )
     };
     audit(&app, record).await;
@@ -897,7 +907,7 @@ async fn consent(
                 events::CONSENT,
                 Outcome::Denied,
                 addr,
-                format!(
+                &format!(
                     "{} denied access to {}",
                     user.email, flow.client.client_name
                 ),
@@ -946,7 +956,7 @@ async fn consent(
                 Outcome::Ok,
                 addr,
                 &granted,
-                format!(
+                &format!(
                     "{} approved {}: {}",
                     user.email,
                     flow.client.client_name,
@@ -1045,7 +1055,7 @@ async fn token(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): Raw
                 Outcome::Ok,
                 addr,
                 grant,
-                format!("tokens issued: {}", t.scopes.join(" ")),
+                &format!("tokens issued: {}", t.scopes.join(" ")),
             ),
             Err(TokenError::Reused(_)) => {
                 let what = if tool == events::TOKEN {
@@ -1058,10 +1068,16 @@ async fn token(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): Raw
                     Outcome::Denied,
                     addr,
                     grant,
-                    format!("{what} used a second time: the grant is revoked"),
+                    &format!("{what} used a second time: the grant is revoked"),
                 )
             }
-            Err(e) => grant_event(tool, Outcome::Invalid, addr, grant, format!("refused: {e}")),
+            Err(e) => grant_event(
+                tool,
+                Outcome::Invalid,
+                addr,
+                grant,
+                &format!("refused: {e}"),
+            ),
         };
         audit(&app, record).await;
     }
@@ -1101,7 +1117,7 @@ async fn revoke(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): Ra
     // that happened is audited.
     match app.oauth.grants.revoke_token(token).await {
         Ok(Some(grant)) => {
-            let message = "the client revoked the grant".to_string();
+            let message = "the client revoked the grant";
             audit(
                 &app,
                 grant_event(events::REVOKE, Outcome::Ok, addr, &grant, message),

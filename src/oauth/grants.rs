@@ -76,6 +76,13 @@ pub struct TokenOutcome {
 }
 
 impl TokenOutcome {
+    fn refused(grant: &GrantRef, e: TokenError) -> Self {
+        Self {
+            grant: Some(grant.clone()),
+            result: Err(e),
+        }
+    }
+
     fn unknown(description: &str) -> Self {
         Self {
             grant: None,
@@ -363,12 +370,7 @@ impl Grants {
             return Ok(TokenOutcome::unknown("unknown authorization code"));
         };
         let grant = grant_ref(&row, "grant_id");
-        let fail = |e: TokenError| {
-            Ok(TokenOutcome {
-                grant: Some(grant.clone()),
-                result: Err(e),
-            })
-        };
+        let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
         let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
         if used.rows_affected() == 0 {
             // A code used twice means it leaked: revoke everything issued from it.
@@ -427,12 +429,7 @@ impl Grants {
             return Ok(TokenOutcome::unknown("unknown refresh token"));
         };
         let grant = grant_ref(&row, "grant_id");
-        let fail = |e: TokenError| {
-            Ok(TokenOutcome {
-                grant: Some(grant.clone()),
-                result: Err(e),
-            })
-        };
+        let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
         let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
         if row.get::<Option<String>, _>("grant_revoked").is_some()
             || row.get::<Option<String>, _>("revoked_at").is_some()

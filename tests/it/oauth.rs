@@ -49,6 +49,43 @@ fn query_param(location: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// An authorization request of `client_id` with PKCE, as a client would open it.
+pub(crate) fn authorize_url_for(base: &str, client_id: &str) -> reqwest::Url {
+    reqwest::Url::parse_with_params(
+        &format!("{base}/oauth/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+}
+
+/// Serves a client metadata document named `client_name` on loopback; returns its URL (the
+/// client id) and the server task.
+pub(crate) async fn serve_metadata(client_name: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_id = format!("http://{addr}/oauth/client.json");
+    let doc =
+        json!({"client_id": client_id, "client_name": client_name, "redirect_uris": [REDIRECT]});
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route(
+                "/oauth/client.json",
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            ),
+        )
+        .await
+        .unwrap();
+    });
+    (client_id, server)
+}
+
 pub(crate) struct Flow {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
@@ -199,6 +236,25 @@ impl Flow {
             .await
             .unwrap();
         (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// A grant of `classes:read`, its tokens exchanged: returns the access token.
+    pub(crate) async fn connect(&self, gw: &Gateway) -> String {
+        let location = self.approve(gw, "classes:read", &["classes:read"]).await;
+        let code = query_param(&location, "code").unwrap();
+        let (status, tokens) = self.exchange(gw, &code, VERIFIER).await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `grant_type=refresh_token` with `refresh`.
+    pub(crate) async fn refresh(&self, refresh: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &self.client_id),
+        ])
+        .await
     }
 
     pub(crate) async fn exchange(&self, gw: &Gateway, code: &str, verifier: &str) -> (u16, Value) {
@@ -513,21 +569,12 @@ async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
         .unwrap();
     assert_eq!(status_with(&gw, &access).await, 401);
 
-    let refresh_form = |t: &str| {
-        vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", t.to_string()),
-            ("client_id", flow.client_id.clone()),
-        ]
-    };
-    let form = refresh_form(&refresh);
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, fresh) = flow.token(&form).await;
+    let (status, fresh) = flow.refresh(&refresh).await;
     assert_eq!(status, 200);
     let new_access = fresh["access_token"].as_str().unwrap().to_string();
     assert_eq!(status_with(&gw, &new_access).await, 200);
     // Using the old refresh token again revokes the whole grant.
-    let (status, body) = flow.token(&form).await;
+    let (status, body) = flow.refresh(&refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -616,17 +663,10 @@ async fn the_consent_form_needs_its_csrf_token() {
 async fn client_metadata_documents_on_private_addresses_are_refused() {
     let gw = Gateway::start().await;
     let http = browser();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/oauth/authorize", gw.running.app.base_url),
-        &[
-            ("response_type", "code"),
-            ("client_id", "https://127.0.0.1:9443/client.json"),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap();
+    let url = authorize_url_for(
+        &gw.running.app.base_url,
+        "https://127.0.0.1:9443/client.json",
+    );
     let r = http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
@@ -640,34 +680,10 @@ async fn client_metadata_documents_on_private_addresses_are_refused() {
 #[tokio::test]
 async fn client_metadata_documents_describe_the_client() {
     // A metadata document served on loopback, allowed in this test only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client_id = format!("http://{addr}/oauth/client.json");
-    let doc = json!({"client_id": client_id, "client_name": "Cursor", "redirect_uris": [REDIRECT]});
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::Router::new().route(
-                "/oauth/client.json",
-                axum::routing::get(move || async move { axum::Json(doc) }),
-            ),
-        )
-        .await
-        .unwrap();
-    });
+    let (client_id, server) = serve_metadata("Cursor").await;
     let gw = Gateway::start_with(|c| c.oauth_allow_private_client_metadata = true).await;
     let http = browser();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/oauth/authorize", gw.running.app.base_url),
-        &[
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap();
+    let url = authorize_url_for(&gw.running.app.base_url, &client_id);
     let r = http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("<strong>Cursor</strong>"));
@@ -781,32 +797,17 @@ async fn every_oauth_event_is_audited_with_its_grant_and_address() {
     let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
     assert_eq!(status, 200, "{tokens}");
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let refresh_form = |t: &str| {
-        vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", t.to_string()),
-            ("client_id", flow.client_id.clone()),
-        ]
-    };
-    let form = refresh_form(&refresh);
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, rotated) = flow.token(&form).await;
+    let (status, rotated) = flow.refresh(&refresh).await;
     assert_eq!(status, 200, "{rotated}");
     // The old refresh token again: reuse, the grant is revoked.
-    let (status, reused) = flow.token(&form).await;
+    let (status, reused) = flow.refresh(&refresh).await;
     assert_eq!(
         (status, reused["error"].as_str()),
         (400, Some("invalid_grant"))
     );
 
     // A second grant, revoked by its client.
-    let code2 = query_param(
-        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
-        "code",
-    )
-    .unwrap();
-    let (_, tokens2) = flow.exchange(&gw, &code2, VERIFIER).await;
-    let access2 = tokens2["access_token"].as_str().unwrap().to_string();
+    let access2 = flow.connect(&gw).await;
     let r = flow
         .http
         .post(format!("{}/oauth/revoke", flow.base))
@@ -889,16 +890,13 @@ async fn every_oauth_event_is_audited_with_its_grant_and_address() {
     assert_eq!(revoked.studio.as_deref(), Some("std_lotus"));
 
     // No secret anywhere in the log.
-    let all = gw
-        .running
-        .app
-        .audit
-        .query(&flowgate::audit::Filter {
-            limit: 1000,
+    let all = crate::abuse::audit_log(
+        &gw,
+        flowgate::audit::Filter {
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let text = serde_json::to_string(&all).unwrap();
     for secret in [
         "lotus-owner-demo",
@@ -923,13 +921,7 @@ async fn rejected_credentials_are_audited_with_the_address_and_the_key_or_grant(
     assert_eq!(status_with(&gw, &key.secret).await, 401);
 
     let flow = Flow::register(&gw).await;
-    let code = query_param(
-        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
-        "code",
-    )
-    .unwrap();
-    let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
-    let access = tokens["access_token"].as_str().unwrap();
+    let access = &flow.connect(&gw).await;
     let grant = gw.running.app.oauth.grants.list(None).await.unwrap()[0]
         .id
         .clone();
@@ -943,17 +935,15 @@ async fn rejected_credentials_are_audited_with_the_address_and_the_key_or_grant(
     assert_eq!(status_with(&gw, access).await, 401);
     assert_eq!(status_with(&gw, "flow_sk_made-up").await, 401);
 
-    let rows = gw
-        .running
-        .app
-        .audit
-        .query(&flowgate::audit::Filter {
+    let rows = crate::abuse::audit_log(
+        &gw,
+        flowgate::audit::Filter {
             outcome: Some("unauthenticated".into()),
             limit: 10,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let seen: Vec<_> = rows
         .iter()
         .map(|r| {
@@ -1004,16 +994,14 @@ async fn the_client_address_comes_from_the_configured_proxy_header_only() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        let rows = gw
-            .running
-            .app
-            .audit
-            .query(&flowgate::audit::Filter {
+        let rows = crate::abuse::audit_log(
+            &gw,
+            flowgate::audit::Filter {
                 limit: 1,
                 ..Default::default()
-            })
-            .await
-            .unwrap();
+            },
+        )
+        .await;
         assert_eq!(rows[0].client_addr.as_deref(), Some(expected));
         gw.stop().await;
     }
@@ -1024,13 +1012,7 @@ async fn clients_are_listed_and_deleted_from_the_cli() {
     const BIN: &str = env!("CARGO_BIN_EXE_flowgate");
     let gw = Gateway::start().await;
     let flow = Flow::register(&gw).await;
-    let code = query_param(
-        &flow.approve(&gw, "classes:read", &["classes:read"]).await,
-        "code",
-    )
-    .unwrap();
-    let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
-    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let access = flow.connect(&gw).await;
     assert_eq!(status_with(&gw, &access).await, 200);
     let dir = gw.running.app.config.data_dir.clone();
     let cli = |args: &[&str]| {
