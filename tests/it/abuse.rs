@@ -413,8 +413,9 @@ fn vm(pid: u32, field: &str) -> u64 {
 }
 
 /// A flood of anonymous sign-ins with wrong passwords, from 300 connections on 300 addresses
-/// for 15 s, against the real `flowgate serve` with the embedded API: the process's peak memory
-/// stays under 400 MB and MCP calls with the demo key keep being answered.
+/// for 15 s (up to 40 s on a busy machine, until three MCP calls were made during it), against
+/// the real `flowgate serve` with the embedded API: the process's peak memory stays under
+/// 400 MB and every MCP call made with the demo key during the flood is answered.
 ///
 /// `cargo test --test it abuse::a_sign_in_flood -- --nocapture` prints the figures.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -425,6 +426,9 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
 
     const CONNECTIONS: usize = 300;
     const FLOOD: Duration = Duration::from_secs(15);
+    /// On a machine busy with other tests the flood goes on until 3 MCP calls were made in it,
+    /// but never longer than this.
+    const LONGEST: Duration = Duration::from_secs(40);
     const MAX_PER_CONNECTION: usize = 2_000;
 
     let dir = tempfile::tempdir().unwrap();
@@ -476,7 +480,9 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
     }
 
     let started = Instant::now();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood = (0..CONNECTIONS).map(|i| {
+        let stop = stop.clone();
         let (flow, csrf) = forms[i % forms.len()].clone();
         let url = format!("{base}/oauth/authorize/sign-in");
         tokio::spawn(async move {
@@ -489,7 +495,7 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
                 .unwrap();
             let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
             for n in 0..MAX_PER_CONNECTION {
-                if started.elapsed() >= FLOOD {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) || started.elapsed() >= LONGEST {
                     break;
                 }
                 let r = http
@@ -514,7 +520,7 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
     // Meanwhile, an assistant works with the demo key, and memory is sampled.
     let client = crate::harness::connect(&mcp_url, &pro).await;
     let mut latencies = Vec::new();
-    while started.elapsed() < FLOOD {
+    while (started.elapsed() < FLOOD || latencies.len() < 3) && started.elapsed() < LONGEST {
         let t = Instant::now();
         let r = tokio::time::timeout(
             Duration::from_secs(10),
@@ -526,6 +532,13 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
         latencies.push(t.elapsed());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let flooded = started.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        latencies.len() >= 3,
+        "only {} MCP calls were served in {LONGEST:?} of flood",
+        latencies.len()
+    );
     latencies.sort();
     let (calls, median, slowest) = (
         latencies.len(),
@@ -540,7 +553,8 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
     }
     let hwm = vm(pid, "VmHWM");
     println!(
-        "sign-in flood: {CONNECTIONS} connections for {FLOOD:?}: answers by status {statuses:?}; \
+        "sign-in flood: {CONNECTIONS} connections for {flooded:.1?}: answers by status \
+         {statuses:?}; \
          {calls} MCP calls served during it (median {median:?}, slowest {slowest:?}); gateway \
          RSS {} MB before, peak (VmHWM) {} MB",
         rss_before / 1024,
@@ -549,10 +563,6 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
     assert!(hwm < 400 * 1024, "peak RSS {} MB", hwm / 1024);
     // Every call made during the flood succeeded (each was checked above), and at once after
     // it the gateway answers at its usual speed.
-    assert!(
-        calls >= 3,
-        "only {calls} MCP calls were served during the flood"
-    );
     let t = Instant::now();
     let r = crate::harness::call(&client, "list_classes", json!({"limit": 5})).await;
     crate::harness::ok(r, "list_classes");
