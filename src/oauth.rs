@@ -116,6 +116,26 @@ pub struct SignInLimits {
     pub checks: Checks,
 }
 
+impl SignInLimits {
+    /// Whether `account` or `addr` must wait before another attempt: the refusal, and whom it
+    /// concerns (as the sign-in page and as the audit log say it).
+    pub fn refusal(
+        &self,
+        account: &String,
+        addr: ClientAddr,
+    ) -> Option<(Refused, &'static str, &'static str)> {
+        let now = Instant::now();
+        match self.accounts.check(account, now) {
+            Err(r) => Some((r, "this account", "this account")),
+            Ok(()) => self
+                .addresses
+                .check(&addr.key(), now)
+                .err()
+                .map(|r| (r, "your network", "this address")),
+        }
+    }
+}
+
 /// The authorization server's state.
 pub struct OAuth {
     pub grants: Grants,
@@ -768,19 +788,24 @@ async fn sign_in(
         ..event(events::SIGN_IN, outcome, addr, message)
     };
 
-    // Limits first: a refused attempt never reaches the upstream.
-    let now = Instant::now();
-    let limited = match app.oauth.sign_in.accounts.check(&account, now) {
-        Err(r) => Some((r, "this account", "this account")),
-        Ok(()) => app
-            .oauth
-            .sign_in
-            .addresses
-            .check(&addr.key(), now)
-            .err()
-            .map(|r| (r, "your network", "this address")),
-    };
-    if let Some((r, on_page, in_log)) = limited {
+    // Limits first: a refused attempt never reaches the upstream. They are checked again once
+    // a check may start, since failures may have been counted while this attempt waited.
+    let mut refusal = app.oauth.sign_in.refusal(&account, addr);
+    let mut permit = None;
+    if refusal.is_none() {
+        match app.oauth.sign_in.checks.enter().await {
+            Ok(p) => permit = Some(p),
+            Err(r) => {
+                let text = format!(
+                    "Many sign-ins are being checked right now. Try again in {}.",
+                    r.wait_text()
+                );
+                return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
+            }
+        }
+        refusal = app.oauth.sign_in.refusal(&account, addr);
+    }
+    if let Some((r, on_page, in_log)) = refusal {
         // One row per back-off period, not one per refused attempt.
         if r.first {
             let message = format!(
@@ -795,16 +820,6 @@ async fn sign_in(
         );
         return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
     }
-    let permit = match app.oauth.sign_in.checks.enter().await {
-        Ok(p) => p,
-        Err(r) => {
-            let text = format!(
-                "Many sign-ins are being checked right now. Try again in {}.",
-                r.wait_text()
-            );
-            return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
-        }
-    };
     let answer = app.upstream.sign_in(&email, password).await;
     drop(permit);
     let user = match answer {

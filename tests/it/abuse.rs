@@ -176,17 +176,18 @@ async fn failed_sign_ins_back_off_per_address() {
     gw.stop().await;
 }
 
-/// Forty sign-ins at once from forty addresses: the upstream never sees more than the bound
-/// at the same moment; those that cannot start in time are told to retry.
-#[tokio::test]
-async fn password_checks_run_a_bounded_number_at_once() {
-    let gw = Gateway::start().await;
-    let flow = Flow::register(&gw).await;
-    let (flow_id, csrf) = flow.sign_in_page(&gw).await;
-    let before = sign_ins_upstream(&gw);
+/// `n` wrong-password sign-ins at once, each from its own address (127.0.1.x) on the e-mail
+/// `email(i)`: their status, whether they carry `Retry-After`, and their page.
+async fn at_once(
+    gw: &Gateway,
+    n: usize,
+    email: impl Fn(usize) -> String,
+) -> Vec<(u16, bool, String)> {
+    let flow = Flow::register(gw).await;
+    let (flow_id, csrf) = flow.sign_in_page(gw).await;
     let url = format!("{}/oauth/authorize/sign-in", flow.base);
-    let attempts = (0..40).map(|i| {
-        let (url, flow_id, csrf) = (url.clone(), flow_id.clone(), csrf.clone());
+    let attempts = (0..n).map(|i| {
+        let (url, flow_id, csrf, email) = (url.clone(), flow_id.clone(), csrf.clone(), email(i));
         async move {
             let http = reqwest::Client::builder()
                 .local_address(
@@ -202,7 +203,7 @@ async fn password_checks_run_a_bounded_number_at_once() {
                 .form(&[
                     ("flow", flow_id.as_str()),
                     ("csrf", csrf.as_str()),
-                    ("email", &format!("someone{i}@example.com")),
+                    ("email", &email),
                     ("password", "wrong"),
                 ])
                 .send()
@@ -213,7 +214,16 @@ async fn password_checks_run_a_bounded_number_at_once() {
             (status, retry, r.text().await.unwrap())
         }
     });
-    let answers = futures::future::join_all(attempts).await;
+    futures::future::join_all(attempts).await
+}
+
+/// Forty sign-ins at once from forty addresses: the upstream never sees more than the bound
+/// at the same moment; those that cannot start in time are told to retry.
+#[tokio::test]
+async fn password_checks_run_a_bounded_number_at_once() {
+    let gw = Gateway::start().await;
+    let before = sign_ins_upstream(&gw);
+    let answers = at_once(&gw, 40, |i| format!("someone{i}@example.com")).await;
     let checked = answers.iter().filter(|(s, _, _)| *s == 401).count() as u64;
     for (status, retry, html) in &answers {
         match status {
@@ -235,6 +245,30 @@ async fn password_checks_run_a_bounded_number_at_once() {
         (1..=4).contains(&peak),
         "{peak} sign-ins reached the upstream at once (the bound is 4)"
     );
+    gw.stop().await;
+}
+
+/// Thirty guesses at one account at once, from thirty addresses: attempts that waited for a
+/// check are limited again once they may start, so only the free failures and those already
+/// running reach the upstream.
+#[tokio::test]
+async fn concurrent_guesses_at_one_account_stop_at_its_back_off() {
+    let gw = Gateway::start().await;
+    let before = sign_ins_upstream(&gw);
+    let answers = at_once(&gw, 30, |_| OWNER.0.to_string()).await;
+    let checked = sign_ins_upstream(&gw) - before;
+    assert_eq!(
+        checked,
+        answers.iter().filter(|(s, _, _)| *s == 401).count() as u64
+    );
+    // 5 free failures, plus at most the 3 others running while the fifth was counted.
+    assert!((5..=8).contains(&checked), "{checked} guesses were checked");
+    for (status, retry, html) in &answers {
+        assert!(
+            *status == 401 || (*status == 429 && *retry),
+            "{status}: {html}"
+        );
+    }
     gw.stop().await;
 }
 
