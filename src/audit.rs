@@ -1,6 +1,5 @@
-//! The audit log: one durable record per `tools/call`, per rejected credential and per OAuth
-//! security event (`oauth.*` tools), appended to the gateway's store **before** the response is
-//! sent, with `sensitive` arguments redacted.
+//! The audit log: one durable record per `tools/call` and per rejected credential, appended to
+//! the gateway's store **before** the response is sent, with `sensitive` arguments redacted.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -57,7 +56,8 @@ pub struct Record {
     pub message: Option<String>,
     pub upstream_status: Option<i64>,
     pub duration_ms: i64,
-    /// The client's address (no port), for OAuth events and rejected credentials.
+    /// The client's address (no port), for rejected credentials and OAuth security events
+    /// (`oauth.*` tools, written by `crate::oauth`).
     pub client_addr: Option<String>,
 }
 
