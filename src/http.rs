@@ -171,9 +171,9 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
             _ => Err(Rejection::Malformed),
         },
     };
-    let principal: Result<Arc<Principal>, Rejection> = match &token {
-        Err(r) => Err(*r),
-        Ok(t) => match crate::oauth::authenticate(&app, t).await {
+    let principal: Result<Arc<Principal>, Rejection> = match token {
+        Err(r) => Err(r),
+        Ok(t) => match crate::oauth::authenticate(&app, &t).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a credential");
@@ -195,9 +195,11 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                 // Who was refused: the address, and the key or grant when the store knows it.
                 let addr =
                     crate::oauth::limits::ClientAddr::of(&app, req.headers(), req.extensions());
-                let owner = match &token {
-                    Ok(t) => crate::oauth::rejected_credential(&app, t, rejection).await,
-                    Err(_) => None,
+                let owner = match header.as_deref().and_then(|h| h.split_once(' ')) {
+                    Some((_, t)) => {
+                        crate::oauth::rejected_credential(&app, t.trim(), rejection).await
+                    }
+                    None => None,
                 };
                 let record = Record {
                     seq: 0,
