@@ -240,16 +240,26 @@ impl Checks {
         if let Ok(p) = self.permits.try_acquire() {
             return Ok(p);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        // Counted as waiting until this returns or is dropped (a client that goes away).
+        let waiting = Waiting(&self.waiting);
+        if waiting.0.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             return Err(busy);
         }
         let got = tokio::time::timeout(self.wait, self.permits.acquire()).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        drop(waiting);
         match got {
             Ok(Ok(p)) => Ok(p),
             _ => Err(busy),
         }
+    }
+}
+
+/// One waiter, uncounted when dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -397,5 +407,17 @@ mod tests {
         assert!(c.enter().await.is_err());
         drop(p1);
         assert!(c.enter().await.is_ok());
+    }
+
+    /// A waiter that goes away (its request was dropped) no longer counts as waiting.
+    #[tokio::test]
+    async fn a_waiter_that_goes_away_frees_its_place() {
+        let c = Checks::new(1, 1, Duration::from_secs(60));
+        let _busy = c.enter().await.unwrap();
+        for _ in 0..3 {
+            let gone = tokio::time::timeout(Duration::from_millis(10), c.enter()).await;
+            assert!(gone.is_err(), "it was still waiting when dropped");
+        }
+        assert_eq!(c.waiting.load(Ordering::Acquire), 0);
     }
 }

@@ -28,10 +28,10 @@ pub struct App {
     writes: AtomicU64,
     replays: AtomicU64,
     /// Password checks (argon2, ~19 MiB each) that may run at once; the rest wait.
-    pub(crate) password_checks: tokio::sync::Semaphore,
+    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
     /// argon2 working memory, allocated once per concurrent check and reused, so checking
     /// passwords never churns large allocations (which the allocator may keep).
-    pub(crate) password_memory: std::sync::Mutex<Vec<Vec<argon2::Block>>>,
+    pub(crate) password_memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
     sign_ins: AtomicU64,
     sign_ins_in_flight: AtomicU64,
     max_sign_ins_in_flight: AtomicU64,
@@ -70,8 +70,8 @@ impl App {
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             writes: AtomicU64::new(0),
             replays: AtomicU64::new(0),
-            password_checks: tokio::sync::Semaphore::new(concurrent_password_checks()),
-            password_memory: std::sync::Mutex::new(Vec::new()),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(concurrent_password_checks())),
+            password_memory: Arc::default(),
             sign_ins: AtomicU64::new(0),
             sign_ins_in_flight: AtomicU64::new(0),
             max_sign_ins_in_flight: AtomicU64::new(0),

@@ -94,26 +94,32 @@ async fn sign_in(State(s): State<AppState>, Body(input): Body<SignIn>) -> ApiRes
         .to_owned();
     let password = input.password;
     let busy = || ApiError::Busy("too many sign-ins are being checked; retry shortly".into());
-    let _permit = tokio::time::timeout(Duration::from_secs(5), s.password_checks.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
-    let mut memory = s
-        .password_memory
-        .lock()
-        .map(|mut pool| pool.pop())
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let (ok, memory) = tokio::task::spawn_blocking(move || {
+    let permit = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.password_checks.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| busy())?
+    .map_err(|_| busy())?;
+    let pool = s.password_memory.clone();
+    // The permit and the working memory stay with the hash until it is done, even if the
+    // request is gone meanwhile: a client that hangs up cannot start more hashes than allowed.
+    let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut memory = pool
+            .lock()
+            .map(|mut pool| pool.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let ok = verify(&hash, password.as_bytes(), &mut memory);
-        (ok, memory)
+        if let Ok(mut pool) = pool.lock() {
+            pool.push(memory);
+        }
+        ok
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Ok(mut pool) = s.password_memory.lock() {
-        pool.push(memory);
-    }
     match user {
         Some(u) if ok => Ok(Json(json!({
             "user_id": u.id, "name": u.name, "email": u.email, "role": u.role,
