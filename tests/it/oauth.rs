@@ -132,23 +132,28 @@ impl Flow {
         url.to_string()
     }
 
-    /// Opens the sign-in page of a new authorization; returns its flow and CSRF token.
-    pub(crate) async fn sign_in_page(&self, gw: &Gateway) -> (String, String) {
+    /// Opens the sign-in page of a new authorization (of `scope`, or every scope); returns
+    /// the page.
+    async fn open_sign_in(&self, gw: &Gateway, scope: Option<&str>) -> String {
         let challenge = challenge(VERIFIER);
+        let mut query = vec![
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend(scope.map(|s| ("scope", s)));
         let page = self
             .http
-            .get(self.authorize_url(
-                gw,
-                &[
-                    ("code_challenge", &challenge),
-                    ("code_challenge_method", "S256"),
-                ],
-            ))
+            .get(self.authorize_url(gw, &query))
             .send()
             .await
             .unwrap();
         assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        page.text().await.unwrap()
+    }
+
+    /// Opens the sign-in page of a new authorization; returns its flow and CSRF token.
+    pub(crate) async fn sign_in_page(&self, gw: &Gateway) -> (String, String) {
+        let html = self.open_sign_in(gw, None).await;
         (hidden(&html, "flow"), hidden(&html, "csrf"))
     }
 
@@ -174,36 +179,13 @@ impl Flow {
 
     /// Authorize, sign in and approve the given scopes; returns the redirect location.
     pub(crate) async fn approve(&self, gw: &Gateway, requested: &str, tick: &[&str]) -> String {
-        let challenge = challenge(VERIFIER);
-        let page = self
-            .http
-            .get(self.authorize_url(
-                gw,
-                &[
-                    ("code_challenge", &challenge),
-                    ("code_challenge_method", "S256"),
-                    ("scope", requested),
-                ],
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
+        let html = self.open_sign_in(gw, Some(requested)).await;
         assert!(html.contains("Claude Desktop"), "{html}");
-        let (flow, csrf) = (hidden(&html, "flow"), hidden(&html, "csrf"));
+        let form = (hidden(&html, "flow"), hidden(&html, "csrf"));
         let consent = self
-            .http
-            .post(format!("{}/oauth/authorize/sign-in", self.base))
-            .form(&[
-                ("flow", flow.as_str()),
-                ("csrf", csrf.as_str()),
-                ("email", "owner@lotusflow.example"),
-                ("password", "lotus-owner-demo"),
-            ])
-            .send()
-            .await
-            .unwrap();
+            .sign_in(&form, "owner@lotusflow.example", "lotus-owner-demo")
+            .await;
+        let (flow, csrf) = form;
         assert_eq!(consent.status(), 200);
         let html = consent.text().await.unwrap();
         assert!(
@@ -538,6 +520,14 @@ async fn tokens_are_bound_to_this_resource() {
     gw.stop().await;
 }
 
+/// Makes the access tokens of the newest grant expire now; returns its id.
+async fn expire_latest_grant(gw: &Gateway) -> String {
+    let grants = &gw.running.app.oauth.grants;
+    let grant = grants.list(None).await.unwrap()[0].id.clone();
+    grants.expire_access_tokens(&grant).await.unwrap();
+    grant
+}
+
 #[tokio::test]
 async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
     let gw = Gateway::start().await;
@@ -550,23 +540,7 @@ async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
     let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let grant = gw
-        .running
-        .app
-        .oauth
-        .grants
-        .list(Some("std_lotus"))
-        .await
-        .unwrap()[0]
-        .id
-        .clone();
-    gw.running
-        .app
-        .oauth
-        .grants
-        .expire_access_tokens(&grant)
-        .await
-        .unwrap();
+    expire_latest_grant(&gw).await;
     assert_eq!(status_with(&gw, &access).await, 401);
 
     let (status, fresh) = flow.refresh(&refresh).await;
@@ -922,16 +896,7 @@ async fn rejected_credentials_are_audited_with_the_address_and_the_key_or_grant(
 
     let flow = Flow::register(&gw).await;
     let access = &flow.connect(&gw).await;
-    let grant = gw.running.app.oauth.grants.list(None).await.unwrap()[0]
-        .id
-        .clone();
-    gw.running
-        .app
-        .oauth
-        .grants
-        .expire_access_tokens(&grant)
-        .await
-        .unwrap();
+    let grant = expire_latest_grant(&gw).await;
     assert_eq!(status_with(&gw, access).await, 401);
     assert_eq!(status_with(&gw, "flow_sk_made-up").await, 401);
 
