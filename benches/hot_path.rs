@@ -148,6 +148,7 @@ fn bench_stages(c: &mut Criterion) {
         message: None,
         upstream_status: Some(200),
         duration_ms: 1,
+        client_addr: None,
     };
     c.bench_function("audit append (one record, SQLite)", |b| {
         b.iter(|| rt.block_on(audit.append(black_box(&record))).unwrap());

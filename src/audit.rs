@@ -61,6 +61,9 @@ pub struct Record {
     pub message: Option<String>,
     pub upstream_status: Option<i64>,
     pub duration_ms: i64,
+    /// The client's address (no port), for rejected credentials and OAuth security events
+    /// (`oauth.*` tools, written by `crate::oauth`).
+    pub client_addr: Option<String>,
 }
 
 /// Filters for reading the log; all optional.
@@ -93,7 +96,7 @@ pub struct Audit {
 /// The insert of one record, for the writer to batch.
 const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id,
     principal_name, tool, arguments, decision, policies, outcome, message, upstream_status,
-    duration_ms) VALUES ";
+    duration_ms, client_addr) VALUES ";
 
 /// The placeholder for redacted values.
 pub const REDACTED: &str = "[redacted]";
@@ -305,6 +308,7 @@ impl Audit {
             Bind::Text(r.message.as_deref().map(|m| capped(m, MAX_MESSAGE_BYTES))),
             Bind::Int(r.upstream_status),
             Bind::Int(Some(r.duration_ms)),
+            text(&r.client_addr),
         ];
         let written = self.store.write(Write::Insert { into: INSERT, row }).await;
         self.healthy
@@ -372,6 +376,7 @@ impl Audit {
                 message: row.get("message"),
                 upstream_status: row.get("upstream_status"),
                 duration_ms: row.get("duration_ms"),
+                client_addr: row.get("client_addr"),
             })
             .collect())
     }
@@ -416,6 +421,7 @@ mod tests {
             message: None,
             upstream_status: Some(200),
             duration_ms: 1,
+            client_addr: None,
         }
     }
 

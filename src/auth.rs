@@ -272,6 +272,15 @@ impl Keys {
         })
     }
 
+    /// The id of the key whose secret this is, whatever its state (for auditing a refusal).
+    pub async fn id_of_secret(&self, secret: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT id FROM api_keys WHERE secret_hash = ?")
+            .bind(secret_hash(secret))
+            .fetch_optional(self.store.pool())
+            .await?
+            .map(|r| r.get("id")))
+    }
+
     /// Checks a bearer secret in the store and returns the principal it stands for.
     pub async fn authenticate(
         &self,

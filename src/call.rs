@@ -70,6 +70,7 @@ pub async fn call_tool(
         message: None,
         upstream_status: None,
         duration_ms: 0,
+        client_addr: None,
     };
     // Debug level: the audit log is the per-call record; at the default `info` level the span
     // is disabled and costs nothing on the hot path.

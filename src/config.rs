@@ -92,6 +92,9 @@ pub struct Config {
     pub oauth_max_clients: i64,
     /// Tests only: accept `http` client metadata documents on private or loopback addresses.
     pub oauth_allow_private_client_metadata: bool,
+    /// Behind a trusted proxy only: the request header holding the client's address (e.g.
+    /// `X-Forwarded-For`, right-most entry). Unset: the peer address of the connection.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Config {
@@ -127,6 +130,7 @@ impl Default for Config {
             oauth_access_token_ttl_secs: 3600,
             oauth_max_clients: 10_000,
             oauth_allow_private_client_metadata: false,
+            client_ip_header: None,
         }
     }
 }
@@ -259,6 +263,9 @@ impl Config {
             "OAUTH_MAX_CLIENTS" => {
                 self.oauth_max_clients = parse("FLOWGATE_OAUTH_MAX_CLIENTS", value)?;
             }
+            "CLIENT_IP_HEADER" => {
+                self.client_ip_header = Some(value.trim().to_string()).filter(|h| !h.is_empty());
+            }
             "RATE_LIMIT_PER_MINUTE" => {
                 let mut limits = BTreeMap::new();
                 for pair in list(value) {
@@ -387,6 +394,14 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "idempotency_ttl_secs",
                 message: "must be greater than zero".into(),
+            });
+        }
+        if let Some(h) = &self.client_ip_header
+            && axum::http::HeaderName::from_bytes(h.as_bytes()).is_err()
+        {
+            return Err(ConfigError::Invalid {
+                key: "client_ip_header",
+                message: format!("{h:?} is not a valid HTTP header name"),
             });
         }
         if self.max_body_bytes < 1024 {

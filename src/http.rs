@@ -344,13 +344,22 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
             // only presented credentials that fail are audited.
             if rejection != Rejection::Missing {
                 app.metrics.rejected_credential(rejection.code());
+                // Who was refused: the address, and the key or grant when the store knows it.
+                let addr =
+                    crate::oauth::limits::ClientAddr::of(&app, req.headers(), req.extensions());
+                let owner = match header.as_deref().and_then(|h| h.split_once(' ')) {
+                    Some((_, t)) => {
+                        crate::oauth::rejected_credential(&app, t.trim(), rejection).await
+                    }
+                    None => None,
+                };
                 let record = Record {
                     seq: 0,
                     at: audit::now(),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     studio: None,
-                    principal_kind: None,
-                    principal_id: None,
+                    principal_kind: owner.as_ref().map(|(kind, _)| (*kind).to_string()),
+                    principal_id: owner.map(|(_, id)| id),
                     principal_name: None,
                     tool: None,
                     arguments: None,
@@ -360,6 +369,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                     message: Some(rejection.describe().into()),
                     upstream_status: None,
                     duration_ms: 0,
+                    client_addr: addr.audit(),
                 };
                 if let Err(e) = app.audit.append(&record).await {
                     tracing::error!(error = %e, "cannot audit a rejected credential");

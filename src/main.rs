@@ -48,6 +48,9 @@ enum Command {
     /// List and revoke OAuth grants (assistants a studio user approved).
     #[command(subcommand)]
     Grants(GrantsCommand),
+    /// List and delete dynamically registered OAuth clients.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
     /// Read the audit log (newest first).
     Audit(AuditArgs),
     /// Validate a policy set, or explain one decision.
@@ -120,6 +123,19 @@ enum GrantsCommand {
     },
     /// Revoke a grant: its tokens fail on their next request.
     Revoke { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClientsCommand {
+    /// List registered clients with their grant counts. Registrations that never led to a
+    /// grant are removed after 24 hours.
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client and revoke its grants: their tokens fail on their next request.
+    Delete { client_id: String },
 }
 
 #[derive(Args, Debug)]
@@ -246,6 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys(&config, cmd).await,
         Command::Audit(args) => audit_cmd(&config, args).await,
         Command::Grants(cmd) => grants(&config, cmd).await,
+        Command::Clients(cmd) => clients(&config, cmd).await,
         Command::Policy(cmd) => policy(&config, cmd).await,
         Command::StudioApi { listen } => {
             init_tracing(config.log_json);
@@ -473,6 +490,48 @@ async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no active grant with id `{id}`");
             }
         }
+    }
+    Ok(())
+}
+
+async fn clients(config: &Config, cmd: ClientsCommand) -> anyhow::Result<()> {
+    let grants = flowgate::oauth::grants::Grants::new(
+        Store::open(&config.store_path()).await?,
+        config.oauth_access_token_ttl_secs,
+    );
+    match cmd {
+        ClientsCommand::List { json } => {
+            let list = grants.list_clients().await?;
+            if json {
+                for c in &list {
+                    println!("{}", serde_json::to_string(c)?);
+                }
+                return Ok(());
+            }
+            println!(
+                "{:<28} {:<28} {:<26} {:>7}  redirect URIs",
+                "client_id", "name", "registered", "grants"
+            );
+            for c in &list {
+                println!(
+                    "{:<28} {:<28} {:<26} {:>7}  {}",
+                    c.client_id,
+                    c.client_name,
+                    c.created_at,
+                    format!("{}/{}", c.active_grants, c.grants),
+                    c.redirect_uris.join(" ")
+                );
+            }
+        }
+        ClientsCommand::Delete { client_id } => match grants.delete_client(&client_id).await? {
+            Some((client, revoked)) => println!(
+                "Deleted client {} ({}) and revoked its {revoked} active grant(s); their tokens are refused on their next request.",
+                client.client_id, client.client_name
+            ),
+            None => {
+                bail!("no registered client with id `{client_id}` (see `flowgate clients list`)")
+            }
+        },
     }
     Ok(())
 }

@@ -7,15 +7,21 @@
 //! page where every scope can be unticked, rotating refresh tokens with reuse detection, and
 //! revocation (RFC 7009). A grant is a principal like a secret key: same Cedar decision, rate
 //! limit and audit.
+//!
+//! Abuse: sign-in is limited per account and per client address with a growing back-off, and
+//! only a few password checks run at once ([`limits`]); registration is limited per address,
+//! unused registrations expire, and client names cannot carry control or bidirectional
+//! characters. Every security event is audited under an `oauth.*` tool name ([`events`]), with
+//! the client's address; never a password, code, token or verifier.
 
 pub mod cimd;
 pub mod grants;
+pub mod limits;
 pub mod pages;
 
 use std::collections::{BTreeSet, HashMap};
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
@@ -23,14 +29,15 @@ use axum::extract::{DefaultBodyLimit, Query, RawForm, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::json;
 
 use crate::app::App;
+use crate::audit::{Outcome, Record};
 use crate::auth::Rejection;
 use crate::authz::Principal;
 use crate::tool::catalog::SCOPES;
 use grants::{Client, Grants, NewGrant, TokenError};
+use limits::{Attempts, Backoff, Buckets, Checks, ClientAddr, Refused};
 
 /// How long a sign-in and consent flow may take.
 const FLOW_TTL: Duration = Duration::from_secs(600);
@@ -58,12 +65,84 @@ struct Flow {
     user: Option<SignedIn>,
 }
 
+/// Failed sign-ins per account: 5 free, then 5 s doubling with each failure, up to 15 minutes.
+pub const ACCOUNT_BACKOFF: Backoff = Backoff {
+    free: 5,
+    base: Duration::from_secs(5),
+    cap: Duration::from_secs(900),
+};
+/// Failed sign-ins per client address (an office shares one): 20 free, then as per account.
+pub const ADDRESS_BACKOFF: Backoff = Backoff {
+    free: 20,
+    base: Duration::from_secs(5),
+    cap: Duration::from_secs(900),
+};
+/// Password checks sent upstream at once; more wait up to [`CHECK_WAIT`], at most
+/// [`CHECK_QUEUE`] of them, the rest are refused with 429.
+pub const CONCURRENT_CHECKS: usize = 4;
+pub const CHECK_QUEUE: usize = 64;
+pub const CHECK_WAIT: Duration = Duration::from_secs(2);
+/// Registrations per client address: 10 at once, then 20 an hour.
+pub const REGISTRATION_BURST: u32 = 10;
+pub const REGISTRATIONS_PER_HOUR: u32 = 20;
+/// How many accounts and addresses the limits remember (least recently used are forgotten).
+const TRACKED: u64 = 100_000;
+/// The longest e-mail address kept (as a limit key and in the audit log).
+const MAX_EMAIL: usize = 254;
+
+/// The `tool` of OAuth rows in the audit log (`flowgate audit --tool oauth.sign_in`).
+pub mod events {
+    /// A sign-in attempt: `ok`, `unauthenticated` (wrong e-mail or password) or `rate_limited`.
+    pub const SIGN_IN: &str = "oauth.sign_in";
+    /// An approval (`ok`, the scopes granted) or a refusal (`denied`) on the consent page.
+    pub const CONSENT: &str = "oauth.consent";
+    /// An authorization code exchanged for tokens (or refused, for a known code).
+    pub const TOKEN: &str = "oauth.token";
+    /// A refresh token exchanged (or refused, for a known token).
+    pub const REFRESH: &str = "oauth.refresh";
+    /// A refresh token or code used twice: the grant was revoked.
+    pub const REUSE: &str = "oauth.refresh_reuse";
+    /// A grant revoked by its client (RFC 7009).
+    pub const REVOKE: &str = "oauth.revoke";
+    /// A dynamic client registration: `ok`, `invalid`, `rate_limited` or `denied` (cap reached).
+    pub const REGISTER: &str = "oauth.register";
+}
+
+/// The sign-in limits.
+#[derive(Debug)]
+pub struct SignInLimits {
+    pub accounts: Attempts<String>,
+    pub addresses: Attempts<u128>,
+    pub checks: Checks,
+}
+
+impl SignInLimits {
+    /// Whether `account` or `addr` must wait before another attempt: the refusal, and whom it
+    /// concerns (as the sign-in page and as the audit log say it).
+    pub fn refusal(
+        &self,
+        account: &String,
+        addr: ClientAddr,
+    ) -> Option<(Refused, &'static str, &'static str)> {
+        let now = Instant::now();
+        match self.accounts.check(account, now) {
+            Err(r) => Some((r, "this account", "this account")),
+            Ok(()) => self
+                .addresses
+                .check(&addr.key(), now)
+                .err()
+                .map(|r| (r, "your network", "this address")),
+        }
+    }
+}
+
 /// The authorization server's state.
 pub struct OAuth {
     pub grants: Grants,
     pub cimd: cimd::Cimd,
     flows: moka::future::Cache<String, Flow>,
-    registrations: DefaultDirectRateLimiter,
+    registrations: Buckets<u128>,
+    pub sign_in: SignInLimits,
     max_clients: i64,
 }
 
@@ -83,10 +162,17 @@ impl OAuth {
                 .max_capacity(10_000)
                 .time_to_live(FLOW_TTL)
                 .build(),
-            registrations: RateLimiter::direct(
-                Quota::per_minute(NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN))
-                    .allow_burst(NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN)),
+            registrations: Buckets::new(
+                "registrations_by_address",
+                REGISTRATION_BURST,
+                REGISTRATIONS_PER_HOUR,
+                TRACKED,
             ),
+            sign_in: SignInLimits {
+                accounts: Attempts::new("sign_in_failures_by_account", ACCOUNT_BACKOFF, TRACKED),
+                addresses: Attempts::new("sign_in_failures_by_address", ADDRESS_BACKOFF, TRACKED),
+                checks: Checks::new(CONCURRENT_CHECKS, CHECK_QUEUE, CHECK_WAIT),
+            },
             max_clients,
         }
     }
@@ -111,6 +197,112 @@ pub async fn authenticate(
         app.metrics.cache("credentials", remembered);
     }
     Ok(result)
+}
+
+/// The key or grant a refused bearer token belongs to, when the store still knows it (a revoked
+/// or expired one), for the audit log: `("key" | "grant", id)`.
+pub async fn rejected_credential(
+    app: &App,
+    token: &str,
+    rejection: Rejection,
+) -> Option<(&'static str, String)> {
+    if !matches!(rejection, Rejection::Revoked | Rejection::Expired) {
+        return None;
+    }
+    let found = if token.starts_with(grants::ACCESS_PREFIX) {
+        app.oauth
+            .grants
+            .grant_of_token(token)
+            .await
+            .map(|g| g.map(|id| ("grant", id)))
+    } else {
+        app.keys
+            .id_of_secret(token)
+            .await
+            .map(|k| k.map(|id| ("key", id)))
+    };
+    found.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "cannot look up a refused credential");
+        None
+    })
+}
+
+/// Client names are shown on the consent page: control characters and bidirectional
+/// formatting (which can make "Evil" read as "Claude") are refused.
+pub fn check_client_name(name: &str) -> Result<(), String> {
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
+    match name.chars().find(|&c| c.is_control() || bidi(c)) {
+        Some(c) => Err(format!(
+            "client_name contains U+{:04X}: control characters and bidirectional formatting characters are not allowed, because they could disguise the name shown on the consent page",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An `oauth.*` audit row about `addr`; callers fill in whom it concerns.
+fn event(tool: &str, outcome: Outcome, addr: ClientAddr, message: &str) -> Record {
+    Record {
+        seq: 0,
+        at: crate::audit::now(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        studio: None,
+        principal_kind: None,
+        principal_id: None,
+        principal_name: None,
+        tool: Some(tool.to_string()),
+        arguments: None,
+        decision: None,
+        policies: Vec::new(),
+        outcome: outcome.as_str().to_string(),
+        // Messages may quote what a client sent: keep them short.
+        message: Some(message.chars().take(500).collect()),
+        upstream_status: None,
+        duration_ms: 0,
+        client_addr: addr.audit(),
+    }
+}
+
+/// An event about a grant.
+fn grant_event(
+    tool: &str,
+    outcome: Outcome,
+    addr: ClientAddr,
+    grant: &grants::GrantRef,
+    message: &str,
+) -> Record {
+    Record {
+        studio: Some(grant.studio.clone()),
+        principal_kind: Some("grant".into()),
+        principal_id: Some(grant.id.clone()),
+        principal_name: Some(grant.client_name.clone()),
+        ..event(tool, outcome, addr, message)
+    }
+}
+
+/// Appends an OAuth event before the answer goes out; a failure is logged, not shown.
+async fn audit(app: &App, record: Record) {
+    if let Err(e) = app.audit.append(&record).await {
+        tracing::error!(error = %e, tool = ?record.tool, "cannot audit an OAuth event");
+    }
+}
+
+/// An e-mail as the limits and the audit log keep it: trimmed, lower case, without control
+/// characters, at most [`MAX_EMAIL`] characters.
+fn account_key(email: &str) -> String {
+    email
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_EMAIL)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+fn retry_after(mut r: Response, refused: &Refused) -> Response {
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(refused.secs()));
+    r
 }
 
 /// Redirect URIs must be loopback `http` or `https`, exact, without fragments.
@@ -196,40 +388,129 @@ struct Registration {
     response_types: Option<Vec<String>>,
 }
 
-async fn register(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
-    let bad = |d: &str| oauth_error(StatusCode::BAD_REQUEST, "invalid_client_metadata", d);
-    let Ok(reg) = serde_json::from_slice::<Registration>(&body) else {
-        return bad("the registration must be a JSON object with redirect_uris");
-    };
-    if app.oauth.registrations.check().is_err() {
-        return oauth_error(
+async fn register(
+    State(app): State<Arc<App>>,
+    addr: ClientAddr,
+    body: axum::body::Bytes,
+) -> Response {
+    // Every attempt counts against the address, valid or not, so what is audited is bounded.
+    if let Err(r) = app.oauth.registrations.take(addr.key(), Instant::now()) {
+        if r.first {
+            let message = format!(
+                "registrations from this address refused for {} s (more than {REGISTRATION_BURST} at once or {REGISTRATIONS_PER_HOUR} an hour); further refusals until then are not recorded",
+                r.secs()
+            );
+            audit(
+                &app,
+                event(events::REGISTER, Outcome::RateLimited, addr, &message),
+            )
+            .await;
+        }
+        let description = format!(
+            "too many registrations from your address; try again in {}",
+            r.wait_text()
+        );
+        let response = oauth_error(
             StatusCode::TOO_MANY_REQUESTS,
             "temporarily_unavailable",
-            "too many registrations; try again in a minute",
+            &description,
         );
+        return retry_after(response, &r);
     }
+    match register_client(&app, &body).await {
+        Ok(c) => {
+            let record = Record {
+                principal_kind: Some("client".into()),
+                principal_id: Some(c.client_id.clone()),
+                principal_name: Some(c.client_name.clone()),
+                arguments: Some(json!({"redirect_uris": c.redirect_uris})),
+                ..event(events::REGISTER, Outcome::Ok, addr, "client registered")
+            };
+            audit(&app, record).await;
+            (
+                StatusCode::CREATED,
+                Json(json!({
+                    "client_id": c.client_id,
+                    "client_name": c.client_name,
+                    "client_id_issued_at": chrono::Utc::now().timestamp(),
+                    "redirect_uris": c.redirect_uris,
+                    "token_endpoint_auth_method": "none",
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                })),
+            )
+                .into_response()
+        }
+        Err(refusal) => {
+            let Refusal {
+                outcome,
+                response,
+                why,
+            } = *refusal;
+            if let Some(why) = why {
+                audit(&app, event(events::REGISTER, outcome, addr, &why)).await;
+            }
+            response
+        }
+    }
+}
+
+/// A refused registration: the answer, and what to audit (nothing for store errors, which are
+/// logged).
+struct Refusal {
+    outcome: Outcome,
+    response: Response,
+    why: Option<String>,
+}
+
+/// Checks a registration and stores the client.
+async fn register_client(app: &App, body: &[u8]) -> Result<Client, Box<Refusal>> {
+    let invalid = |error: &str, d: &str| {
+        Err(Box::new(Refusal {
+            outcome: Outcome::Invalid,
+            response: oauth_error(StatusCode::BAD_REQUEST, error, d),
+            why: Some(format!("refused: {d}")),
+        }))
+    };
+    let Ok(reg) = serde_json::from_slice::<Registration>(body) else {
+        return invalid(
+            "invalid_client_metadata",
+            "the registration must be a JSON object with redirect_uris",
+        );
+    };
     if let Err(e) = check_redirect_uris(&reg.redirect_uris) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri", &e);
+        return invalid("invalid_redirect_uri", &e);
     }
     if reg
         .token_endpoint_auth_method
         .as_deref()
         .is_some_and(|m| m != "none")
     {
-        return bad("only public clients are supported: token_endpoint_auth_method must be none");
+        return invalid(
+            "invalid_client_metadata",
+            "only public clients are supported: token_endpoint_auth_method must be none",
+        );
     }
     if reg.grant_types.as_ref().is_some_and(|g| {
         g.iter()
             .any(|t| t != "authorization_code" && t != "refresh_token")
     }) {
-        return bad("grant_types may only be authorization_code and refresh_token");
+        return invalid(
+            "invalid_client_metadata",
+            "grant_types may only be authorization_code and refresh_token",
+        );
     }
     if reg
         .response_types
         .as_ref()
         .is_some_and(|r| r.iter().any(|t| t != "code"))
     {
-        return bad("response_types may only be code");
+        return invalid("invalid_client_metadata", "response_types may only be code");
+    }
+    if let Some(n) = &reg.client_name
+        && let Err(e) = check_client_name(n)
+    {
+        return invalid("invalid_client_metadata", &e);
     }
     let name: String = reg
         .client_name
@@ -240,16 +521,30 @@ async fn register(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Respo
         .chars()
         .take(100)
         .collect();
-    match app.oauth.grants.client_count().await {
+    let store_error = |e: &dyn std::fmt::Display| {
+        Err(Box::new(Refusal {
+            outcome: Outcome::Error,
+            response: internal(e),
+            why: None,
+        }))
+    };
+    match app.oauth.grants.live_client_count().await {
         Ok(n) if n >= app.oauth.max_clients => {
-            return oauth_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the registration limit is reached; ask the administrator",
-            );
+            return Err(Box::new(Refusal {
+                outcome: Outcome::Denied,
+                response: oauth_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the registration limit is reached; ask the administrator",
+                ),
+                why: Some(format!(
+                    "refused: the registration limit ({}) is reached",
+                    app.oauth.max_clients
+                )),
+            }));
         }
         Ok(_) => {}
-        Err(e) => return internal(&e),
+        Err(e) => return store_error(&e),
     }
     match app
         .oauth
@@ -257,20 +552,8 @@ async fn register(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Respo
         .register_client(&name, &reg.redirect_uris)
         .await
     {
-        Ok(c) => (
-            StatusCode::CREATED,
-            Json(json!({
-                "client_id": c.client_id,
-                "client_name": c.client_name,
-                "client_id_issued_at": chrono::Utc::now().timestamp(),
-                "redirect_uris": c.redirect_uris,
-                "token_endpoint_auth_method": "none",
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-            })),
-        )
-            .into_response(),
-        Err(e) => internal(&e),
+        Ok(c) => Ok(c),
+        Err(e) => store_error(&e),
     }
 }
 
@@ -475,6 +758,7 @@ async fn checked_flow(
 
 async fn sign_in(
     State(app): State<Arc<App>>,
+    addr: ClientAddr,
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
@@ -485,7 +769,8 @@ async fn sign_in(
     };
     let email = field(&f, "email").unwrap_or_default().trim().to_string();
     let password = field(&f, "password").unwrap_or_default();
-    let again = |error: &str| {
+    let account = account_key(&email);
+    let page = |status: StatusCode, error: &str| {
         let html = pages::sign_in(
             &flow_id,
             &flow.csrf,
@@ -494,16 +779,65 @@ async fn sign_in(
             Some(error),
             &email,
         );
-        with_csrf_cookie(
-            (StatusCode::UNAUTHORIZED, Html(html)).into_response(),
-            &flow.csrf,
-        )
+        with_csrf_cookie((status, Html(html)).into_response(), &flow.csrf)
     };
-    let user = match app.upstream.sign_in(&email, password).await {
+    let again = |error: &str| page(StatusCode::UNAUTHORIZED, error);
+    let user_event = |outcome: Outcome, message: &str| Record {
+        principal_kind: Some("user".into()),
+        principal_name: Some(account.clone()),
+        ..event(events::SIGN_IN, outcome, addr, message)
+    };
+
+    // Limits first: a refused attempt never reaches the upstream. They are checked again once
+    // a check may start, since failures may have been counted while this attempt waited.
+    let mut refusal = app.oauth.sign_in.refusal(&account, addr);
+    let mut permit = None;
+    if refusal.is_none() {
+        match app.oauth.sign_in.checks.enter().await {
+            Ok(p) => permit = Some(p),
+            Err(r) => {
+                let text = format!(
+                    "Many sign-ins are being checked right now. Try again in {}.",
+                    r.wait_text()
+                );
+                return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
+            }
+        }
+        refusal = app.oauth.sign_in.refusal(&account, addr);
+    }
+    if let Some((r, on_page, in_log)) = refusal {
+        // One row per back-off period, not one per refused attempt.
+        if r.first {
+            let message = format!(
+                "refused without checking the password: too many failed sign-ins from {in_log}; further attempts in the next {} s are refused without a record",
+                r.secs()
+            );
+            audit(&app, user_event(Outcome::RateLimited, &message)).await;
+        }
+        let text = format!(
+            "Too many failed sign-ins from {on_page}. Try again in {}.",
+            r.wait_text()
+        );
+        return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
+    }
+    let answer = app.upstream.sign_in(&email, password).await;
+    drop(permit);
+    let user = match answer {
         Ok(v) => v,
         Err(crate::upstream::UpstreamError::Rejected {
             status: 401 | 400, ..
         }) => {
+            let now = Instant::now();
+            app.oauth.sign_in.accounts.failed(account.clone(), now);
+            app.oauth.sign_in.addresses.failed(addr.key(), now);
+            audit(
+                &app,
+                user_event(
+                    Outcome::Unauthenticated,
+                    "sign-in failed: wrong e-mail or password",
+                ),
+            )
+            .await;
             return again("That e-mail and password do not match a studio account.");
         }
         Err(e) => {
@@ -522,6 +856,17 @@ async fn sign_in(
     if signed.studio_id.is_empty() || signed.user_id.is_empty() {
         return again("Your studio's platform gave an answer flowgate cannot use.");
     }
+    app.oauth.sign_in.accounts.reset(&account);
+    let record = Record {
+        studio: Some(signed.studio_id.clone()),
+        principal_id: Some(signed.user_id.clone()),
+        arguments: Some(json!({"client_id": flow.client.client_id})),
+        ..user_event(
+            Outcome::Ok,
+            &format!("signed in to authorize {}", flow.client.client_name),
+        )
+    };
+    audit(&app, record).await;
     flow.user = Some(signed);
     app.oauth.flows.insert(flow_id.clone(), flow.clone()).await;
     let requested = flow.requested.clone();
@@ -547,6 +892,7 @@ fn consent_page(flow_id: &str, flow: &Flow, ticked: &BTreeSet<String>) -> Respon
 
 async fn consent(
     State(app): State<Arc<App>>,
+    addr: ClientAddr,
     headers: HeaderMap,
     RawForm(body): RawForm,
 ) -> Response {
@@ -564,6 +910,25 @@ async fn consent(
     }
     if action == "deny" {
         app.oauth.flows.invalidate(&flow_id).await;
+        let record = Record {
+            studio: Some(user.studio_id.clone()),
+            principal_kind: Some("user".into()),
+            principal_id: Some(user.user_id.clone()),
+            principal_name: Some(user.email.clone()),
+            arguments: Some(
+                json!({"client_id": flow.client.client_id, "requested": flow.requested}),
+            ),
+            ..event(
+                events::CONSENT,
+                Outcome::Denied,
+                addr,
+                &format!(
+                    "{} denied access to {}",
+                    user.email, flow.client.client_name
+                ),
+            )
+        };
+        audit(&app, record).await;
         return error_redirect(
             &app,
             &flow.redirect_uri,
@@ -595,7 +960,34 @@ async fn consent(
         code_challenge: &flow.code_challenge,
     };
     let code = match app.oauth.grants.approve(&grant).await {
-        Ok((_, code)) => code,
+        Ok((id, code)) => {
+            let granted = grants::GrantRef {
+                id,
+                studio: user.studio_id.clone(),
+                client_name: flow.client.client_name.clone(),
+            };
+            let mut record = grant_event(
+                events::CONSENT,
+                Outcome::Ok,
+                addr,
+                &granted,
+                &format!(
+                    "{} approved {}: {}",
+                    user.email,
+                    flow.client.client_name,
+                    ticked.iter().cloned().collect::<Vec<_>>().join(" ")
+                ),
+            );
+            record.arguments = Some(json!({
+                "client_id": flow.client.client_id,
+                "user": user.email,
+                "user_id": user.user_id,
+                "scopes": ticked,
+                "requested": flow.requested,
+            }));
+            audit(&app, record).await;
+            code
+        }
         Err(e) => return internal(&e),
     };
     let mut url = match reqwest::Url::parse(&flow.redirect_uri) {
@@ -615,7 +1007,7 @@ async fn consent(
 
 // === token and revocation ===
 
-async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response {
+async fn token(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): RawForm) -> Response {
     let f = form(&body);
     let client_id = field(&f, "client_id").unwrap_or_default();
     if client_id.is_empty() {
@@ -626,7 +1018,7 @@ async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response 
         );
     }
     let resource = field(&f, "resource");
-    let result = match field(&f, "grant_type") {
+    let (tool, outcome) = match field(&f, "grant_type") {
         Some("authorization_code") => {
             let (Some(code), Some(redirect_uri), Some(verifier)) = (
                 field(&f, "code"),
@@ -639,10 +1031,12 @@ async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response 
                     "code, redirect_uri and code_verifier are required",
                 );
             };
-            app.oauth
+            let outcome = app
+                .oauth
                 .grants
                 .exchange_code(code, client_id, redirect_uri, verifier, resource)
-                .await
+                .await;
+            (events::TOKEN, outcome)
         }
         Some("refresh_token") => {
             let Some(refresh) = field(&f, "refresh_token") else {
@@ -652,7 +1046,8 @@ async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response 
                     "refresh_token is required",
                 );
             };
-            app.oauth.grants.refresh(refresh, client_id, resource).await
+            let outcome = app.oauth.grants.refresh(refresh, client_id, resource).await;
+            (events::REFRESH, outcome)
         }
         _ => {
             return oauth_error(
@@ -662,8 +1057,47 @@ async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response 
             );
         }
     };
-    match result {
-        Ok(Ok(t)) => {
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => return internal(&e),
+    };
+    // Only codes and tokens the store knows are audited: guesses concern no grant, and a flood
+    // of them must not grow the log.
+    if let Some(grant) = &outcome.grant {
+        let record = match &outcome.result {
+            Ok(t) => grant_event(
+                tool,
+                Outcome::Ok,
+                addr,
+                grant,
+                &format!("tokens issued: {}", t.scopes.join(" ")),
+            ),
+            Err(TokenError::Reused(_)) => {
+                let what = if tool == events::TOKEN {
+                    "authorization code"
+                } else {
+                    "refresh token"
+                };
+                grant_event(
+                    events::REUSE,
+                    Outcome::Denied,
+                    addr,
+                    grant,
+                    &format!("{what} used a second time: the grant is revoked"),
+                )
+            }
+            Err(e) => grant_event(
+                tool,
+                Outcome::Invalid,
+                addr,
+                grant,
+                &format!("refused: {e}"),
+            ),
+        };
+        audit(&app, record).await;
+    }
+    match outcome.result {
+        Ok(t) => {
             let mut r = Json(json!({
                 "access_token": t.access_token,
                 "token_type": "Bearer",
@@ -676,17 +1110,16 @@ async fn token(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Ok(Err(TokenError::InvalidGrant(d))) => {
+        Err(TokenError::InvalidGrant(d) | TokenError::Reused(d)) => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", &d)
         }
-        Ok(Err(TokenError::InvalidTarget(d))) => {
+        Err(TokenError::InvalidTarget(d)) => {
             oauth_error(StatusCode::BAD_REQUEST, "invalid_target", &d)
         }
-        Err(e) => internal(&e),
     }
 }
 
-async fn revoke(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response {
+async fn revoke(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): RawForm) -> Response {
     let f = form(&body);
     let Some(token) = field(&f, "token") else {
         return oauth_error(
@@ -695,9 +1128,19 @@ async fn revoke(State(app): State<Arc<App>>, RawForm(body): RawForm) -> Response
             "token is required",
         );
     };
-    // RFC 7009: the answer is the same whether or not the token was known.
+    // RFC 7009: the answer is the same whether or not the token was known; only a revocation
+    // that happened is audited.
     match app.oauth.grants.revoke_token(token).await {
-        Ok(_) => StatusCode::OK.into_response(),
+        Ok(Some(grant)) => {
+            let message = "the client revoked the grant";
+            audit(
+                &app,
+                grant_event(events::REVOKE, Outcome::Ok, addr, &grant, message),
+            )
+            .await;
+            StatusCode::OK.into_response()
+        }
+        Ok(None) => StatusCode::OK.into_response(),
         Err(e) => internal(&e),
     }
 }

@@ -168,8 +168,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// Hourly (and at start): prune old audit records and idempotent answers, and forget rate-limit
-/// state of idle principals.
+/// Hourly (and at start): prune old audit records and idempotent answers, forget rate-limit
+/// state of idle principals, and remove OAuth registrations that never led to a grant (24 h).
 async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -186,6 +186,14 @@ async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
             tracing::warn!(error = %e, "cannot prune idempotency records");
         }
         app.limits.shrink();
+        match app.oauth.grants.expire_unused_clients().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                clients = n,
+                "removed registrations that never led to a grant"
+            ),
+            Err(e) => tracing::warn!(error = %e, "cannot remove unused OAuth registrations"),
+        }
     }
 }
 

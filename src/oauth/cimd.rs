@@ -1,7 +1,8 @@
 //! Client ID Metadata Documents: a client whose `client_id` is an `https` URL is described by the
 //! JSON document at that URL, fetched with SSRF protection (no private, loopback or link-local
 //! addresses unless explicitly allowed, the address pinned after the check, no redirects), size
-//! and time limits, and a cache.
+//! and time limits, and a cache. A `client_name` with control or bidirectional formatting
+//! characters makes the document unusable (`invalid_client_metadata`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -145,6 +146,10 @@ async fn fetch(url: &str, allow_private: bool) -> Result<Client, String> {
         })
         .unwrap_or_default();
     super::check_redirect_uris(&redirect_uris)?;
+    if let Some(name) = doc["client_name"].as_str() {
+        super::check_client_name(name)
+            .map_err(|e| format!("invalid_client_metadata: the document's {e}"))?;
+    }
     let client_name = doc["client_name"]
         .as_str()
         .filter(|n| !n.trim().is_empty())

@@ -54,7 +54,58 @@ pub enum TokenError {
     InvalidGrant(String),
     #[error("invalid_target: {0}")]
     InvalidTarget(String),
+    /// A code or refresh token used a second time: it leaked, so its grant was revoked
+    /// (`invalid_grant` on the wire).
+    #[error("invalid_grant: {0}")]
+    Reused(String),
 }
+
+/// The grant a code or token belongs to, for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRef {
+    pub id: String,
+    pub studio: String,
+    pub client_name: String,
+}
+
+/// What a token request did: the grant it concerned, when the code or token was known.
+#[derive(Debug, Clone)]
+pub struct TokenOutcome {
+    pub grant: Option<GrantRef>,
+    pub result: Result<Tokens, TokenError>,
+}
+
+impl TokenOutcome {
+    fn refused(grant: &GrantRef, e: TokenError) -> Self {
+        Self {
+            grant: Some(grant.clone()),
+            result: Err(e),
+        }
+    }
+
+    fn unknown(description: &str) -> Self {
+        Self {
+            grant: None,
+            result: Err(TokenError::InvalidGrant(description.to_string())),
+        }
+    }
+}
+
+/// A dynamically registered client, as `flowgate clients list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClientInfo {
+    pub client_id: String,
+    pub client_name: String,
+    pub redirect_uris: Vec<String>,
+    pub created_at: String,
+    /// Grants approved for it, revoked ones included.
+    pub grants: i64,
+    /// Grants not revoked.
+    pub active_grants: i64,
+}
+
+/// How long a registration that never led to a grant is kept.
+pub const UNUSED_CLIENT_TTL: Duration = Duration::hours(24);
 
 use crate::auth::scope_list;
 pub(crate) use crate::auth::{random_secret as random_token, secret_hash as hash};
@@ -67,6 +118,14 @@ fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.with_timezone(&Utc))
+}
+
+fn grant_ref(row: &sqlx::sqlite::SqliteRow, id_column: &str) -> GrantRef {
+    GrantRef {
+        id: row.get(id_column),
+        studio: row.get("studio"),
+        client_name: row.get("client_name"),
+    }
 }
 
 /// The S256 PKCE check: `BASE64URL(SHA256(verifier)) == challenge`.
@@ -112,11 +171,99 @@ impl Grants {
         }
     }
 
-    pub async fn client_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query("SELECT COUNT(*) AS n FROM oauth_clients")
-            .fetch_one(self.store.pool())
-            .await?
-            .get("n"))
+    /// Registered clients that count against the cap: those that led to a grant, and those
+    /// registered less than [`UNUSED_CLIENT_TTL`] ago.
+    pub async fn live_client_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM oauth_clients c
+             WHERE c.created_at >= ?
+                OR EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = c.client_id)",
+        )
+        .bind(ts(Utc::now() - UNUSED_CLIENT_TTL))
+        .fetch_one(self.store.pool())
+        .await?
+        .get("n"))
+    }
+
+    /// Deletes registrations older than [`UNUSED_CLIENT_TTL`] that never led to a grant;
+    /// returns how many.
+    pub async fn expire_unused_clients(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM oauth_clients
+             WHERE created_at < ?
+               AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.client_id)",
+        )
+        .bind(ts(Utc::now() - UNUSED_CLIENT_TTL))
+        .execute(self.store.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Every registered client, newest first.
+    pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT c.client_id, c.client_name, c.redirect_uris, c.created_at,
+                    (SELECT COUNT(*) FROM oauth_grants g WHERE g.client_id = c.client_id) AS grants,
+                    (SELECT COUNT(*) FROM oauth_grants g
+                      WHERE g.client_id = c.client_id AND g.revoked_at IS NULL) AS active_grants
+             FROM oauth_clients c ORDER BY c.created_at DESC, c.client_id",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| ClientInfo {
+                client_id: r.get("client_id"),
+                client_name: r.get("client_name"),
+                redirect_uris: serde_json::from_str(&r.get::<String, _>("redirect_uris"))
+                    .unwrap_or_default(),
+                created_at: r.get("created_at"),
+                grants: r.get("grants"),
+                active_grants: r.get("active_grants"),
+            })
+            .collect())
+    }
+
+    /// Deletes a registered client and revokes its grants (their tokens are refused on their
+    /// next request). Returns the client and how many grants were revoked, or `None` if unknown.
+    pub async fn delete_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<(Client, usize)>, StoreError> {
+        let Some(client) = self.client(client_id).await? else {
+            return Ok(None);
+        };
+        let active: Vec<String> =
+            sqlx::query("SELECT id FROM oauth_grants WHERE client_id = ? AND revoked_at IS NULL")
+                .bind(client_id)
+                .fetch_all(self.store.pool())
+                .await?
+                .iter()
+                .map(|r| r.get("id"))
+                .collect();
+        let mut revoked = 0;
+        for id in &active {
+            if self.revoke_grant(id, "its client was deleted").await? {
+                revoked += 1;
+            }
+        }
+        sqlx::query("DELETE FROM oauth_clients WHERE client_id = ?")
+            .bind(client_id)
+            .execute(self.store.pool())
+            .await?;
+        Ok(Some((client, revoked)))
+    }
+
+    /// The grant an access or refresh token belongs to, whatever its state (for auditing a
+    /// rejected token).
+    pub async fn grant_of_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT grant_id FROM oauth_tokens WHERE token_hash = ?")
+                .bind(hash(token))
+                .fetch_optional(self.store.pool())
+                .await?
+                .map(|r| r.get("grant_id")),
+        )
     }
 
     pub async fn register_client(
@@ -201,8 +348,7 @@ impl Grants {
         redirect_uri: &str,
         verifier: &str,
         resource: Option<&str>,
-    ) -> Result<Result<Tokens, TokenError>, StoreError> {
-        let bad = |m: &str| Ok(Err(TokenError::InvalidGrant(m.to_string())));
+    ) -> Result<TokenOutcome, StoreError> {
         let now = Utc::now();
         // Mark the code used first, atomically: a second exchange finds it used.
         let used = sqlx::query(
@@ -213,21 +359,26 @@ impl Grants {
         .execute(self.store.pool())
         .await?;
         let row = sqlx::query(
-            "SELECT c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.expires_at, g.resource, g.scopes
+            "SELECT c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.expires_at, g.resource, g.scopes,
+                    g.studio, g.client_name
              FROM oauth_codes c JOIN oauth_grants g ON g.id = c.grant_id WHERE c.code_hash = ?",
         )
         .bind(hash(code))
         .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row else {
-            return bad("unknown authorization code");
+            return Ok(TokenOutcome::unknown("unknown authorization code"));
         };
-        let grant_id: String = row.get("grant_id");
+        let grant = grant_ref(&row, "grant_id");
+        let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
+        let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
         if used.rows_affected() == 0 {
             // A code used twice means it leaked: revoke everything issued from it.
-            self.revoke_grant(&grant_id, "authorization code reused")
+            self.revoke_grant(&grant.id, "authorization code reused")
                 .await?;
-            return bad("the authorization code was already used");
+            return fail(TokenError::Reused(
+                "the authorization code was already used; the whole grant is revoked".into(),
+            ));
         }
         if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e < now) {
             return bad("the authorization code has expired");
@@ -245,12 +396,16 @@ impl Grants {
         if let Some(r) = resource
             && r.trim_end_matches('/') != audience
         {
-            return Ok(Err(TokenError::InvalidTarget(format!(
+            return fail(TokenError::InvalidTarget(format!(
                 "this grant is for {audience}"
-            ))));
+            )));
         }
         let scopes: Vec<String> = scope_list(&row.get::<String, _>("scopes"));
-        Ok(Ok(self.issue(&grant_id, scopes).await?))
+        let tokens = self.issue(&grant.id, scopes).await?;
+        Ok(TokenOutcome {
+            grant: Some(grant),
+            result: Ok(tokens),
+        })
     }
 
     /// `grant_type=refresh_token`: rotates on every use; reuse of an old one revokes the grant.
@@ -259,12 +414,11 @@ impl Grants {
         refresh_token: &str,
         client_id: &str,
         resource: Option<&str>,
-    ) -> Result<Result<Tokens, TokenError>, StoreError> {
-        let bad = |m: &str| Ok(Err(TokenError::InvalidGrant(m.to_string())));
+    ) -> Result<TokenOutcome, StoreError> {
         let now = Utc::now();
         let row = sqlx::query(
             "SELECT t.grant_id, t.used_at, t.revoked_at, t.expires_at, g.client_id, g.revoked_at AS grant_revoked,
-                    g.scopes, g.resource
+                    g.scopes, g.resource, g.studio, g.client_name
              FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
              WHERE t.token_hash = ? AND t.kind = 'refresh'",
         )
@@ -272,9 +426,11 @@ impl Grants {
         .fetch_optional(self.store.pool())
         .await?;
         let Some(row) = row else {
-            return bad("unknown refresh token");
+            return Ok(TokenOutcome::unknown("unknown refresh token"));
         };
-        let grant_id: String = row.get("grant_id");
+        let grant = grant_ref(&row, "grant_id");
+        let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
+        let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
         if row.get::<Option<String>, _>("grant_revoked").is_some()
             || row.get::<Option<String>, _>("revoked_at").is_some()
         {
@@ -286,9 +442,9 @@ impl Grants {
         if let Some(r) = resource
             && r.trim_end_matches('/') != row.get::<String, _>("resource")
         {
-            return Ok(Err(TokenError::InvalidTarget(
+            return fail(TokenError::InvalidTarget(
                 "the refresh token is for another resource".into(),
-            )));
+            ));
         }
         let used = sqlx::query(
             "UPDATE oauth_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
@@ -298,14 +454,20 @@ impl Grants {
         .execute(self.store.pool())
         .await?;
         if used.rows_affected() == 0 || row.get::<Option<String>, _>("used_at").is_some() {
-            self.revoke_grant(&grant_id, "refresh token reused").await?;
-            return bad("the refresh token was already used; the whole grant is revoked");
+            self.revoke_grant(&grant.id, "refresh token reused").await?;
+            return fail(TokenError::Reused(
+                "the refresh token was already used; the whole grant is revoked".into(),
+            ));
         }
         if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e < now) {
             return bad("the refresh token has expired");
         }
         let scopes = scope_list(&row.get::<String, _>("scopes"));
-        Ok(Ok(self.issue(&grant_id, scopes).await?))
+        let tokens = self.issue(&grant.id, scopes).await?;
+        Ok(TokenOutcome {
+            grant: Some(grant),
+            result: Ok(tokens),
+        })
     }
 
     async fn issue(&self, grant_id: &str, scopes: Vec<String>) -> Result<Tokens, StoreError> {
@@ -336,20 +498,24 @@ impl Grants {
         })
     }
 
-    /// RFC 7009: revoking either token of a grant revokes the whole grant.
-    pub async fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT grant_id FROM oauth_tokens WHERE token_hash = ?")
-            .bind(hash(token))
-            .fetch_optional(self.store.pool())
-            .await?;
-        match row {
-            Some(r) => {
-                self.revoke_grant(&r.get::<String, _>("grant_id"), "revoked by the client")
-                    .await?;
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+    /// RFC 7009: revoking either token of a grant revokes the whole grant. Returns the grant
+    /// when this request revoked it (not when the token was unknown or already revoked).
+    pub async fn revoke_token(&self, token: &str) -> Result<Option<GrantRef>, StoreError> {
+        let row = sqlx::query(
+            "SELECT t.grant_id, g.studio, g.client_name
+             FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = ?",
+        )
+        .bind(hash(token))
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let grant = grant_ref(&row, "grant_id");
+        Ok(self
+            .revoke_grant(&grant.id, "revoked by the client")
+            .await?
+            .then_some(grant))
     }
 
     /// Revokes a grant and every token it issued; returns `false` if it was unknown or already revoked.

@@ -1,4 +1,5 @@
 //! flowgate's integration tests: one binary, modules by subject. Servers bind 127.0.0.1:0.
+mod abuse;
 mod audit_log;
 mod catalog;
 mod cli;

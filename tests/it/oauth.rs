@@ -9,23 +9,31 @@ use sha2::{Digest, Sha256};
 
 use crate::harness::{Gateway, call, connect, ok, text};
 
-const REDIRECT: &str = "http://127.0.0.1:33333/callback";
-const VERIFIER: &str = "a-long-random-code-verifier-of-more-than-forty-three-characters-0123";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:33333/callback";
+pub(crate) const VERIFIER: &str =
+    "a-long-random-code-verifier-of-more-than-forty-three-characters-0123";
 
-fn challenge(verifier: &str) -> String {
+pub(crate) fn challenge(verifier: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
+    browser_from("127.0.0.1")
+}
+
+/// A browser whose connections come from `ip` (any 127.0.0.0/8 address reaches the gateway
+/// on Linux), to act as different client addresses.
+pub(crate) fn browser_from(ip: &str) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(Policy::none())
         .cookie_store(true)
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
         .build()
         .unwrap()
 }
 
 /// The value of a hidden form field in a page.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -41,15 +49,55 @@ fn query_param(location: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-struct Flow {
-    http: reqwest::Client,
-    base: String,
-    client_id: String,
+/// An authorization request of `client_id` with PKCE, as a client would open it.
+pub(crate) fn authorize_url_for(base: &str, client_id: &str) -> reqwest::Url {
+    reqwest::Url::parse_with_params(
+        &format!("{base}/oauth/authorize"),
+        &[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT),
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap()
+}
+
+/// Serves a client metadata document named `client_name` on loopback; returns its URL (the
+/// client id) and the server task.
+pub(crate) async fn serve_metadata(client_name: &str) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client_id = format!("http://{addr}/oauth/client.json");
+    let doc =
+        json!({"client_id": client_id, "client_name": client_name, "redirect_uris": [REDIRECT]});
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::Router::new().route(
+                "/oauth/client.json",
+                axum::routing::get(move || async move { axum::Json(doc) }),
+            ),
+        )
+        .await
+        .unwrap();
+    });
+    (client_id, server)
+}
+
+pub(crate) struct Flow {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) client_id: String,
 }
 
 impl Flow {
-    async fn register(gw: &Gateway) -> Self {
-        let http = browser();
+    pub(crate) async fn register(gw: &Gateway) -> Self {
+        Self::register_with(gw, browser()).await
+    }
+
+    pub(crate) async fn register_with(gw: &Gateway, http: reqwest::Client) -> Self {
         let base = gw.running.app.base_url.clone();
         let reg: Value = http
             .post(format!("{base}/oauth/register"))
@@ -84,38 +132,60 @@ impl Flow {
         url.to_string()
     }
 
-    /// Authorize, sign in and approve the given scopes; returns the redirect location.
-    async fn approve(&self, gw: &Gateway, requested: &str, tick: &[&str]) -> String {
+    /// Opens the sign-in page of a new authorization (of `scope`, or every scope); returns
+    /// the page.
+    async fn open_sign_in(&self, gw: &Gateway, scope: Option<&str>) -> String {
         let challenge = challenge(VERIFIER);
+        let mut query = vec![
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend(scope.map(|s| ("scope", s)));
         let page = self
             .http
-            .get(self.authorize_url(
-                gw,
-                &[
-                    ("code_challenge", &challenge),
-                    ("code_challenge_method", "S256"),
-                    ("scope", requested),
-                ],
-            ))
+            .get(self.authorize_url(gw, &query))
             .send()
             .await
             .unwrap();
         assert_eq!(page.status(), 200);
-        let html = page.text().await.unwrap();
-        assert!(html.contains("Claude Desktop"), "{html}");
-        let (flow, csrf) = (hidden(&html, "flow"), hidden(&html, "csrf"));
-        let consent = self
-            .http
+        page.text().await.unwrap()
+    }
+
+    /// Opens the sign-in page of a new authorization; returns its flow and CSRF token.
+    pub(crate) async fn sign_in_page(&self, gw: &Gateway) -> (String, String) {
+        let html = self.open_sign_in(gw, None).await;
+        (hidden(&html, "flow"), hidden(&html, "csrf"))
+    }
+
+    /// Posts the sign-in form of `flow`.
+    pub(crate) async fn sign_in(
+        &self,
+        (flow, csrf): &(String, String),
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        self.http
             .post(format!("{}/oauth/authorize/sign-in", self.base))
             .form(&[
                 ("flow", flow.as_str()),
                 ("csrf", csrf.as_str()),
-                ("email", "owner@lotusflow.example"),
-                ("password", "lotus-owner-demo"),
+                ("email", email),
+                ("password", password),
             ])
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Authorize, sign in and approve the given scopes; returns the redirect location.
+    pub(crate) async fn approve(&self, gw: &Gateway, requested: &str, tick: &[&str]) -> String {
+        let html = self.open_sign_in(gw, Some(requested)).await;
+        assert!(html.contains("Claude Desktop"), "{html}");
+        let form = (hidden(&html, "flow"), hidden(&html, "csrf"));
+        let consent = self
+            .sign_in(&form, "owner@lotusflow.example", "lotus-owner-demo")
+            .await;
+        let (flow, csrf) = form;
         assert_eq!(consent.status(), 200);
         let html = consent.text().await.unwrap();
         assert!(
@@ -139,7 +209,7 @@ impl Flow {
         done.headers()["location"].to_str().unwrap().to_string()
     }
 
-    async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
+    pub(crate) async fn token(&self, form: &[(&str, &str)]) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/oauth/token", self.base))
@@ -150,7 +220,26 @@ impl Flow {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
-    async fn exchange(&self, gw: &Gateway, code: &str, verifier: &str) -> (u16, Value) {
+    /// A grant of `classes:read`, its tokens exchanged: returns the access token.
+    pub(crate) async fn connect(&self, gw: &Gateway) -> String {
+        let location = self.approve(gw, "classes:read", &["classes:read"]).await;
+        let code = query_param(&location, "code").unwrap();
+        let (status, tokens) = self.exchange(gw, &code, VERIFIER).await;
+        assert_eq!(status, 200, "{tokens}");
+        tokens["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// `grant_type=refresh_token` with `refresh`.
+    pub(crate) async fn refresh(&self, refresh: &str) -> (u16, Value) {
+        self.token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh),
+            ("client_id", &self.client_id),
+        ])
+        .await
+    }
+
+    pub(crate) async fn exchange(&self, gw: &Gateway, code: &str, verifier: &str) -> (u16, Value) {
         let mcp = gw.url();
         self.token(&[
             ("grant_type", "authorization_code"),
@@ -164,7 +253,7 @@ impl Flow {
     }
 }
 
-async fn status_with(gw: &Gateway, token: &str) -> u16 {
+pub(crate) async fn status_with(gw: &Gateway, token: &str) -> u16 {
     crate::harness::post_mcp(&gw.url(), token, &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}})).await
         .status()
@@ -431,6 +520,14 @@ async fn tokens_are_bound_to_this_resource() {
     gw.stop().await;
 }
 
+/// Makes the access tokens of the newest grant expire now; returns its id.
+async fn expire_latest_grant(gw: &Gateway) -> String {
+    let grants = &gw.running.app.oauth.grants;
+    let grant = grants.list(None).await.unwrap()[0].id.clone();
+    grants.expire_access_tokens(&grant).await.unwrap();
+    grant
+}
+
 #[tokio::test]
 async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
     let gw = Gateway::start().await;
@@ -443,40 +540,15 @@ async fn expired_tokens_and_reused_refresh_tokens_are_refused() {
     let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
-    let grant = gw
-        .running
-        .app
-        .oauth
-        .grants
-        .list(Some("std_lotus"))
-        .await
-        .unwrap()[0]
-        .id
-        .clone();
-    gw.running
-        .app
-        .oauth
-        .grants
-        .expire_access_tokens(&grant)
-        .await
-        .unwrap();
+    expire_latest_grant(&gw).await;
     assert_eq!(status_with(&gw, &access).await, 401);
 
-    let refresh_form = |t: &str| {
-        vec![
-            ("grant_type", "refresh_token".to_string()),
-            ("refresh_token", t.to_string()),
-            ("client_id", flow.client_id.clone()),
-        ]
-    };
-    let form = refresh_form(&refresh);
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let (status, fresh) = flow.token(&form).await;
+    let (status, fresh) = flow.refresh(&refresh).await;
     assert_eq!(status, 200);
     let new_access = fresh["access_token"].as_str().unwrap().to_string();
     assert_eq!(status_with(&gw, &new_access).await, 200);
     // Using the old refresh token again revokes the whole grant.
-    let (status, body) = flow.token(&form).await;
+    let (status, body) = flow.refresh(&refresh).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant")),
@@ -565,17 +637,10 @@ async fn the_consent_form_needs_its_csrf_token() {
 async fn client_metadata_documents_on_private_addresses_are_refused() {
     let gw = Gateway::start().await;
     let http = browser();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/oauth/authorize", gw.running.app.base_url),
-        &[
-            ("response_type", "code"),
-            ("client_id", "https://127.0.0.1:9443/client.json"),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap();
+    let url = authorize_url_for(
+        &gw.running.app.base_url,
+        "https://127.0.0.1:9443/client.json",
+    );
     let r = http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 400);
     let html = r.text().await.unwrap();
@@ -589,34 +654,10 @@ async fn client_metadata_documents_on_private_addresses_are_refused() {
 #[tokio::test]
 async fn client_metadata_documents_describe_the_client() {
     // A metadata document served on loopback, allowed in this test only.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let client_id = format!("http://{addr}/oauth/client.json");
-    let doc = json!({"client_id": client_id, "client_name": "Cursor", "redirect_uris": [REDIRECT]});
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            axum::Router::new().route(
-                "/oauth/client.json",
-                axum::routing::get(move || async move { axum::Json(doc) }),
-            ),
-        )
-        .await
-        .unwrap();
-    });
+    let (client_id, server) = serve_metadata("Cursor").await;
     let gw = Gateway::start_with(|c| c.oauth_allow_private_client_metadata = true).await;
     let http = browser();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/oauth/authorize", gw.running.app.base_url),
-        &[
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap();
+    let url = authorize_url_for(&gw.running.app.base_url, &client_id);
     let r = http.get(url).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("<strong>Cursor</strong>"));
@@ -714,5 +755,281 @@ async fn the_consent_page_works_in_a_real_browser() {
         "the screenshot is suspiciously small: {} bytes",
         png.len()
     );
+    gw.stop().await;
+}
+
+/// Every OAuth security event leaves a row: its `oauth.*` tool, outcome, the grant (or user or
+/// client) it concerns, and the client's address; never a password, code, token or verifier.
+#[tokio::test]
+async fn every_oauth_event_is_audited_with_its_grant_and_address() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let location = flow
+        .approve(&gw, "classes:read classes:write", &["classes:read"])
+        .await;
+    let code = query_param(&location, "code").unwrap();
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (status, rotated) = flow.refresh(&refresh).await;
+    assert_eq!(status, 200, "{rotated}");
+    // The old refresh token again: reuse, the grant is revoked.
+    let (status, reused) = flow.refresh(&refresh).await;
+    assert_eq!(
+        (status, reused["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+
+    // A second grant, revoked by its client.
+    let access2 = flow.connect(&gw).await;
+    let r = flow
+        .http
+        .post(format!("{}/oauth/revoke", flow.base))
+        .form(&[("token", access2.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Unknown tokens are answered alike and not recorded.
+    for _ in 0..3 {
+        let r = flow
+            .http
+            .post(format!("{}/oauth/revoke", flow.base))
+            .form(&[("token", "flow_at_not-a-token")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+
+    let grants = gw.running.app.oauth.grants.list(None).await.unwrap();
+    let (second, first) = (&grants[0].id, &grants[1].id);
+    let rows = |tool: &'static str| crate::abuse::rows(&gw, tool);
+    let one = |mut v: Vec<flowgate::audit::Record>, what: &str| {
+        assert_eq!(v.len(), 1, "{what}: {v:?}");
+        let r = v.remove(0);
+        assert_eq!(r.client_addr.as_deref(), Some("127.0.0.1"), "{what}");
+        r
+    };
+    let reg = one(rows("oauth.register").await, "register");
+    assert_eq!(
+        (
+            reg.outcome.as_str(),
+            reg.principal_kind.as_deref(),
+            reg.principal_id.as_deref()
+        ),
+        ("ok", Some("client"), Some(flow.client_id.as_str()))
+    );
+    let sign_ins = rows("oauth.sign_in").await;
+    assert_eq!(sign_ins.len(), 2);
+    for r in &sign_ins {
+        assert_eq!(r.outcome, "ok");
+        assert_eq!(r.principal_id.as_deref(), Some("usr_lotus_owner"));
+        assert_eq!(r.principal_name.as_deref(), Some("owner@lotusflow.example"));
+        assert_eq!(r.studio.as_deref(), Some("std_lotus"));
+    }
+    let consents = rows("oauth.consent").await;
+    assert_eq!(consents.len(), 2);
+    let consent = &consents[1];
+    assert_eq!(consent.outcome, "ok");
+    assert_eq!(consent.principal_id.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        consent.arguments.as_ref().unwrap()["scopes"],
+        json!(["classes:read"])
+    );
+    assert_eq!(
+        consent.arguments.as_ref().unwrap()["requested"],
+        json!(["classes:read", "classes:write"])
+    );
+    let exchanges = rows("oauth.token").await;
+    assert_eq!(
+        exchanges
+            .iter()
+            .map(|r| (r.outcome.as_str(), r.principal_id.clone().unwrap()))
+            .collect::<Vec<_>>(),
+        [("ok", second.clone()), ("ok", first.clone())]
+    );
+    let refreshed = one(rows("oauth.refresh").await, "refresh");
+    assert_eq!(refreshed.outcome, "ok");
+    assert_eq!(refreshed.principal_id.as_deref(), Some(first.as_str()));
+    let reuse = one(rows("oauth.refresh_reuse").await, "reuse");
+    assert_eq!(reuse.outcome, "denied");
+    assert_eq!(reuse.principal_id.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        reuse.message.as_deref(),
+        Some("refresh token used a second time: the grant is revoked")
+    );
+    let revoked = one(rows("oauth.revoke").await, "revoke");
+    assert_eq!(revoked.principal_id.as_deref(), Some(second.as_str()));
+    assert_eq!(revoked.studio.as_deref(), Some("std_lotus"));
+
+    // No secret anywhere in the log.
+    let all = crate::abuse::audit_log(
+        &gw,
+        flowgate::audit::Filter {
+            ..Default::default()
+        },
+    )
+    .await;
+    let text = serde_json::to_string(&all).unwrap();
+    for secret in [
+        "lotus-owner-demo",
+        VERIFIER,
+        code.as_str(),
+        refresh.as_str(),
+        access2.as_str(),
+        tokens["access_token"].as_str().unwrap(),
+    ] {
+        assert!(!text.contains(secret), "{secret} is in the audit log");
+    }
+    gw.stop().await;
+}
+
+/// A refused bearer credential is recorded with the client's address and, when the store still
+/// knows it (revoked, expired), the key or grant it belongs to.
+#[tokio::test]
+async fn rejected_credentials_are_audited_with_the_address_and_the_key_or_grant() {
+    let gw = Gateway::start().await;
+    let key = gw.key("std_lotus", &["classes:read"]).await;
+    gw.running.app.keys.revoke(&key.info.id).await.unwrap();
+    assert_eq!(status_with(&gw, &key.secret).await, 401);
+
+    let flow = Flow::register(&gw).await;
+    let access = &flow.connect(&gw).await;
+    let grant = expire_latest_grant(&gw).await;
+    assert_eq!(status_with(&gw, access).await, 401);
+    assert_eq!(status_with(&gw, "flow_sk_made-up").await, 401);
+
+    let rows = crate::abuse::audit_log(
+        &gw,
+        flowgate::audit::Filter {
+            outcome: Some("unauthenticated".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.message.as_deref().unwrap(),
+                r.principal_kind.as_deref(),
+                r.principal_id.as_deref(),
+                r.client_addr.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("the token is not valid", None, None, Some("127.0.0.1")),
+            (
+                "the token has expired",
+                Some("grant"),
+                Some(grant.as_str()),
+                Some("127.0.0.1")
+            ),
+            (
+                "the token was revoked",
+                Some("key"),
+                Some(key.info.id.as_str()),
+                Some("127.0.0.1")
+            ),
+        ]
+    );
+    gw.stop().await;
+}
+
+/// Behind a trusted proxy the address comes from the configured header (its right-most entry);
+/// without the setting, that header is ignored.
+#[tokio::test]
+async fn the_client_address_comes_from_the_configured_proxy_header_only() {
+    for (header, expected) in [
+        (Some("X-Forwarded-For"), "198.51.100.7"),
+        (None, "127.0.0.1"),
+    ] {
+        let gw = Gateway::start_with(|c| c.client_ip_header = header.map(str::to_string)).await;
+        let r = reqwest::Client::new()
+            .post(gw.url())
+            .bearer_auth("flow_sk_made-up")
+            .header("X-Forwarded-For", "203.0.113.9, 198.51.100.7")
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        let rows = crate::abuse::audit_log(
+            &gw,
+            flowgate::audit::Filter {
+                limit: 1,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(rows[0].client_addr.as_deref(), Some(expected));
+        gw.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn clients_are_listed_and_deleted_from_the_cli() {
+    const BIN: &str = env!("CARGO_BIN_EXE_flowgate");
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let access = flow.connect(&gw).await;
+    assert_eq!(status_with(&gw, &access).await, 200);
+    let dir = gw.running.app.config.data_dir.clone();
+    let cli = |args: &[&str]| {
+        std::process::Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let listed = cli(&["clients", "list", "--json"]);
+    assert!(listed.status.success());
+    let lines: Vec<Value> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["client_id"], flow.client_id.as_str());
+    assert_eq!(lines[0]["client_name"], "Claude Desktop");
+    assert_eq!(lines[0]["redirect_uris"], json!([REDIRECT]));
+    assert_eq!(
+        (
+            lines[0]["grants"].as_i64(),
+            lines[0]["active_grants"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let table = String::from_utf8(cli(&["clients", "list"]).stdout).unwrap();
+    assert!(
+        table.contains(&flow.client_id) && table.contains("Claude Desktop"),
+        "{table}"
+    );
+
+    let deleted = cli(&["clients", "delete", &flow.client_id]);
+    assert!(deleted.status.success());
+    assert_eq!(
+        String::from_utf8(deleted.stdout).unwrap().trim(),
+        format!(
+            "Deleted client {} (Claude Desktop) and revoked its 1 active grant(s); their tokens are refused on their next request.",
+            flow.client_id
+        )
+    );
+    // The running gateway refuses the grant's token at once.
+    assert_eq!(status_with(&gw, &access).await, 401);
+    assert!(cli(&["clients", "list", "--json"]).stdout.is_empty());
+    let again = cli(&["clients", "delete", &flow.client_id]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8(again.stderr).unwrap().contains(&format!(
+        "no registered client with id `{}`",
+        flow.client_id
+    )));
     gw.stop().await;
 }

@@ -29,6 +29,29 @@ pub struct App {
     token_sha256: [u8; 32],
     writes: AtomicU64,
     replays: AtomicU64,
+    /// Password checks (argon2, ~19 MiB each) that may run at once; the rest wait.
+    pub(crate) password_checks: Arc<tokio::sync::Semaphore>,
+    /// argon2 working memory, allocated once per concurrent check and reused, so checking
+    /// passwords never churns large allocations (which the allocator may keep).
+    pub(crate) password_memory: Arc<std::sync::Mutex<Vec<Vec<argon2::Block>>>>,
+    sign_ins: AtomicU64,
+    sign_ins_in_flight: AtomicU64,
+    max_sign_ins_in_flight: AtomicU64,
+}
+
+/// Password checks the API runs at once: one per two cores (at least one), so hashing never
+/// takes every core from the requests being served beside it.
+pub fn concurrent_password_checks() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
+/// Counts a sign-in request as in flight until dropped.
+pub(crate) struct SignInInFlight<'a>(&'a App);
+
+impl Drop for SignInInFlight<'_> {
+    fn drop(&mut self) {
+        self.0.sign_ins_in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Cheap-to-clone handle on [`App`].
@@ -50,7 +73,30 @@ impl App {
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             writes: AtomicU64::new(0),
             replays: AtomicU64::new(0),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(concurrent_password_checks())),
+            password_memory: Arc::default(),
+            sign_ins: AtomicU64::new(0),
+            sign_ins_in_flight: AtomicU64::new(0),
+            max_sign_ins_in_flight: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a sign-in request received; it is in flight until the guard is dropped.
+    pub(crate) fn sign_in_started(&self) -> SignInInFlight<'_> {
+        self.sign_ins.fetch_add(1, Ordering::Relaxed);
+        let now = self.sign_ins_in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.max_sign_ins_in_flight.fetch_max(now, Ordering::AcqRel);
+        SignInInFlight(self)
+    }
+
+    /// Sign-in requests received (`POST /auth/sign-in`), whatever their outcome.
+    pub fn sign_in_count(&self) -> u64 {
+        self.sign_ins.load(Ordering::Relaxed)
+    }
+
+    /// The most sign-in requests that were in progress at the same moment.
+    pub fn max_concurrent_sign_ins(&self) -> u64 {
+        self.max_sign_ins_in_flight.load(Ordering::Relaxed)
     }
 
     /// Authenticated write requests received (POST, PUT, PATCH, DELETE), replays included.

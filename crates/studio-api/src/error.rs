@@ -44,6 +44,9 @@ pub enum ApiError {
     /// `Idempotency-Key` reused with a different method, path or body (422).
     #[error("idempotency key reused with a different request")]
     IdempotencyMismatch,
+    /// Too much of an expensive kind of work is in progress; retry shortly (503).
+    #[error("{0}")]
+    Busy(String),
     /// Something broke on our side (500). The cause is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -120,6 +123,7 @@ impl IntoResponse for ApiError {
                 "idempotency_key_reused",
                 None,
             ),
+            ApiError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy", None),
             ApiError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", None)

@@ -190,6 +190,16 @@ impl StudioApi {
         self.app.write_count()
     }
 
+    /// Sign-in requests received (`POST /v1/auth/sign-in`), whatever their outcome.
+    pub fn sign_in_count(&self) -> u64 {
+        self.app.sign_in_count()
+    }
+
+    /// The most sign-in requests that were in progress at the same moment.
+    pub fn max_concurrent_sign_ins(&self) -> u64 {
+        self.app.max_concurrent_sign_ins()
+    }
+
     /// Writes answered from the idempotency store rather than executed again.
     pub fn replay_count(&self) -> u64 {
         self.app.replay_count()
