@@ -2,6 +2,7 @@
 mod catalog;
 mod cli;
 mod every_tool;
+mod fuzz;
 mod gateway;
 mod guarantees;
 mod harness;
