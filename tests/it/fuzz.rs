@@ -577,7 +577,23 @@ fn generated_arguments_agree_with_jsonschema_and_map_to_one_request() {
 /// `uri`, which no shipped tool uses yet.
 #[test]
 fn every_keyword_of_the_subset_agrees_with_jsonschema() {
-    let schema = json!({
+    let schema = subset_schema();
+    let ours = Validator::compile(&schema).unwrap();
+    let theirs = reference(&schema);
+    let mut runner = TestRunner::new(ProptestConfig {
+        cases: cases() * 4,
+        ..config()
+    });
+    runner
+        .run(&object_for(&schema), |args| {
+            check_agreement("subset", &schema, &ours, &theirs, &args)
+        })
+        .unwrap();
+}
+
+/// Every keyword and format of the manifest's schema subset; `n` is required.
+fn subset_schema() -> Value {
+    json!({
         "type": "object",
         "properties": {
             "when": {"type": "string", "format": "date-time"},
@@ -599,18 +615,7 @@ fn every_keyword_of_the_subset_agrees_with_jsonschema() {
         },
         "required": ["n"],
         "additionalProperties": false
-    });
-    let ours = Validator::compile(&schema).unwrap();
-    let theirs = reference(&schema);
-    let mut runner = TestRunner::new(ProptestConfig {
-        cases: cases() * 4,
-        ..config()
-    });
-    runner
-        .run(&object_for(&schema), |args| {
-            check_agreement("subset", &schema, &ours, &theirs, &args)
-        })
-        .unwrap();
+    })
 }
 
 // === over HTTP: JSON-RPC bodies and OAuth endpoints ===
@@ -861,16 +866,15 @@ async fn oauth_endpoints_answer_every_body_with_an_oauth_error_or_success() {
     let gw = Gateway::start().await;
     let base = gw.running.app.base_url.clone();
     let http = reqwest::Client::new();
-    let reg: Value = http
-        .post(format!("{base}/oauth/register"))
-        .json(&json!({"client_name": "Fuzz", "redirect_uris": ["http://127.0.0.1:33333/callback"]}))
-        .send()
+    let client_id = gw
+        .running
+        .app
+        .oauth
+        .grants
+        .register_client("Fuzz", &["http://127.0.0.1:33333/callback".to_string()])
         .await
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let client_id = reg["client_id"].as_str().unwrap().to_string();
+        .client_id;
     let deadline = Instant::now() + Duration::from_secs(120);
     let n = http_cases();
     for (i, (body, content_type)) in draw(oauth_form(client_id), n).into_iter().enumerate() {
@@ -959,19 +963,9 @@ proptest! {
 /// reverse), with the exact outcome now.
 #[test]
 fn formats_found_by_the_differential_test_stay_fixed() {
-    let schema = json!({
-        "type": "object",
-        "properties": {
-            "when": {"type": "string", "format": "date-time"},
-            "day": {"type": "string", "format": "date"},
-            "mail": {"type": "string", "format": "email"},
-            "site": {"type": "string", "format": "uri"}
-        },
-        "additionalProperties": false
-    });
-    let validator = Validator::compile(&schema).unwrap();
+    let validator = Validator::compile(&subset_schema()).unwrap();
     let problems = |field: &str, value: &str| -> Vec<String> {
-        let mut args = json!({ field: value });
+        let mut args = json!({ "n": 0, field: value });
         validator
             .validate(&mut args)
             .iter()
