@@ -5,7 +5,8 @@
 //! registration endpoints; client metadata documents.
 //!
 //! `PROPTEST_CASES` sets the cases per property (default 256; the HTTP tests send at most 200
-//! requests, or `PROPTEST_CASES` if smaller). Longer runs: docs/FUZZING.md.
+//! requests, or `PROPTEST_CASES` if smaller); the seed is fixed unless `PROPTEST_RNG_SEED` is set.
+//! Longer runs: docs/FUZZING.md.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -15,28 +16,31 @@ use flowgate::tool::catalog::BASE_PATH;
 use flowgate::tool::{ArgsError, Registry, Target, Tool};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{TestCaseError, TestRunner};
+use proptest::test_runner::{RngAlgorithm, RngSeed, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 
 use crate::harness::Gateway;
 
-/// Cases per property: `PROPTEST_CASES`, else 256.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
+/// proptest's defaults (256 cases; `PROPTEST_CASES` and `PROPTEST_RNG_SEED` override them), with
+/// a fixed seed unless one is given, so CI sees the same cases on every run.
 fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
     ProptestConfig {
-        cases: cases(),
         failure_persistence: None,
         // ChaCha unoptimised (tests build dependencies without optimisation) would take most
         // of the time; XorShift is plenty for generating inputs.
-        rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
+        rng_algorithm: RngAlgorithm::XorShift,
+        rng_seed: match default.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(20_261_202),
+            given => given,
+        },
+        ..default
     }
+}
+
+/// Cases per property: `PROPTEST_CASES`, else 256.
+fn cases() -> u32 {
+    config().cases
 }
 
 /// Requests an HTTP property sends: at most 200, fewer when `PROPTEST_CASES` is smaller.
@@ -620,7 +624,7 @@ fn subset_schema() -> Value {
 
 // === over HTTP: JSON-RPC bodies and OAuth endpoints ===
 
-/// `n` values of a strategy (a new random draw each run; a failure prints the body).
+/// `n` values of a strategy (the same ones every run unless `PROPTEST_RNG_SEED` is set).
 fn draw<S: Strategy>(strategy: S, n: usize) -> Vec<S::Value> {
     let mut runner = TestRunner::new(config());
     (0..n)

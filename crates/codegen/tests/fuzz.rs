@@ -3,13 +3,14 @@
 //! accepted goes through every emitter (Rust, JSON Schema, Cedar) without a panic either.
 //!
 //! Bounded: `PROPTEST_CASES` (default 256) cases per property, a quarter of that for the one
-//! that loads the whole manifest. Longer runs:
+//! that loads the whole manifest; the seed is fixed unless `PROPTEST_RNG_SEED` is set. Longer runs:
 //! `PROPTEST_CASES=100000 cargo test -p flowgate-codegen --release --test fuzz` (docs/FUZZING.md).
 
 use std::path::Path;
 
 use flowgate_codegen::{cedar, json_schema, manifest, rust};
 use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, RngSeed};
 
 /// The real manifest, `(display name, text)`, global settings first.
 fn real_manifest() -> Vec<(String, String)> {
@@ -29,22 +30,26 @@ fn real_manifest() -> Vec<(String, String)> {
     files
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(256)
-}
-
+/// proptest's defaults (256 cases; `PROPTEST_CASES` and `PROPTEST_RNG_SEED` override them), with
+/// a fixed seed unless one is given, so CI sees the same cases on every run.
 fn config() -> ProptestConfig {
+    let default = ProptestConfig::default();
     ProptestConfig {
-        cases: cases(),
         failure_persistence: None,
         // ChaCha unoptimised (tests build dependencies without optimisation) would take most
         // of the time; XorShift is plenty for generating inputs.
-        rng_algorithm: proptest::test_runner::RngAlgorithm::XorShift,
-        ..ProptestConfig::default()
+        rng_algorithm: RngAlgorithm::XorShift,
+        rng_seed: match default.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(20_261_202),
+            given => given,
+        },
+        ..default
     }
+}
+
+/// Cases per property: `PROPTEST_CASES`, else 256.
+fn cases() -> u32 {
+    config().cases
 }
 
 /// Loads `files` and checks the outcome's shape; on success also runs every emitter.
