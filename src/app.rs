@@ -45,8 +45,12 @@ pub struct App {
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
     studios: moka::future::Cache<String, StudioInfo>,
-    /// `Mcp-Session-Id` → the principal that created the session (`kind:id`).
-    pub sessions: moka::sync::Cache<String, String>,
+    /// MCP sessions, their owners and the per-principal limit.
+    pub sessions: crate::http::sessions::Sessions,
+    /// Call traces, exported when `otel_endpoint` is set.
+    pub telemetry: crate::telemetry::Telemetry,
+    /// MCP requests being answered (what a graceful shutdown waits for).
+    pub in_flight: crate::http::InFlight,
     /// Each tool's documented example as a Cedar context, for deciding calls with bad arguments.
     examples: HashMap<&'static str, Expr>,
 }
@@ -85,11 +89,7 @@ impl App {
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(config.tier_cache_ttl_secs.max(1)))
             .build();
-        let sessions = moka::sync::Cache::builder()
-            .name("sessions")
-            .max_capacity(100_000)
-            .time_to_idle(Duration::from_secs(3600))
-            .build();
+        let sessions = crate::http::sessions::Sessions::new(config.max_sessions_per_principal);
         let idempotency = Idempotency::new(
             store.clone(),
             Duration::from_secs(config.idempotency_ttl_secs),
@@ -102,6 +102,17 @@ impl App {
             config.oauth_allow_private_client_metadata,
             config.oauth_max_clients,
         );
+        let telemetry = match &config.otel_endpoint {
+            Some(endpoint) if cfg!(feature = "otel") => crate::telemetry::Telemetry::start(
+                endpoint,
+                &config.otel_service_name,
+                reqwest::Client::builder()
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .map_err(|e| format!("cannot build the trace exporter's client: {e}"))?,
+            ),
+            _ => crate::telemetry::Telemetry::off(),
+        };
         Ok(Arc::new(Self {
             oauth,
             keys: Keys::new(store.clone()),
@@ -118,6 +129,8 @@ impl App {
             base_url,
             studios,
             sessions,
+            in_flight: crate::http::InFlight::default(),
+            telemetry,
             examples,
         }))
     }
@@ -136,6 +149,7 @@ impl App {
                     actor: "gateway",
                     request_id: &request_id,
                     idempotency_key: None,
+                    traceparent: None,
                 };
                 let v = self.call_upstream(&req, &headers).await?;
                 let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
@@ -169,6 +183,8 @@ impl App {
         let started = std::time::Instant::now();
         let result = self.upstream.call(req, headers).await;
         self.metrics.upstream(started.elapsed(), &result);
+        self.metrics
+            .stage(crate::metrics::Stage::Upstream, started.elapsed());
         result
     }
 

@@ -20,6 +20,8 @@ use crate::audit::{self, Outcome, Record};
 use crate::authz::{Decision, Principal, Studio};
 use crate::idempotency::{self, Claim, Stored};
 use crate::limit::Limited;
+use crate::metrics::Stage;
+use crate::telemetry::{Arrival, Finished, Trace};
 use crate::tool::glue::Expr;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
 use crate::upstream::{CallHeaders, UpstreamError};
@@ -37,6 +39,8 @@ enum Failure {
     /// A call with the same idempotency key is still running.
     InProgress,
     Upstream(UpstreamError),
+    /// The audit log cannot be written, so no call is made.
+    AuditUnavailable,
     Internal(String),
 }
 
@@ -46,6 +50,7 @@ pub async fn call_tool(
     principal: &Principal,
     name: &str,
     args: Option<JsonObject>,
+    arrival: Option<&Arrival>,
 ) -> Result<CallToolResult, ErrorData> {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
@@ -75,56 +80,130 @@ pub async fn call_tool(
         principal = %principal.id,
         request_id = %request_id,
     );
-    handle(app, principal, name, args, started, record)
+    let stages = Stages {
+        app,
+        trace: app.telemetry.begin(arrival).map(std::sync::Mutex::new),
+    };
+    let mut record = record;
+    let answer = handle(&stages, principal, name, args, started, &mut record)
         .instrument(span)
-        .await
+        .await;
+    stages.finish(&record);
+    answer
+}
+
+/// Times each stage of one call: the stage histograms, and the call's trace when tracing is on.
+struct Stages<'a> {
+    app: &'a App,
+    trace: Option<std::sync::Mutex<Trace>>,
+}
+
+impl Stages<'_> {
+    /// `stage` ran from `started` until now.
+    fn done(&self, stage: Stage, started: Instant) {
+        self.app.metrics.stage(stage, started.elapsed());
+        self.span(stage, started);
+    }
+
+    /// Only the trace's span (the histogram is kept elsewhere).
+    fn span(&self, stage: Stage, started: Instant) {
+        if let Some(trace) = &self.trace {
+            trace
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .stage(stage, started);
+        }
+    }
+
+    /// The `traceparent` for the upstream request, when traced.
+    fn upstream_parent(&self) -> Option<String> {
+        self.trace.as_ref().map(|t| {
+            t.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .upstream_parent()
+        })
+    }
+
+    fn finish(self, record: &Record) {
+        if let Some(trace) = self.trace {
+            let trace = trace.into_inner().unwrap_or_else(|p| p.into_inner());
+            self.app.telemetry.finish(
+                &trace,
+                &Finished {
+                    tool: record.tool.as_deref().unwrap_or_default(),
+                    studio: record.studio.as_deref().unwrap_or_default(),
+                    principal: record.principal_id.as_deref().unwrap_or_default(),
+                    outcome: &record.outcome,
+                    request_id: &record.request_id,
+                },
+            );
+        }
+    }
 }
 
 async fn handle(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     name: &str,
     args: Option<JsonObject>,
     started: Instant,
-    mut record: Record,
+    record: &mut Record,
 ) -> Result<CallToolResult, ErrorData> {
+    let app = stages.app;
     let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
+    // The values of `sensitive` arguments: redacted from the stored arguments, and scrubbed from
+    // the stored (and logged) message even where an error quotes them.
+    let mut secrets = Vec::new();
     if let Some(tool) = tool {
         record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+        secrets = audit::sensitive_values(&args, tool.def.sensitive);
     }
     let write = tool.is_some_and(|t| t.def.access == Access::Write);
 
-    let result = match admit(app, principal).await {
+    let result = match admit(stages, principal).await {
         Err(failure) => Err(failure),
         Ok(studio) => match tool {
             None => {
                 record.outcome = Outcome::Invalid.as_str().into();
                 record.message = Some(format!("unknown tool {name}"));
-                finish(app, &mut record, started).await;
+                finish(stages, record, started).await;
                 app.metrics.call("unknown", Outcome::Invalid.as_str());
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {name}"),
                     None,
                 ));
             }
-            Some(tool) => run(app, principal, &studio, tool, args, &mut record).await,
+            Some(tool) => run(stages, principal, &studio, tool, args, record).await,
         },
     };
+    let result = result.map_err(|f| match f {
+        Failure::Internal(e) => Failure::Internal(audit::scrub(&e, &secrets)),
+        f => f,
+    });
     let (response, outcome, message) = present(name, write, &result);
     record.outcome = outcome.as_str().into();
-    record.message = message;
+    // A success has no message of its own; a replay keeps the note that it was one.
+    record.message = message.or(record.message.take());
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
         record.upstream_status = e.status().map(i64::from);
     }
     if let Some(tool) = tool {
         app.metrics.call(tool.def.name, outcome.as_str());
     }
-    if !finish(app, &mut record, started).await {
+    // Errors may quote what the caller sent (a 4xx from the Management API does): the stored copy
+    // never holds a sensitive value.
+    record.message = record.message.take().map(|m| audit::scrub(&m, &secrets));
+    if !finish(stages, record, started).await {
+        let reached_upstream = matches!(&result, Ok(_) | Err(Failure::Upstream(_)));
         return Ok(CallToolResult::error(vec![ContentBlock::text(
             if outcome == Outcome::Ok && write {
                 format!(
                     "{name} was applied, but flowgate could not write its audit record; tell the studio's administrator."
+                )
+            } else if !reached_upstream {
+                format!(
+                    "flowgate cannot write its audit log right now, so {name} was not run and nothing was changed. Try again shortly; if it goes on, tell the studio's administrator."
                 )
             } else {
                 format!(
@@ -141,24 +220,68 @@ async fn handle(
     Ok(response)
 }
 
-/// The studio (for its tier) and the rate limit: checked before anything else about the call.
-async fn admit(app: &App, principal: &Principal) -> Result<StudioInfo, Failure> {
+/// The studio (for its tier), the rate limit and the audit log's health: checked before
+/// anything else about the call.
+async fn admit(stages: &Stages<'_>, principal: &Principal) -> Result<StudioInfo, Failure> {
+    let app = stages.app;
+    if !app.audit.healthy() {
+        // Fail closed: no call is made that could not be audited. This call's own record is
+        // the probe; once one is written, calls go through again.
+        return Err(Failure::AuditUnavailable);
+    }
+    let started = Instant::now();
     let studio = app
         .studio(&principal.studio)
         .await
         .map_err(Failure::Studio)?;
+    let limited = rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited);
+    stages.done(Stage::RateLimit, started);
+    limited.map(|()| studio)
+}
+
+fn rate_limit(app: &App, principal: &Principal, tier: &str) -> Result<(), Limited> {
     let key = format!("{}:{}", principal.kind.as_str(), principal.id);
-    app.limits.check(&studio.tier, &key).map_err(|limited| {
-        app.metrics.rate_limited(&studio.tier);
-        Failure::RateLimited(limited)
-    })?;
-    Ok(studio)
+    app.limits.check(tier, &key).inspect_err(|_| {
+        app.metrics.rate_limited(tier);
+    })
+}
+
+/// `initialize` and `tools/list` count against the principal's rate limit like `tools/call`.
+/// With the studio's tier unknown (the upstream is down), the lowest tier's limit applies.
+pub fn charge(app: &App, principal: &Principal, tier: Option<&str>) -> Result<(), ErrorData> {
+    let tier = tier.unwrap_or(tool::catalog::TIERS[0].name);
+    rate_limit(app, principal, tier).map_err(|l| {
+        ErrorData::new(
+            rmcp::model::ErrorCode(RATE_LIMITED),
+            format!(
+                "Rate limit reached: this connection may make {} requests per minute. Try again in {}.",
+                l.per_minute,
+                wait_text(&l)
+            ),
+            None,
+        )
+    })
+}
+
+/// The JSON-RPC error code of a rate-limited request other than `tools/call` (in the range
+/// JSON-RPC leaves to servers).
+pub const RATE_LIMITED: i32 = -32029;
+
+fn wait_text(l: &Limited) -> String {
+    match l.retry_after.as_secs_f64().ceil().max(1.0) as u64 {
+        1 => "1 second".to_string(),
+        n => format!("{n} seconds"),
+    }
 }
 
 /// Appends the record; `false` if it could not be written.
-async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
+async fn finish(stages: &Stages<'_>, record: &mut Record, started: Instant) -> bool {
+    let app = stages.app;
     record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-    match app.audit.append(record).await {
+    let appending = Instant::now();
+    let appended = app.audit.append(record).await;
+    stages.done(Stage::Audit, appending);
+    match appended {
         Ok(seq) => {
             record.seq = seq;
             true
@@ -171,24 +294,28 @@ async fn finish(app: &App, record: &mut Record, started: Instant) -> bool {
 }
 
 async fn run(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     studio: &StudioInfo,
     tool: &Tool,
     args: Value,
     record: &mut Record,
 ) -> Result<Value, Failure> {
+    let app = stages.app;
     let studio_ref = Studio {
         id: studio.id.clone(),
         tier: studio.tier.clone(),
     };
 
-    let decoded = match tool.prepare(Some(args.clone())) {
+    let validating = Instant::now();
+    let prepared = tool.prepare(Some(args.clone()));
+    stages.done(Stage::Validate, validating);
+    let decoded = match prepared {
         Ok(d) => d,
         Err(ArgsError::Invalid(problems)) => {
             // Could this caller ever make this call? Decide with the documented example.
             if let Some(example) = app.example_context(tool.def.name) {
-                let decision = authorize(app, principal, &studio_ref, tool, example);
+                let decision = authorize(stages, principal, &studio_ref, tool, example);
                 if let Decision::Deny { policies, reason } = decision {
                     record.decision = Some("deny".into());
                     record.policies = policies;
@@ -200,7 +327,7 @@ async fn run(
         Err(ArgsError::Decode(e)) => return Err(Failure::Internal(e)),
     };
 
-    let decision = authorize(app, principal, &studio_ref, tool, decoded.context);
+    let decision = authorize(stages, principal, &studio_ref, tool, decoded.context);
     record.policies = decision.policies().to_vec();
     match decision {
         Decision::Allow { .. } => record.decision = Some("allow".into()),
@@ -229,13 +356,14 @@ async fn run(
             let claimed = match key {
                 None => None,
                 Some(key) => {
-                    let hash = idempotency::args_hash(&args);
-                    match app
+                    let hash = idempotency::args_hash(decoded.canonical.as_ref().unwrap_or(&args));
+                    let claiming = Instant::now();
+                    let claim = app
                         .idempotency
                         .claim(&principal.studio, tool.def.name, key, &hash)
-                        .await
-                        .map_err(|e| Failure::Internal(e.to_string()))?
-                    {
+                        .await;
+                    stages.done(Stage::Idempotency, claiming);
+                    match claim.map_err(|e| Failure::Internal(e.to_string()))? {
                         Claim::Fresh => Some(key),
                         Claim::Replay(stored) => {
                             record.message = Some("replayed from the idempotency store".into());
@@ -259,13 +387,18 @@ async fn run(
             };
             let actor = format!("{}:{}", principal.kind.as_str(), principal.id);
             let upstream_key = key.map(|k| idempotency::upstream_key(tool.def.name, k));
+            let traceparent = stages.upstream_parent();
             let headers = CallHeaders {
                 studio: &principal.studio,
                 actor: &actor,
                 request_id: &record.request_id,
                 idempotency_key: upstream_key.as_deref(),
+                traceparent: traceparent.as_deref(),
             };
+            let calling = Instant::now();
             let result = app.call_upstream(&req, &headers).await;
+            // The histogram is kept by `call_upstream` (for every upstream request).
+            stages.span(Stage::Upstream, calling);
             if let Some(key) = claimed {
                 let stored = match &result {
                     Ok(v) => Some(Stored::Ok(v.clone())),
@@ -312,15 +445,19 @@ async fn run(
 
 /// The Cedar decision, timed.
 fn authorize(
-    app: &App,
+    stages: &Stages<'_>,
     principal: &Principal,
     studio: &Studio,
     tool: &Tool,
     context: Expr,
 ) -> Decision {
     let started = Instant::now();
-    let decision = app.authz.authorize(principal, studio, tool.def, context);
-    app.metrics.decision(started.elapsed());
+    let decision = stages
+        .app
+        .authz
+        .authorize(principal, studio, tool.def, context);
+    stages.app.metrics.decision(started.elapsed());
+    stages.done(Stage::Authorize, started);
     decision
 }
 
@@ -380,10 +517,7 @@ fn present(
             format!(
                 "Rate limit reached: this connection may make {} calls per minute. Try again in {}; nothing was changed.",
                 l.per_minute,
-                match l.retry_after.as_secs_f64().ceil().max(1.0) as u64 {
-                    1 => "1 second".to_string(),
-                    n => format!("{n} seconds"),
-                }
+                wait_text(l)
             ),
             Outcome::RateLimited,
         ),
@@ -434,6 +568,13 @@ fn present(
             };
             error(text, Outcome::UpstreamError)
         }
+        Err(Failure::Upstream(e @ UpstreamError::Certificate(_))) => error(
+            format!(
+                "flowgate refused the studio's Management API's TLS certificate ({}), so {name} was not run and nothing was changed. The gateway's operator must fix the certificate or trust its CA with upstream_ca_file.",
+                brief(e)
+            ),
+            Outcome::UpstreamError,
+        ),
         Err(Failure::Upstream(e @ UpstreamError::Unreachable(_))) => error(
             format!(
                 "The studio's Management API could not be reached ({}), so {name} was not run and nothing was changed. Try again shortly.",
@@ -452,6 +593,12 @@ fn present(
             };
             error(text, Outcome::UpstreamError)
         }
+        Err(Failure::AuditUnavailable) => error(
+            format!(
+                "flowgate cannot write its audit log right now, so {name} was not run and nothing was changed. Try again shortly; if it goes on, tell the studio's administrator."
+            ),
+            Outcome::Error,
+        ),
         Err(Failure::Internal(e)) => {
             tracing::error!(tool = name, error = %e, "internal error");
             error(
@@ -493,6 +640,10 @@ fn brief(e: &UpstreamError) -> String {
         UpstreamError::BadResponse(_) => {
             "The studio's Management API sent an answer flowgate cannot read".into()
         }
+        UpstreamError::Certificate(why) => why.clone(),
+        UpstreamError::TooLarge { limit } => format!(
+            "The studio's Management API sent an answer larger than the {limit} bytes flowgate reads"
+        ),
     }
 }
 

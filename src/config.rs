@@ -41,6 +41,11 @@ pub struct Config {
     pub upstream_connect_timeout_ms: u64,
     /// Upstream total timeout per call, in milliseconds.
     pub upstream_timeout_ms: u64,
+    /// A PEM bundle of CA certificates trusted for the upstream in addition to the platform's
+    /// roots (a Management API behind a private CA).
+    pub upstream_ca_file: Option<PathBuf>,
+    /// Largest upstream answer read, in bytes; a larger one is an error.
+    pub upstream_max_response_bytes: usize,
     /// A policy folder to use instead of the policies built into the binary.
     pub policies_dir: Option<PathBuf>,
     /// Session mode of `/mcp`.
@@ -58,6 +63,22 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Log as JSON lines instead of text.
     pub log_json: bool,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and how long an idle
+    /// keep-alive connection is kept), in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// How long a client may take to send a request's body, in milliseconds.
+    pub body_read_timeout_ms: u64,
+    /// On shutdown, how long calls in flight may take to finish, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// MCP sessions one principal may hold open; opening another closes its oldest.
+    pub max_sessions_per_principal: usize,
+    /// An OTLP/HTTP collector (`http://collector:4318`) to export call traces to; unset: no
+    /// tracing.
+    pub otel_endpoint: Option<String>,
+    /// The `service.name` of exported traces.
+    pub otel_service_name: String,
     /// How long an idempotent write's answer is kept, in seconds.
     pub idempotency_ttl_secs: u64,
     /// How long audit records are kept, in days (0 keeps them forever).
@@ -83,6 +104,8 @@ impl Default for Config {
             upstream_token: None,
             upstream_connect_timeout_ms: 2_000,
             upstream_timeout_ms: 15_000,
+            upstream_ca_file: None,
+            upstream_max_response_bytes: 8 * 1024 * 1024,
             policies_dir: None,
             mcp_mode: McpMode::Stateful,
             allowed_hosts: Vec::new(),
@@ -91,6 +114,13 @@ impl Default for Config {
             tools_page_size: 100,
             max_body_bytes: 1024 * 1024,
             log_json: false,
+            max_connections: 1024,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            shutdown_grace_ms: 10_000,
+            max_sessions_per_principal: 32,
+            otel_endpoint: None,
+            otel_service_name: "flowgate".into(),
             idempotency_ttl_secs: 24 * 3600,
             audit_retention_days: 365,
             rate_limit_per_minute: BTreeMap::from([("free".into(), 60), ("pro".into(), 600)]),
@@ -174,6 +204,27 @@ impl Config {
             "UPSTREAM_TIMEOUT_MS" => {
                 self.upstream_timeout_ms = parse("FLOWGATE_UPSTREAM_TIMEOUT_MS", value)?;
             }
+            "UPSTREAM_CA_FILE" => self.upstream_ca_file = Some(PathBuf::from(value)),
+            "UPSTREAM_MAX_RESPONSE_BYTES" => {
+                self.upstream_max_response_bytes =
+                    parse("FLOWGATE_UPSTREAM_MAX_RESPONSE_BYTES", value)?;
+            }
+            "MAX_CONNECTIONS" => self.max_connections = parse("FLOWGATE_MAX_CONNECTIONS", value)?,
+            "HEADER_READ_TIMEOUT_MS" => {
+                self.header_read_timeout_ms = parse("FLOWGATE_HEADER_READ_TIMEOUT_MS", value)?;
+            }
+            "BODY_READ_TIMEOUT_MS" => {
+                self.body_read_timeout_ms = parse("FLOWGATE_BODY_READ_TIMEOUT_MS", value)?;
+            }
+            "SHUTDOWN_GRACE_MS" => {
+                self.shutdown_grace_ms = parse("FLOWGATE_SHUTDOWN_GRACE_MS", value)?;
+            }
+            "MAX_SESSIONS_PER_PRINCIPAL" => {
+                self.max_sessions_per_principal =
+                    parse("FLOWGATE_MAX_SESSIONS_PER_PRINCIPAL", value)?;
+            }
+            "OTEL_ENDPOINT" => self.otel_endpoint = Some(value.to_string()),
+            "OTEL_SERVICE_NAME" => self.otel_service_name = value.to_string(),
             "POLICIES_DIR" => self.policies_dir = Some(PathBuf::from(value)),
             "MCP_MODE" => {
                 self.mcp_mode = match value {
@@ -272,6 +323,52 @@ impl Config {
                 message: "timeouts must be greater than zero".into(),
             });
         }
+        if let Some(url) = &self.upstream_url
+            && url.starts_with("http://")
+            && self.upstream_ca_file.is_some()
+        {
+            return Err(ConfigError::Invalid {
+                key: "upstream_ca_file",
+                message: format!(
+                    "is set, but upstream_url {url:?} is plain http: use an https:// URL"
+                ),
+            });
+        }
+        for (key, value) in [
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("max_connections", self.max_connections as u64),
+            (
+                "max_sessions_per_principal",
+                self.max_sessions_per_principal as u64,
+            ),
+            (
+                "upstream_max_response_bytes",
+                self.upstream_max_response_bytes as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be greater than zero".into(),
+                });
+            }
+        }
+        if let Some(url) = &self.otel_endpoint {
+            if !cfg!(feature = "otel") {
+                return Err(ConfigError::Invalid {
+                    key: "otel_endpoint",
+                    message: "this flowgate was built without trace export (cargo feature `otel`)"
+                        .into(),
+                });
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    key: "otel_endpoint",
+                    message: format!("must be an http:// or https:// URL, got {url:?}"),
+                });
+            }
+        }
         if !(1..=1000).contains(&self.tools_page_size) {
             return Err(ConfigError::Invalid {
                 key: "tools_page_size",
@@ -303,6 +400,18 @@ impl Config {
 
     pub fn upstream_timeout(&self) -> Duration {
         Duration::from_millis(self.upstream_timeout_ms)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
     }
 
     pub fn upstream_connect_timeout(&self) -> Duration {

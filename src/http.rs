@@ -1,5 +1,10 @@
 //! The HTTP surface: `/mcp` behind authentication and session binding, the RFC 9728 metadata,
-//! and the health endpoints. Middleware is assembled in [`router`], in the order it runs.
+//! and the health endpoints. Middleware is assembled in [`router`], in the order it runs; the
+//! [`listener`] serves it within connection and header-time limits.
+
+pub mod guard;
+pub mod listener;
+pub mod sessions;
 
 use std::sync::Arc;
 
@@ -10,7 +15,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::json;
@@ -25,37 +29,37 @@ use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
 
 /// The whole router. `shutdown` ends every MCP session when cancelled.
+///
+/// In order: the `Host` check (every route but the health probes) → for `/mcp`, authentication
+/// and session binding, then the body guard, then rmcp; for the other routes, the body guard
+/// with a small limit.
 pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec();
-    hosts.extend(app.config.allowed_hosts.iter().cloned());
-    if let Some(host) = app
-        .config
-        .public_url
-        .as_deref()
-        .and_then(|u| u.split("://").nth(1))
-        .and_then(|rest| rest.split(['/', ':']).next())
-    {
-        hosts.push(host.to_string());
-    }
-    let mut config = StreamableHttpServerConfig::default()
-        .with_cancellation_token(shutdown.child_token())
-        .with_allowed_hosts(hosts)
-        .with_max_request_body_bytes(app.config.max_body_bytes);
-    // MCP clients outside a browser send no Origin; a browser page must be allowed explicitly
-    // (DNS-rebinding protection).
-    config = if app.config.allowed_origins.is_empty() {
-        config.enforce_origin_validation()
-    } else {
-        config.with_allowed_origins(app.config.allowed_origins.clone())
+    let hosts = guard::Hosts::of(&app);
+    let budget = guard::BodyRules::budget();
+    let body_timeout = app.config.body_read_timeout();
+    let body = |limit: usize| {
+        middleware::from_fn_with_state(
+            guard::BodyRules {
+                limit,
+                timeout: body_timeout,
+                budget: budget.clone(),
+            },
+            guard::read_body,
+        )
     };
+    let config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(shutdown.child_token())
+        .with_allowed_hosts(hosts.names())
+        .with_max_request_body_bytes(app.config.max_body_bytes);
+    // The Origin check (DNS rebinding) is `guard::check_origin`, in front of rmcp: it knows the
+    // gateway's own origin and explains a refusal.
     let gateway = Gateway::new(app.clone());
-    let app_for_oauth = app.clone();
     let mcp: Router = match app.config.mcp_mode {
         McpMode::Stateful => Router::new().route_service(
             "/mcp",
             StreamableHttpService::new(
                 move || Ok(gateway.clone()),
-                Arc::new(LocalSessionManager::default()),
+                app.sessions.manager.clone(),
                 config,
             ),
         ),
@@ -70,6 +74,12 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             ),
         ),
     };
+    let mcp =
+        mcp.layer(middleware::from_fn(json_rpc_errors))
+            .layer(middleware::from_fn_with_state(
+                guard::Origins::of(&app),
+                guard::check_origin,
+            ));
     let public = Router::new()
         .route(
             "/.well-known/oauth-protected-resource",
@@ -79,15 +89,127 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
             "/.well-known/oauth-protected-resource/mcp",
             get(protected_resource_metadata),
         )
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app.clone());
+    // Load balancers and orchestrators probe these by address: no Host check.
+    let probes = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .with_state(app.clone());
+    let max_body = app.config.max_body_bytes;
     Router::new()
-        // Every /mcp request is authenticated, then bound to its session's principal.
-        .merge(mcp.layer(middleware::from_fn_with_state(app, authenticate)))
+        // Every /mcp request is authenticated (before its body is read), then bound to its
+        // session's principal.
+        .merge(
+            mcp.layer(body(max_body))
+                .layer(middleware::from_fn_with_state(app.clone(), authenticate)),
+        )
         .merge(public)
-        .merge(crate::oauth::router(app_for_oauth))
+        .merge(crate::oauth::router(app).layer(body(SMALL_BODY)))
+        .layer(middleware::from_fn_with_state(hosts, guard::check_host))
+        .merge(probes)
+}
+
+/// `POST /mcp` requests whose response has not been sent in full: what shutdown waits for
+/// before it ends the sessions (a `GET /mcp` event stream is not counted: it lasts as long as
+/// its session).
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
+
+impl InFlight {
+    pub fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn enter(&self) -> InFlightGuard {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        InFlightGuard(self.0.clone())
+    }
+
+    /// Waits until nothing is in flight, or `deadline`; returns what is still in flight.
+    pub async fn drained(&self, deadline: tokio::time::Instant) -> usize {
+        while self.count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.count()
+    }
+}
+
+struct InFlightGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The body limit of the routes other than `/mcp` (OAuth forms and registrations).
+const SMALL_BODY: usize = 64 * 1024;
+
+/// JSON-RPC errors for `/mcp` bodies rmcp cannot read: it answers those with a plain-text 415,
+/// where a client needs -32700 (not JSON) or -32602/-32600 (JSON, but not a request it can
+/// serve), with HTTP 400. The body (already read by the body guard; the buffer is shared with
+/// rmcp, not copied) is parsed here only when rmcp refused it, so a good request is parsed once.
+async fn json_rpc_errors(req: Request, next: Next) -> Response {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if req.method() != axum::http::Method::POST || !json {
+        return next.run(req).await;
+    }
+    // The body guard (`guard::read_body`, the layer outside this one) has already read the body
+    // whole within its limits: this only takes the bytes back out.
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return guard::plain(
+            StatusCode::BAD_REQUEST,
+            "The request body could not be read.",
+        );
+    };
+    let response = next
+        .run(Request::from_parts(
+            parts,
+            axum::body::Body::from(bytes.clone()),
+        ))
+        .await;
+    // With a JSON content type, rmcp's 415 means the body did not deserialize.
+    if response.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return response;
+    }
+    let (id, code, message) = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Err(e) => (
+            serde_json::Value::Null,
+            -32700,
+            format!("Parse error: the request body is not valid JSON ({e})"),
+        ),
+        Ok(v) => {
+            let id = v
+                .get("id")
+                .filter(|id| id.is_string() || id.is_number())
+                .cloned()
+                .unwrap_or_default();
+            match v
+                .get("method")
+                .and_then(|m| m.as_str())
+                .and_then(|m| crate::mcp::params_problem(m, v.get("params")))
+            {
+                Some(problem) => (id, -32602, problem),
+                None => (
+                    id,
+                    -32600,
+                    "Invalid Request: the body is not a JSON-RPC 2.0 request, notification or response".into(),
+                ),
+            }
+        }
+    };
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})),
+    )
+        .into_response()
 }
 
 /// RFC 9728 protected resource metadata for `/mcp`.
@@ -102,16 +224,20 @@ async fn protected_resource_metadata(State(app): State<Arc<App>>) -> Json<serde_
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
-    let store = app.store.ping().await.map_err(|e| e.to_string());
-    let upstream = app
-        .upstream
-        .reachable()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", app.upstream.base_url()));
+    // Answered to any Host (probes come by address), so it says only what is wrong, not where;
+    // the details go to the log.
+    let store = app.store.ping().await.map_err(|e| {
+        tracing::warn!(error = %e, "readyz: the store does not answer");
+        "unavailable"
+    });
+    let upstream = app.upstream.reachable().await.map_err(|e| {
+        tracing::warn!(error = %e, upstream = app.upstream.base_url(), "readyz: the upstream does not answer");
+        "unreachable"
+    });
     let ok = store.is_ok() && upstream.is_ok();
     let body = json!({
-        "store": store.err().unwrap_or_else(|| "ok".into()),
-        "upstream": upstream.err().unwrap_or_else(|| "ok".into()),
+        "store": store.err().unwrap_or("ok"),
+        "upstream": upstream.err().unwrap_or("ok"),
     });
     let status = if ok {
         StatusCode::OK
@@ -156,6 +282,32 @@ fn challenge(app: &App, rejection: Rejection) -> Response {
     response
 }
 
+/// The credential checked, timed as the `authenticate` stage.
+async fn checked_credential(
+    app: &App,
+    req: &mut Request,
+    token: &str,
+) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let at = std::time::SystemTime::now();
+    let checked = crate::oauth::authenticate(app, token).await;
+    let took = started.elapsed();
+    app.metrics.stage(crate::metrics::Stage::Authenticate, took);
+    if app.telemetry.is_on() {
+        let parent = req
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::telemetry::TraceParent::parse);
+        req.extensions_mut().insert(crate::telemetry::Arrival {
+            authenticated_at: at,
+            authenticate_took: took,
+            parent,
+        });
+    }
+    checked
+}
+
 /// Authenticates every `/mcp` request and binds sessions to the principal that opened them.
 async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let header = req
@@ -173,7 +325,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
     };
     let principal: Result<Arc<Principal>, Rejection> = match token {
         Err(r) => Err(r),
-        Ok(t) => match crate::oauth::authenticate(&app, &t).await {
+        Ok(t) => match checked_credential(&app, &mut req, &t).await {
             Ok(result) => result,
             Err(e) => {
                 tracing::error!(error = %e, "cannot check a credential");
@@ -226,20 +378,42 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     if let Some(sid) = &session
-        && let Some(bound) = app.sessions.get(sid)
+        && let Some(bound) = app.sessions.owner(sid)
         && bound != owner
     {
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     req.extensions_mut().insert(principal);
-    let response = next.run(req).await;
+    let in_flight = (req.method() == axum::http::Method::POST).then(|| app.in_flight.enter());
+    let ending = req.method() == axum::http::Method::DELETE;
+    if ending
+        && let Some(sid) = &session
+        && app.config.mcp_mode == McpMode::Stateful
+        && !app.sessions.is_open(sid).await
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    let mut response = next.run(req).await;
+    if ending && response.status() == StatusCode::ACCEPTED {
+        // The session is ended, not queued for ending: clients expect 200 or 204 here.
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    if let Some(guard) = in_flight {
+        // Counted until the last byte of the answer is sent (or the client goes away).
+        response = response.map(|body| {
+            axum::body::Body::new(http_body_util::BodyExt::map_frame(body, move |frame| {
+                let _ = &guard;
+                frame
+            }))
+        });
+    }
     if session.is_none()
         && let Some(new) = response
             .headers()
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
     {
-        app.sessions.insert(new.to_string(), owner);
+        app.sessions.opened(&owner, new).await;
     }
     response
 }

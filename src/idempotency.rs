@@ -56,15 +56,67 @@ pub struct Idempotency {
     stale_after: Duration,
 }
 
-/// The hash of a call's arguments, idempotency key excluded, independent of field order.
+/// The hash of a call's arguments, idempotency key excluded: the same for the same call however
+/// it is spelt. Object keys are sorted, and numbers equal in value hash the same (`60`, `60.0`
+/// and `6e1`); strings are kept exactly. The gateway hashes the typed input
+/// ([`crate::tool::Decoded::canonical`]), which already fixes field order and number types.
 pub fn args_hash(args: &Value) -> String {
-    let mut args = args.clone();
-    if let Some(o) = args.as_object_mut() {
-        o.remove("idempotency_key");
+    let mut text = String::new();
+    match args {
+        Value::Object(o) => {
+            let rest: serde_json::Map<String, Value> = o
+                .iter()
+                .filter(|(k, _)| *k != "idempotency_key")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            canonical(&Value::Object(rest), &mut text);
+        }
+        other => canonical(other, &mut text),
     }
-    // serde_json's map is ordered by key, so this text is canonical.
-    let digest = Sha256::digest(args.to_string().as_bytes());
+    let digest = Sha256::digest(text.as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whole numbers up to this magnitude are exact in a float, so `60.0` and `60` are one value.
+const EXACT_INTEGER: f64 = 9_007_199_254_740_992.0; // 2^53
+
+/// Writes a value as canonical JSON text: keys sorted, numbers by value.
+fn canonical(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&o[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (None, Some(u), _) => out.push_str(&u.to_string()),
+            (None, None, Some(f)) if f.fract() == 0.0 && f.abs() <= EXACT_INTEGER => {
+                out.push_str(&(f as i64).to_string());
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        other => out.push_str(&other.to_string()),
+    }
 }
 
 /// The `Idempotency-Key` sent upstream for a caller's key: derived from the tool and the key, so
@@ -210,5 +262,53 @@ impl Idempotency {
             .execute(self.store.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::args_hash;
+
+    fn hash(text: &str) -> String {
+        args_hash(&serde_json::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn numbers_equal_in_value_hash_the_same() {
+        let a = hash(r#"{"minutes": 60, "price": 25.5}"#);
+        assert_eq!(a, hash(r#"{"minutes": 60.0, "price": 25.50}"#));
+        assert_eq!(a, hash(r#"{"minutes": 6e1, "price": 2.55e1}"#));
+        assert_eq!(a, hash(r#"{"price": 25.5, "minutes": 60}"#));
+        assert_ne!(a, hash(r#"{"minutes": 61, "price": 25.5}"#));
+        assert_ne!(a, hash(r#"{"minutes": 60, "price": 25.51}"#));
+    }
+
+    #[test]
+    fn nested_values_are_canonical_and_strings_stay_exact() {
+        let a = hash(r#"{"x": {"b": [1, 2.0], "a": "Yoga"}}"#);
+        assert_eq!(a, hash(r#"{"x": {"a": "Yoga", "b": [1.0, 2]}}"#));
+        assert_ne!(a, hash(r#"{"x": {"a": "yoga", "b": [1, 2]}}"#));
+        assert_ne!(a, hash(r#"{"x": {"a": "Yoga ", "b": [1, 2]}}"#));
+        assert_ne!(a, hash(r#"{"x": {"a": "Yoga", "b": [2, 1]}}"#));
+        // A number and the string of it are different arguments.
+        assert_ne!(hash(r#"{"n": 60}"#), hash(r#"{"n": "60"}"#));
+    }
+
+    #[test]
+    fn the_key_is_left_out_and_large_integers_keep_their_value() {
+        assert_eq!(
+            args_hash(&json!({"a": 1, "idempotency_key": "k1"})),
+            args_hash(&json!({"a": 1, "idempotency_key": "k2"}))
+        );
+        assert_ne!(
+            args_hash(&json!({"n": u64::MAX})),
+            args_hash(&json!({"n": u64::MAX - 1}))
+        );
+        assert_ne!(
+            args_hash(&json!({"n": 9_007_199_254_740_993_i64})),
+            args_hash(&json!({"n": 9_007_199_254_740_992_i64}))
+        );
     }
 }

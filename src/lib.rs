@@ -20,5 +20,6 @@ pub mod oauth;
 pub mod prove;
 pub mod serve;
 pub mod store;
+pub mod telemetry;
 pub mod tool;
 pub mod upstream;

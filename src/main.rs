@@ -1,5 +1,9 @@
 //! The `flowgate` command: serve the gateway, manage secret keys, read the audit log, check and
 //! explain policies, or run the reference Management API on its own.
+//!
+//! Whatever it prints that a caller could have chosen (key and client names, tool names,
+//! arguments, messages) goes through [`shown`] (tables) or [`json_line`] (`--json`), so no stored
+//! text can move the operator's cursor, clear the terminal, reorder a line or forge a row.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -228,16 +232,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config.mcp_mode = McpMode::Stateless;
             }
             init_tracing(config.log_json);
-            let mut running = serve::start(config).await?;
+            let running = serve::start(config).await?;
             println!("{}", serve::banner(&running));
-            let token = running.shutdown_token();
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                eprintln!("shutting down");
-                token.cancel();
-            });
-            running.wait().await;
+            shutdown_signal().await;
+            eprintln!(
+                "shutting down: finishing the calls in flight (at most {} s)",
+                running.app.config.shutdown_grace().as_secs_f64()
+            );
             running.stop().await;
+            eprintln!("stopped");
             Ok(())
         }
         Command::Keys(cmd) => keys(&config, cmd).await,
@@ -303,10 +306,56 @@ fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
+/// Is `c` a character that changes how a terminal shows what follows it: a C0 or C1 control
+/// (escape, carriage return, line feed, DEL…) or a bidirectional override, embedding, isolate
+/// or mark?
+fn unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text from the store as a table shows it: every [`unsafe_for_terminal`] character written as
+/// a visible escape like `\u{1b}`, the rest unchanged.
+fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(unsafe_for_terminal) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_for_terminal(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// One JSON line. serde_json escapes C0 controls; this also escapes the characters it leaves raw
+/// (DEL, C1 controls, bidirectional controls) as `\uXXXX`. They can only occur inside strings,
+/// so the line stays the same JSON.
+fn json_line(value: &impl serde::Serialize) -> anyhow::Result<String> {
+    let text = serde_json::to_string(value)?;
+    if !text.chars().any(unsafe_for_terminal) {
+        return Ok(text);
+    }
+    Ok(text
+        .chars()
+        .map(|c| {
+            if unsafe_for_terminal(c) {
+                format!("\\u{:04x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect())
+}
+
 fn print_keys(keys: &[KeyInfo], json: bool) -> anyhow::Result<()> {
     if json {
         for k in keys {
-            println!("{}", serde_json::to_string(k)?);
+            println!("{}", json_line(k)?);
         }
         return Ok(());
     }
@@ -322,13 +371,13 @@ fn print_keys(keys: &[KeyInfo], json: bool) -> anyhow::Result<()> {
         };
         println!(
             "{:<20} {:<16} {:<28} {:<16} {:<20} {:<20} {}",
-            k.id,
-            k.studio,
-            k.name,
-            k.hint,
-            k.last_used_at.as_deref().unwrap_or("never"),
-            state,
-            k.scopes.join(",")
+            shown(&k.id),
+            shown(&k.studio),
+            shown(&k.name),
+            shown(&k.hint),
+            shown(k.last_used_at.as_deref().unwrap_or("never")),
+            shown(&state),
+            shown(&k.scopes.join(","))
         );
     }
     Ok(())
@@ -367,7 +416,8 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             let k = keys.revoke(&id).await?;
             println!(
                 "Revoked key {} ({}); its next request is refused.",
-                k.id, k.name
+                shown(&k.id),
+                shown(&k.name)
             );
         }
         KeysCommand::Rotate { id } => {
@@ -391,7 +441,7 @@ async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
             let list = grants.list(studio.as_deref()).await?;
             if json {
                 for g in &list {
-                    println!("{}", serde_json::to_string(g)?);
+                    println!("{}", json_line(g)?);
                 }
                 return Ok(());
             }
@@ -407,12 +457,12 @@ async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
                     .unwrap_or_else(|| "active".into());
                 println!(
                     "{:<26} {:<16} {:<28} {:<30} {:<26} {}",
-                    g.id,
-                    g.studio,
-                    g.client_name,
-                    g.user_email,
-                    state,
-                    g.scopes.join(",")
+                    shown(&g.id),
+                    shown(&g.studio),
+                    shown(&g.client_name),
+                    shown(&g.user_email),
+                    shown(&state),
+                    shown(&g.scopes.join(","))
                 );
             }
         }
@@ -443,7 +493,7 @@ async fn audit_cmd(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
         .await?;
     if args.json {
         for r in &records {
-            println!("{}", serde_json::to_string(r)?);
+            println!("{}", json_line(r)?);
         }
         return Ok(());
     }
@@ -454,13 +504,14 @@ async fn audit_cmd(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     for r in &records {
         println!(
             "{:<24} {:<16} {:<22} {:<24} {:<15} {:>6}  {}",
-            r.at,
-            r.studio.as_deref().unwrap_or("-"),
-            r.principal_id.as_deref().unwrap_or("-"),
-            r.tool.as_deref().unwrap_or("-"),
-            r.outcome,
+            shown(&r.at),
+            shown(r.studio.as_deref().unwrap_or("-")),
+            shown(r.principal_id.as_deref().unwrap_or("-")),
+            shown(r.tool.as_deref().unwrap_or("-")),
+            shown(&r.outcome),
             r.duration_ms,
-            r.message.as_deref().unwrap_or("").replace('\n', " ")
+            // Line breaks of a message (a list of problems) read as spaces in a table row.
+            shown(&r.message.as_deref().unwrap_or("").replace('\n', " "))
         );
     }
     Ok(())

@@ -8,15 +8,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult,
+    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
+    Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
     PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::authz::Principal;
 use crate::call;
+use crate::telemetry::Arrival;
 use crate::tool::{self, Access};
 
 /// The rmcp handler; one per session (or per request when stateless), sharing the [`App`].
@@ -64,6 +67,49 @@ impl Gateway {
     }
 }
 
+/// Why the params of a request for one of the methods this server implements are malformed
+/// (`None`: not one of them, so "method not found" is the right answer).
+///
+/// rmcp reads a known method whose params do not fit its schema as a custom request, which
+/// would answer -32601 "method not found"; the caller deserves -32602 and what to fix.
+pub fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
+    const KNOWN: &[&str] = &["initialize", "ping", "tools/list", "tools/call"];
+    if !KNOWN.contains(&method) {
+        return None;
+    }
+    if method != "tools/call" {
+        return Some(format!(
+            "Invalid params: the params of {method} do not match the MCP schema"
+        ));
+    }
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let problem = match params {
+        None => "tools/call needs params: an object with `name` (the tool, a string) and optional `arguments` (an object)".to_string(),
+        Some(p) if !p.is_object() => format!(
+            "tools/call params must be an object with `name` (the tool, a string) and optional `arguments` (an object), got {}",
+            kind(p)
+        ),
+        Some(p) => match (p.get("name"), p.get("arguments")) {
+            (None, _) => "tools/call params need `name`, the tool to call (a string)".into(),
+            (Some(n), _) if !n.is_string() => {
+                format!("tools/call `name` must be a string, got {}", kind(n))
+            }
+            (_, Some(a)) if !a.is_object() && !a.is_null() => {
+                format!("tools/call `arguments` must be an object, got {}", kind(a))
+            }
+            _ => "tools/call params do not match the MCP schema".into(),
+        },
+    };
+    Some(format!("Invalid params: {problem}"))
+}
+
 /// The principal the HTTP middleware authenticated for this very request.
 fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
     ctx.extensions
@@ -84,6 +130,23 @@ impl ServerHandler for Gateway {
             )
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        let principal = principal_of(&context)?;
+        let tier = self
+            .app
+            .studio(&principal.studio)
+            .await
+            .ok()
+            .map(|s| s.tier);
+        call::charge(&self.app, &principal, tier.as_deref())?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -91,13 +154,15 @@ impl ServerHandler for Gateway {
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = principal_of(&context)?;
         // The tier only adds "(Pro plan)" notes; if the upstream is down, list without them.
-        let studio_rank = match self.app.studio(&principal.studio).await {
-            Ok(s) => Some(tool::tier_rank(&s.tier)),
+        let tier = match self.app.studio(&principal.studio).await {
+            Ok(s) => Some(s.tier),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot learn the studio's tier for tools/list");
                 None
             }
         };
+        call::charge(&self.app, &principal, tier.as_deref())?;
+        let studio_rank = tier.as_deref().map(tool::tier_rank);
         let visible: Vec<&McpTool> = self
             .app
             .registry
@@ -132,6 +197,27 @@ impl ServerHandler for Gateway {
         self.tools.get(i).map(|(plain, _)| plain.clone())
     }
 
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(
+            match params_problem(&request.method, request.params.as_ref()) {
+                Some(message) => ErrorData::invalid_params(message, None),
+                None => ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!(
+                        "The method {:?} is not one this server offers: flowgate serves tools \
+                         (initialize, ping, tools/list and tools/call).",
+                        request.method
+                    ),
+                    None,
+                ),
+            },
+        )
+    }
+
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
@@ -141,8 +227,18 @@ impl ServerHandler for Gateway {
         // On `notifications/cancelled` rmcp drops the response. The call itself is not abandoned
         // halfway: an upstream write already sent cannot be unsent, and its audit record must
         // still be written.
-        call::call_tool(&self.app, &principal, &request.name, request.arguments)
-            .await
-            .map(Into::into)
+        let arrival = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arrival>());
+        call::call_tool(
+            &self.app,
+            &principal,
+            &request.name,
+            request.arguments,
+            arrival,
+        )
+        .await
+        .map(Into::into)
     }
 }

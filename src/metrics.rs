@@ -13,6 +13,54 @@ use prometheus_client::registry::Registry;
 use crate::upstream::UpstreamError;
 
 type Labels1 = [(&'static str, &'static str); 1];
+
+/// The stages of a call, as timed in `flowgate_stage_duration_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The bearer credential checked (remembered, or looked up in the store).
+    Authenticate,
+    /// The studio's plan learnt and the rate limit checked.
+    RateLimit,
+    /// The arguments checked against the tool's schema and decoded.
+    Validate,
+    /// The Cedar decision.
+    Authorize,
+    /// The idempotency claim of a write with a key.
+    Idempotency,
+    /// The Management API call.
+    Upstream,
+    /// The audit record committed.
+    Audit,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Authenticate,
+        Stage::RateLimit,
+        Stage::Validate,
+        Stage::Authorize,
+        Stage::Idempotency,
+        Stage::Upstream,
+        Stage::Audit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Authenticate => "authenticate",
+            Stage::RateLimit => "rate_limit",
+            Stage::Validate => "validate",
+            Stage::Authorize => "authorize",
+            Stage::Idempotency => "idempotency",
+            Stage::Upstream => "upstream",
+            Stage::Audit => "audit",
+        }
+    }
+}
+
+fn stage_histogram() -> Histogram {
+    // 1 µs .. ~16 s: from a remembered credential to the longest upstream timeout.
+    Histogram::new(exponential_buckets(0.000_001, 4.0, 13))
+}
 type Labels2 = [(&'static str, &'static str); 2];
 
 /// Every metric the gateway exports, and the registry that encodes them.
@@ -25,6 +73,7 @@ pub struct Metrics {
     rate_limited: Family<Labels1, Counter>,
     cache: Family<Labels2, Counter>,
     rejected_credentials: Family<Labels1, Counter>,
+    stages: Family<Labels1, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -86,8 +135,15 @@ impl Metrics {
             "Requests to /mcp refused for a presented credential, by reason (malformed, unknown, revoked, expired)",
             rejected_credentials.clone(),
         );
+        let stages = Family::new_with_constructor(stage_histogram as fn() -> Histogram);
+        registry.register(
+            "stage_duration_seconds",
+            "Time taken by each stage of a call: authenticate, rate_limit, validate, authorize, idempotency, upstream, audit",
+            stages.clone(),
+        );
         Self {
             registry,
+            stages,
             calls,
             decision,
             upstream_latency,
@@ -103,6 +159,13 @@ impl Metrics {
         self.calls
             .get_or_create(&[("tool", tool), ("outcome", outcome)])
             .inc();
+    }
+
+    /// One stage of one call.
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        self.stages
+            .get_or_create(&[("stage", stage.as_str())])
+            .observe(took.as_secs_f64());
     }
 
     pub fn decision(&self, took: Duration) {
@@ -122,6 +185,8 @@ impl Metrics {
                 None => match e {
                     UpstreamError::Timeout(_) => "timeout",
                     UpstreamError::Unreachable(_) => "unreachable",
+                    UpstreamError::Certificate(_) => "tls",
+                    UpstreamError::TooLarge { .. } => "too_large",
                     _ => "bad_response",
                 },
             },

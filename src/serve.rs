@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use flowgate_studio_api::{DEMO_FREE_STUDIO, DEMO_PRO_STUDIO, StudioApi};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -18,7 +17,7 @@ use crate::auth::parse_scopes;
 use crate::authz::Authz;
 use crate::config::Config;
 use crate::store::Store;
-use crate::upstream::UpstreamClient;
+use crate::upstream::{UpstreamClient, UpstreamSettings};
 
 /// The demo keys created on the first start with the embedded Management API.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -39,27 +38,38 @@ pub struct Running {
     pub demo: Option<DemoKeys>,
     /// True when the demo keys were created by this start.
     pub demo_created: bool,
-    shutdown: CancellationToken,
+    /// Cancelled first: stop accepting, finish the requests being answered.
+    accepting: CancellationToken,
+    /// Cancelled once the requests in flight are answered: ends the MCP sessions (and so their
+    /// event streams) and the background tasks.
+    sessions: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting requests, ends sessions, waits for the server and the embedded API.
+    /// Shuts down in order: stops accepting connections and ends MCP sessions; lets the calls
+    /// in flight finish (for at most `shutdown_grace`); commits every audit record and answer
+    /// still queued and closes the store; then stops the embedded Management API.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        let _ = self.task.await;
+        let deadline = tokio::time::Instant::now() + self.app.config.shutdown_grace();
+        self.accepting.cancel();
+        let left = self.app.in_flight.drained(deadline).await;
+        if left > 0 {
+            tracing::warn!(
+                requests = left,
+                "requests still in flight after the shutdown grace period"
+            );
+        }
+        self.sessions.cancel();
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "the server task failed");
+        }
+        if let Err(e) = self.app.store.close().await {
+            tracing::error!(error = %e, "cannot flush the gateway store");
+        }
         if let Some(api) = self.studio_api {
             api.shutdown().await;
         }
-    }
-
-    /// Resolves when the server task ends (after a shutdown signal).
-    pub async fn wait(&mut self) {
-        let _ = (&mut self.task).await;
-    }
-
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.shutdown.clone()
     }
 
     pub fn demo_keys_path(&self) -> PathBuf {
@@ -103,13 +113,14 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             (Some(api), base, token)
         }
     };
-    let upstream = UpstreamClient::new(
-        &base,
-        &token,
-        config.upstream_connect_timeout(),
-        config.upstream_timeout(),
-    )
-    .map_err(anyhow::Error::msg)?;
+    let upstream = UpstreamClient::new(&UpstreamSettings {
+        base_url: &base,
+        token: &token,
+        connect_timeout: config.upstream_connect_timeout(),
+        timeout: config.upstream_timeout(),
+        ca_file: config.upstream_ca_file.as_deref(),
+        max_response: config.upstream_max_response_bytes,
+    })?;
 
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -130,32 +141,29 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         (None, false)
     };
 
-    let shutdown = CancellationToken::new();
-    tokio::spawn(housekeeping(app.clone(), shutdown.clone()));
-    let router = crate::http::router(app.clone(), &shutdown);
-    let stop = shutdown.clone();
-    let task = tokio::spawn(async move {
-        let served = axum::serve(
-            // Replies are often written in two parts (an SSE priming event, then the result):
-            // without TCP_NODELAY the second waits for the client's delayed ACK, 40 ms.
-            listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            }),
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "the gateway stopped");
-        }
-    });
+    let accepting = CancellationToken::new();
+    let sessions = CancellationToken::new();
+    tokio::spawn(housekeeping(app.clone(), sessions.clone()));
+    let router = crate::http::router(app.clone(), &sessions);
+    let limits = crate::http::listener::Limits {
+        max_connections: app.config.max_connections,
+        header_read_timeout: app.config.header_read_timeout(),
+        grace: app.config.shutdown_grace(),
+    };
+    let task = tokio::spawn(crate::http::listener::serve(
+        listener,
+        router,
+        limits,
+        accepting.clone(),
+    ));
     Ok(Running {
         addr,
         app,
         studio_api,
         demo,
         demo_created,
-        shutdown,
+        accepting,
+        sessions,
         task,
     })
 }
@@ -211,7 +219,8 @@ async fn demo_keys(app: &App) -> anyhow::Result<(DemoKeys, bool)> {
     Ok((keys, true))
 }
 
-/// Writes a file only its owner can read.
+/// Writes a file only its owner can read: created `0600`, and an existing file is tightened to
+/// `0600` before the secrets are written into it.
 fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
@@ -224,6 +233,12 @@ fn write_private(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     let mut f = options
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
     f.write_all(text.as_bytes())?;
     Ok(())
 }
@@ -260,7 +275,8 @@ Claude Desktop (claude_desktop_config.json, then restart Claude Desktop):
   "mcpServers": {{
     "flowgate": {{
       "command": "npx",
-      "args": ["-y", "mcp-remote", "{url}", "--header", "Authorization: Bearer {pro}"]
+      "args": ["-y", "mcp-remote", "{url}", "--header", "Authorization:${{AUTH_HEADER}}"],
+      "env": {{ "AUTH_HEADER": "Bearer {pro}" }}
     }}
   }}
 }}

@@ -1,6 +1,12 @@
 //! The gateway's own state: a SQLite database in the data directory (secret keys, OAuth state,
 //! audit log, idempotent answers), opened in WAL mode with versioned migrations from
 //! `migrations/`; the revocation marker beside it; and the group-commit [`writer`].
+//!
+//! Files hold secrets' hashes, OAuth state and the audit log, so they are private: a data
+//! directory the store creates is `0700`, and the database (with its `-wal` and `-shm`, which
+//! SQLite creates with the database's mode) and the marker are `0600`, set when they are created
+//! without touching the process umask. An existing data directory others can read is reported
+//! (a warning), not changed: it may be a directory the operator shares on purpose.
 
 pub mod writer;
 
@@ -91,10 +97,11 @@ impl RevocationMarker {
     /// Gives the file new contents (written aside, then renamed over it, so a reader sees the
     /// old or the new marker, never a partial one).
     pub fn bump(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
         let mark: [u8; 16] = rand::random();
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(format!(".{}.tmp", std::process::id()));
-        std::fs::write(&tmp, mark)?;
+        private_file(Path::new(&tmp), true)?.write_all(&mark)?;
         std::fs::rename(&tmp, &self.path)
     }
 
@@ -109,10 +116,23 @@ impl Store {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            private_dir(dir).map_err(|source| StoreError::DataDir {
                 path: dir.display().to_string(),
                 source,
             })?;
+        }
+        // Created (or tightened) before SQLite opens it: SQLite gives `-wal` and `-shm` the
+        // database's mode.
+        for (suffix, must_exist) in [("", true), ("-wal", false), ("-shm", false)] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = PathBuf::from(file);
+            if must_exist || file.exists() {
+                private_file(&file, false).map_err(|e| StoreError::Open {
+                    path: file.display().to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+            }
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
             .map_err(|source| StoreError::Open {
@@ -170,9 +190,68 @@ impl Store {
         &self.pool
     }
 
+    /// Commits every write queued so far, then closes the database (at shutdown).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        if self.writer.get().is_some() {
+            // The writer applies writes in order: once this one is committed, so is every
+            // write queued before it.
+            self.write(writer::Write::Execute {
+                sql: "SELECT 1",
+                binds: Vec::new(),
+            })
+            .await?;
+        }
+        self.pool.close().await;
+        Ok(())
+    }
+
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+}
+
+// === private files ===
+
+/// Creates `dir` (and missing parents) readable only by its owner; warns when an existing one is
+/// open to others.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        let existed = dir.is_dir();
+        builder.mode(0o700).create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if existed && mode & 0o077 != 0 {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data directory can be read by other users; its files are private, but consider chmod 700"
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    builder.create(dir)?;
+    Ok(())
+}
+
+/// Opens `path` for writing, creating it `0600` if it is missing and tightening it to `0600` if
+/// it exists; `truncate` empties it.
+fn private_file(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(truncate);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let file = options.mode(0o600).open(path)?;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
 }

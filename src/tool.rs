@@ -67,7 +67,7 @@ impl Registry {
         for def in defs {
             let value: serde_json::Value = serde_json::from_str(def.input_schema)
                 .map_err(|e| format!("{}: input schema is not JSON: {e}", def.name))?;
-            let validator = args::Validator::compile(&value)
+            let validator = args::Validator::compile(&value, def.sensitive)
                 .map_err(|e| format!("{}: input schema: {e}", def.name))?;
             let schema = match value {
                 serde_json::Value::Object(m) => Arc::new(m),
@@ -105,7 +105,7 @@ impl Tool {
     /// Validates and decodes one call's arguments (`None` is an empty object).
     pub fn prepare(&self, args: Option<serde_json::Value>) -> Result<Decoded, ArgsError> {
         let mut args = args.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
-        let problems = self.validator.validate(&mut args);
+        let problems = self.problems(&mut args);
         if !problems.is_empty() {
             return Err(ArgsError::Invalid(problems));
         }
@@ -114,12 +114,29 @@ impl Tool {
 
     /// Validates only, returning the normalised arguments.
     pub fn validate(&self, mut args: serde_json::Value) -> Result<serde_json::Value, Vec<Problem>> {
-        let problems = self.validator.validate(&mut args);
+        let problems = self.problems(&mut args);
         if problems.is_empty() {
             Ok(args)
         } else {
             Err(problems)
         }
+    }
+
+    /// The schema's problems, then the path parameters' (each must be exactly one segment).
+    fn problems(&self, args: &mut serde_json::Value) -> Vec<Problem> {
+        let mut problems = self.validator.validate(args);
+        for &field in self.def.path_params {
+            if let Some(s) = args.get(field).and_then(serde_json::Value::as_str)
+                && let Some(message) = glue::segment_problem(s)
+                && !problems.iter().any(|p| p.path == field)
+            {
+                problems.push(Problem {
+                    path: field.to_string(),
+                    message: message.to_string(),
+                });
+            }
+        }
+        problems
     }
 }
 

@@ -1,7 +1,10 @@
 //! The upstream stage: one Management API call per tool call.
 //!
 //! [`UpstreamRequest`] is the description the generated code builds from validated input:
-//! method, percent-encoded path (base path included), query and JSON body.
+//! method, percent-encoded path (base path included), query and JSON body. [`UpstreamClient`]
+//! makes the call: over TLS (rustls, the platform's roots plus an optional private CA bundle)
+//! for `https` base URLs, within a total timeout, reading at most a bounded answer, and
+//! classifying every failure by where it happened.
 
 use serde_json::{Map, Value};
 
@@ -89,9 +92,16 @@ pub enum UpstreamError {
     /// The connection could not be made; the call was never sent.
     #[error("the Management API could not be reached: {0}")]
     Unreachable(String),
+    /// The TLS handshake failed: the certificate is not trusted (or does not name the host),
+    /// or the server does not speak TLS. Nothing was sent.
+    #[error("the Management API's TLS certificate was refused: {0}")]
+    Certificate(String),
     /// A success status with a body that is not a JSON object.
     #[error("the Management API sent a response flowgate cannot read: {0}")]
     BadResponse(String),
+    /// The answer was larger than `upstream_max_response_bytes`.
+    #[error("the Management API's answer is larger than {limit} bytes")]
+    TooLarge { limit: usize },
 }
 
 impl UpstreamError {
@@ -112,6 +122,7 @@ impl UpstreamError {
             UpstreamError::Failed { .. }
                 | UpstreamError::Timeout(_)
                 | UpstreamError::BadResponse(_)
+                | UpstreamError::TooLarge { .. }
         )
     }
 }
@@ -124,6 +135,8 @@ pub struct CallHeaders<'a> {
     pub actor: &'a str,
     pub request_id: &'a str,
     pub idempotency_key: Option<&'a str>,
+    /// The W3C trace context of this request, when the call is traced.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The pooled HTTP client for the Management API.
@@ -136,28 +149,58 @@ pub struct UpstreamClient {
     base_path: &'static str,
     token: String,
     timeout: Duration,
+    max_response: usize,
+}
+
+/// How the upstream is reached.
+#[derive(Debug, Clone)]
+pub struct UpstreamSettings<'a> {
+    pub base_url: &'a str,
+    pub token: &'a str,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// PEM CA certificates trusted in addition to the platform's roots.
+    pub ca_file: Option<&'a std::path::Path>,
+    pub max_response: usize,
+}
+
+/// Why the upstream client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("upstream_ca_file: cannot read {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("upstream_ca_file: {path} holds no PEM certificate ({reason})")]
+    CaPem { path: String, reason: String },
+    #[error("cannot build the upstream HTTP client: {0}")]
+    Client(String),
 }
 
 impl UpstreamClient {
-    pub fn new(
-        base_url: &str,
-        token: &str,
-        connect_timeout: Duration,
-        timeout: Duration,
-    ) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
+    pub fn new(s: &UpstreamSettings<'_>) -> Result<Self, SetupError> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(s.connect_timeout)
+            .timeout(s.timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")))
+            // An upstream redirect is not followed: the call is made where it was configured.
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(s.base_url.starts_with("https://"))
+            .user_agent(concat!("flowgate/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = s.ca_file {
+            builder = builder.tls_certs_merge(read_ca_file(path)?);
+        }
+        let http = builder
             .build()
-            .map_err(|e| format!("cannot build the upstream HTTP client: {e}"))?;
+            .map_err(|e| SetupError::Client(root_cause(&e)))?;
         Ok(Self {
             http,
-            base_url: base_url.trim_end_matches('/').to_string(),
+            base_url: s.base_url.trim_end_matches('/').to_string(),
             base_path: crate::tool::catalog::BASE_PATH,
-            token: token.to_string(),
-            timeout,
+            token: s.token.to_string(),
+            timeout: s.timeout,
+            max_response: s.max_response,
         })
     }
 
@@ -188,12 +231,15 @@ impl UpstreamClient {
         if let Some(key) = headers.idempotency_key {
             builder = builder.header("Idempotency-Key", key);
         }
+        if let Some(tp) = headers.traceparent {
+            builder = builder.header("traceparent", tp);
+        }
         if let Some(body) = &req.body {
             builder = builder.json(body);
         }
         let response = builder.send().await.map_err(|e| self.classify(&e))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(|e| self.classify(&e))?;
+        let bytes = self.read(response).await?;
         if (200..300).contains(&status) {
             return match serde_json::from_slice::<serde_json::Value>(&bytes) {
                 Ok(v @ serde_json::Value::Object(_)) => Ok(v),
@@ -228,7 +274,7 @@ impl UpstreamClient {
             .await
             .map_err(|e| self.classify(&e))?;
         let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or_default();
+        let body: Value = serde_json::from_slice(&self.read(response).await?).unwrap_or_default();
         match status {
             200..=299 if body.is_object() => Ok(body),
             400..=499 => Err(UpstreamError::Rejected {
@@ -258,9 +304,32 @@ impl UpstreamClient {
             .map_err(|e| root_cause(&e))
     }
 
+    /// The answer's body, at most `max_response` bytes (a larger one is not read further).
+    async fn read(&self, mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
+        let too_large = UpstreamError::TooLarge {
+            limit: self.max_response,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_response as u64)
+        {
+            return Err(too_large);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(&e))? {
+            if body.len() + chunk.len() > self.max_response {
+                return Err(too_large);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     fn classify(&self, e: &reqwest::Error) -> UpstreamError {
         if e.is_timeout() {
             UpstreamError::Timeout(self.timeout)
+        } else if let Some(tls) = tls_failure(e) {
+            UpstreamError::Certificate(tls)
         } else if e.is_connect() {
             UpstreamError::Unreachable(root_cause(e))
         } else {
@@ -268,6 +337,50 @@ impl UpstreamClient {
             UpstreamError::BadResponse(root_cause(e))
         }
     }
+}
+
+/// The certificates of a PEM bundle.
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, SetupError> {
+    let pem = std::fs::read(path).map_err(|source| SetupError::CaFile {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let bad = |reason: String| SetupError::CaPem {
+        path: path.display().to_string(),
+        reason,
+    };
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(root_cause(&e)))?;
+    if certs.is_empty() {
+        return Err(bad("no BEGIN CERTIFICATE block".into()));
+    }
+    Ok(certs)
+}
+
+/// A TLS failure in the error's chain, described. rustls reports it inside I/O errors, which
+/// may be nested: `source()` skips an I/O error's payload, so payloads are opened too.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(why) => {
+                    format!("the certificate is not valid for this server ({why:?})")
+                }
+                rustls::Error::InvalidMessage(_) => {
+                    "the server did not answer with TLS (is it plain http?)".to_string()
+                }
+                other => other.to_string(),
+            });
+        }
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(payload) => Some(payload as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

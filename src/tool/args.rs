@@ -4,7 +4,8 @@
 //! [`Validator::compile`] accepts only the manifest's schema subset (and fails loudly on
 //! anything else, which a test runs over the whole catalog). [`Validator::validate`] reports
 //! **every** problem with its field path and the rule broken, and normalises integral floats
-//! (`12.0` → `12`) so the typed input and Cedar see integers.
+//! (`12.0` → `12`) so the typed input and Cedar see integers. A problem with a `sensitive` field
+//! never quotes its value (the message is stored in the audit log and shown to the operator).
 
 use std::fmt;
 
@@ -42,14 +43,18 @@ enum Node {
         pattern: Option<(String, Regex)>,
         enum_values: Option<Vec<String>>,
         format: Option<Format>,
+        /// A `sensitive` field: problems do not quote the value.
+        secret: bool,
     },
     Integer {
         minimum: Option<f64>,
         maximum: Option<f64>,
+        secret: bool,
     },
     Number {
         minimum: Option<f64>,
         maximum: Option<f64>,
+        secret: bool,
     },
     Boolean,
     Array {
@@ -73,8 +78,10 @@ enum Format {
 
 impl Validator {
     /// Compiles a published input schema. Errors name the keyword that is not supported.
-    pub fn compile(schema: &Value) -> Result<Self, String> {
-        let root = compile(schema, "")?;
+    /// `sensitive` lists the dotted paths (`[]` for array items) of the fields whose values a
+    /// problem must not quote; everything below such a path is sensitive too.
+    pub fn compile(schema: &Value, sensitive: &[&str]) -> Result<Self, String> {
+        let root = compile(schema, "", sensitive, false)?;
         if !matches!(root, Node::Object { .. }) {
             return Err("an input schema must be an object schema".into());
         }
@@ -96,7 +103,8 @@ impl Validator {
     }
 }
 
-fn compile(schema: &Value, at: &str) -> Result<Node, String> {
+fn compile(schema: &Value, at: &str, sensitive: &[&str], secret: bool) -> Result<Node, String> {
+    let secret = secret || sensitive.contains(&at);
     let obj = schema
         .as_object()
         .ok_or_else(|| format!("{at}: a schema must be an object"))?;
@@ -143,14 +151,17 @@ fn compile(schema: &Value, at: &str) -> Result<Node, String> {
                 Some("uri") => Some(Format::Uri),
                 Some(f) => return Err(format!("{at}: unsupported format `{f}`")),
             },
+            secret,
         },
         "integer" => Node::Integer {
             minimum: float("minimum"),
             maximum: float("maximum"),
+            secret,
         },
         "number" => Node::Number {
             minimum: float("minimum"),
             maximum: float("maximum"),
+            secret,
         },
         "boolean" => Node::Boolean,
         "array" => Node::Array {
@@ -158,6 +169,8 @@ fn compile(schema: &Value, at: &str) -> Result<Node, String> {
                 obj.get("items")
                     .ok_or_else(|| format!("{at}: an array needs `items`"))?,
                 &format!("{at}[]"),
+                sensitive,
+                secret,
             )?),
             min_items: uint("minItems"),
             max_items: uint("maxItems"),
@@ -171,7 +184,10 @@ fn compile(schema: &Value, at: &str) -> Result<Node, String> {
             let mut properties = Vec::new();
             if let Some(props) = obj.get("properties").and_then(Value::as_object) {
                 for (name, s) in props {
-                    properties.push((name.clone(), compile(s, &join(at, name))?));
+                    properties.push((
+                        name.clone(),
+                        compile(s, &join(at, name), sensitive, secret)?,
+                    ));
                 }
             }
             let required = obj
@@ -219,6 +235,15 @@ fn wrong_type(expected: &str, got: &Value) -> String {
     }
 }
 
+/// `, got <value>` to end a problem, or nothing for a `sensitive` field.
+fn got(secret: bool, value: impl fmt::Display) -> String {
+    if secret {
+        String::new()
+    } else {
+        format!(", got {value}")
+    }
+}
+
 fn check(node: &Node, v: &mut Value, at: &str, out: &mut Vec<Problem>) {
     let mut problem = |message: String| {
         out.push(Problem {
@@ -233,6 +258,7 @@ fn check(node: &Node, v: &mut Value, at: &str, out: &mut Vec<Problem>) {
             pattern,
             enum_values,
             format,
+            secret,
         } => {
             let Some(s) = v.as_str() else {
                 return problem(wrong_type("a string", v));
@@ -256,26 +282,39 @@ fn check(node: &Node, v: &mut Value, at: &str, out: &mut Vec<Problem>) {
                 && !values.iter().any(|x| x == s)
             {
                 problem(format!(
-                    "must be one of {}, got {s:?}",
+                    "must be one of {}{}",
                     values
                         .iter()
                         .map(|x| format!("`{x}`"))
                         .collect::<Vec<_>>()
-                        .join(", ")
+                        .join(", "),
+                    got(*secret, format_args!("{s:?}"))
                 ));
             }
             if let Some((src, re)) = pattern
                 && !re.is_match(s)
             {
-                problem(format!("must match the pattern {src}, got {s:?}"));
+                problem(format!(
+                    "must match the pattern {src}{}",
+                    got(*secret, format_args!("{s:?}"))
+                ));
             }
             if let Some(f) = format
                 && let Err(msg) = check_format(*f, s)
             {
-                problem(msg);
+                // The format rules quote the value as `, got "<value>"`.
+                problem(if *secret {
+                    msg.replace(&format!(", got {s:?}"), "")
+                } else {
+                    msg
+                });
             }
         }
-        Node::Integer { minimum, maximum } => {
+        Node::Integer {
+            minimum,
+            maximum,
+            secret,
+        } => {
             let Some(n) = v.as_number() else {
                 return problem(wrong_type("a whole number", v));
             };
@@ -285,18 +324,22 @@ fn check(node: &Node, v: &mut Value, at: &str, out: &mut Vec<Problem>) {
                     // JSON Schema counts 12.0 as an integer; hand the rest of flowgate an integer.
                     *v = Value::Number(Number::from(f as i64));
                 } else {
-                    return problem(format!("must be a whole number, got {n}"));
+                    return problem(format!("must be a whole number{}", got(*secret, n)));
                 }
             } else if n.as_i64().is_none() {
-                return problem(format!("is too large, got {n}"));
+                return problem(format!("is too large{}", got(*secret, n)));
             }
-            bounds(f, *minimum, *maximum, &mut problem);
+            bounds(f, *minimum, *maximum, *secret, &mut problem);
         }
-        Node::Number { minimum, maximum } => {
+        Node::Number {
+            minimum,
+            maximum,
+            secret,
+        } => {
             let Some(f) = v.as_f64() else {
                 return problem(wrong_type("a number", v));
             };
-            bounds(f, *minimum, *maximum, &mut problem);
+            bounds(f, *minimum, *maximum, *secret, &mut problem);
         }
         Node::Boolean => {
             if !v.is_boolean() {
@@ -380,30 +423,59 @@ fn check_object(
     }
 }
 
-fn bounds(f: f64, min: Option<f64>, max: Option<f64>, problem: &mut impl FnMut(String)) {
+fn bounds(
+    f: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    secret: bool,
+    problem: &mut impl FnMut(String),
+) {
     if let Some(min) = min
         && f < min
     {
-        problem(format!("must be at least {min}, got {f}"));
+        problem(format!("must be at least {min}{}", got(secret, f)));
     }
     if let Some(max) = max
         && f > max
     {
-        problem(format!("must be at most {max}, got {f}"));
+        problem(format!("must be at most {max}{}", got(secret, f)));
     }
+}
+
+/// The largest UTC offset in use anywhere (UTC+14:00, Kiribati; UTC-12:00 is the smallest).
+const MAX_OFFSET_SECONDS: i32 = 14 * 3600;
+
+/// An RFC 3339 date-time that Cedar and the Management API both take: RFC 3339 also allows a
+/// leap second (`23:59:60`) and offsets up to ±23:59, which either would refuse or misread, so
+/// those get a field error that says what is accepted.
+fn check_date_time(s: &str) -> Result<(), String> {
+    use chrono::Timelike;
+    let wrong = || {
+        format!(
+            "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
+        )
+    };
+    // chrono also takes a space between date and time; RFC 3339 and JSON Schema want `T`.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err(wrong());
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| wrong())?;
+    if t.nanosecond() >= 1_000_000_000 {
+        return Err(format!(
+            "must be a time between 00:00:00 and 23:59:59 (a leap second :60 is not accepted), got {s:?}"
+        ));
+    }
+    if t.offset().local_minus_utc().abs() > MAX_OFFSET_SECONDS {
+        return Err(format!(
+            "must have a UTC offset between -14:00 and +14:00, like 2026-12-01T19:00:00-05:00, got {s:?}"
+        ));
+    }
+    Ok(())
 }
 
 fn check_format(f: Format, s: &str) -> Result<(), String> {
     match f {
-        // chrono also takes a space between date and time; RFC 3339 and JSON Schema want `T`.
-        Format::DateTime if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) => Err(format!(
-            "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
-        )),
-        Format::DateTime => chrono::DateTime::parse_from_rfc3339(s).map(|_| ()).map_err(|_| {
-            format!(
-                "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
-            )
-        }),
+        Format::DateTime => check_date_time(s),
         Format::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
             // Exactly `YYYY-MM-DD`: chrono also takes signs (`-001-01-01`) and short fields.
@@ -427,7 +499,9 @@ fn check_format(f: Format, s: &str) -> Result<(), String> {
             if is_web_uri(s) {
                 Ok(())
             } else {
-                Err(format!("must be an absolute URI like https://example.com/page, got {s:?}"))
+                Err(format!(
+                    "must be an absolute URI like https://example.com/page, got {s:?}"
+                ))
             }
         }
     }
@@ -531,4 +605,36 @@ fn uri_chars(s: &str, extra: &[u8]) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Format, check_format};
+
+    #[test]
+    fn date_times_cedar_and_the_upstream_cannot_take_are_refused_clearly() {
+        for ok in [
+            "2026-12-01T19:00:00-05:00",
+            "2026-12-01T23:59:59.999Z",
+            "2026-12-01T19:00:00+14:00",
+            "2026-12-01T19:00:00-14:00",
+        ] {
+            assert_eq!(check_format(Format::DateTime, ok), Ok(()), "{ok}");
+        }
+        let leap = check_format(Format::DateTime, "2026-06-30T23:59:60Z").unwrap_err();
+        assert!(
+            leap.starts_with("must be a time between 00:00:00 and 23:59:59"),
+            "{leap}"
+        );
+        for offset in ["-23:59", "+14:01", "-14:30", "+23:00"] {
+            let at = format!("2026-12-01T19:00:00{offset}");
+            let e = check_format(Format::DateTime, &at).unwrap_err();
+            assert!(
+                e.starts_with("must have a UTC offset between -14:00 and +14:00"),
+                "{e}"
+            );
+        }
+        let e = check_format(Format::DateTime, "2026-12-01 19:00").unwrap_err();
+        assert!(e.starts_with("must be an RFC 3339 date-time"), "{e}");
+    }
 }

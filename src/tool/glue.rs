@@ -12,9 +12,23 @@ pub use serde_json::Value;
 /// A Cedar value.
 pub type Expr = RestrictedExpression;
 
-/// Why validated arguments failed to decode into the typed input. After validation against the
-/// published schema this cannot happen; it is still an error, never a panic.
-pub type DecodeError = serde_json::Error;
+/// Why validated arguments failed to decode into the typed input or the upstream request.
+/// After validation against the published schema (and the path-segment check) this cannot
+/// happen; it is still an error, never a panic.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("the arguments do not fit the typed input: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A path parameter that would change the upstream path's shape (`..`, `.`, empty).
+    #[error("`{field}`: {message}")]
+    Segment {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// The built path does not survive URL normalisation unchanged.
+    #[error("the upstream path {path:?} would be normalised to {normalised:?}")]
+    PathShape { path: String, normalised: String },
+}
 
 /// Read or write, from the manifest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -88,6 +102,8 @@ pub struct ToolDef {
     pub input_schema: &'static str,
     /// Dotted paths of `sensitive` inputs (`[]` marks array items), redacted in the audit log.
     pub sensitive: &'static [&'static str],
+    /// The inputs that fill upstream path segments (`{param}`): each must be one segment.
+    pub path_params: &'static [&'static str],
     pub target: Target,
     /// `{"input": …, "request": …}`: a documented call, checked by the tests.
     pub example: &'static str,
@@ -106,10 +122,23 @@ pub struct Decoded {
     /// `None` for built-in tools.
     pub upstream: Option<UpstreamRequest>,
     pub idempotency_key: Option<String>,
+    /// The typed input serialised back to JSON (field order fixed, numbers in their typed form,
+    /// the idempotency key left out), when there is an idempotency key: what a retry is compared
+    /// by. `60`, `60.0` and `6e1` are the same call.
+    pub canonical: Option<Value>,
 }
 
 pub fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, DecodeError> {
-    serde_json::from_value(v)
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The canonical form of a typed input for idempotency: its serialisation without the key.
+pub fn canonical<T: serde::Serialize>(input: &T) -> Value {
+    let mut v = json(input);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("idempotency_key");
+    }
+    v
 }
 
 /// A JSON value for the upstream body.
@@ -119,8 +148,50 @@ pub fn json<T: serde::Serialize>(v: &T) -> Value {
 }
 
 /// A path segment, percent-encoded so an id can never change the path's shape.
-pub fn encode_segment(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
+///
+/// Percent-encoding alone is not enough: URL parsers (the WHATWG parser reqwest uses, and many
+/// servers) treat `.`, `..`, `%2e` and `.%2E` as dot segments and remove them, so `..` in an id
+/// would turn `/schedule/{id}/bookings` into `/bookings`. Validation refuses such values
+/// ([`segment_problem`]); this refuses them again, as an error rather than a panic, so the
+/// request builder can never produce another path even if validation were bypassed.
+pub fn encode_segment(field: &'static str, s: &str) -> Result<String, DecodeError> {
+    if let Some(message) = segment_problem(s) {
+        return Err(DecodeError::Segment { field, message });
+    }
+    Ok(percent_encoding::utf8_percent_encode(s, SEGMENT).to_string())
+}
+
+/// Why a value cannot be one path segment: empty, `.` or `..`, or a value that percent-decodes
+/// (once or repeatedly, as layered servers may) to one of those. `None`: it can.
+pub fn segment_problem(s: &str) -> Option<&'static str> {
+    const MESSAGE: &str =
+        "must be an id, not empty, `.` or `..` (nor an encoding of them like %2e%2e)";
+    let mut current = std::borrow::Cow::Borrowed(s);
+    // Each decoding that changes the value makes it shorter, so this ends; the bound is a guard.
+    for _ in 0..=s.len() {
+        if matches!(current.as_ref(), "" | "." | "..") {
+            return Some(MESSAGE);
+        }
+        let decoded = percent_encoding::percent_decode_str(&current).decode_utf8_lossy();
+        if decoded == current {
+            return None;
+        }
+        current = std::borrow::Cow::Owned(decoded.into_owned());
+    }
+    None
+}
+
+/// Checks that a built path is what a URL parser keeps: no segment normalised away.
+pub fn checked_path(path: String) -> Result<String, DecodeError> {
+    let normalised = reqwest::Url::parse("http://upstream.invalid")
+        .and_then(|base| base.join(&path))
+        .map(|u| u.path().to_string())
+        .unwrap_or_default();
+    if normalised == path {
+        Ok(path)
+    } else {
+        Err(DecodeError::PathShape { path, normalised })
+    }
 }
 
 /// Everything but RFC 3986 unreserved characters is encoded.
@@ -201,4 +272,52 @@ pub fn cedar_datetime(v: &str) -> Expr {
 pub fn cedar_record(fields: Vec<(&'static str, Expr)>) -> Expr {
     Expr::new_record(fields.into_iter().map(|(k, v)| (k.to_string(), v)))
         .unwrap_or_else(|_| Expr::new_set(std::iter::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{checked_path, encode_segment, segment_problem};
+
+    #[test]
+    fn dot_segments_and_their_encodings_are_refused() {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "%2e",
+            "%2E",
+            "%2e%2e",
+            ".%2E",
+            "%2E.",
+            "%252e%252e",
+            "%25252E.",
+        ] {
+            assert!(segment_problem(bad).is_some(), "{bad:?}");
+            assert!(encode_segment("id", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn other_ids_are_percent_encoded_as_one_segment() {
+        for (id, encoded) in [
+            ("cls_1", "cls_1"),
+            ("..a", "..a"),
+            ("a/../b", "a%2F..%2Fb"),
+            ("%2f", "%252f"),
+            ("a b", "a%20b"),
+            ("...", "..."),
+        ] {
+            assert_eq!(segment_problem(id), None, "{id:?}");
+            assert_eq!(encode_segment("id", id).unwrap(), encoded);
+            let path = format!("/v1/classes/{encoded}/sessions");
+            assert_eq!(checked_path(path.clone()).unwrap(), path);
+        }
+    }
+
+    #[test]
+    fn a_path_a_url_parser_would_reshape_is_refused() {
+        for path in ["/v1/schedule/../bookings", "/v1/x/%2e%2e/y", "/v1/x/./y"] {
+            assert!(checked_path(path.to_string()).is_err(), "{path}");
+        }
+    }
 }

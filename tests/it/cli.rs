@@ -81,6 +81,23 @@ async fn serve_prints_demo_keys_once_and_serves_mcp() {
         .to_string();
     assert!(pro.starts_with("flow_sk_"), "{banner}");
     assert!(banner.contains("\"mcp-remote\""), "{banner}");
+    // The Claude Desktop snippet is valid JSON, with the secret in `env`, never in `args`.
+    let snippet = banner
+        .split_once("claude_desktop_config.json, then restart Claude Desktop):")
+        .and_then(|(_, rest)| rest.split_once("MCP Inspector:"))
+        .map(|(json, _)| json.trim())
+        .unwrap();
+    let config: serde_json::Value = serde_json::from_str(snippet).unwrap();
+    let server = &config["mcpServers"]["flowgate"];
+    assert!(
+        server["args"].as_array().unwrap().iter().all(|a| !a
+            .as_str()
+            .unwrap()
+            .contains("flow_sk_")
+            && !a.as_str().unwrap().contains(' ')),
+        "{snippet}"
+    );
+    assert_eq!(server["env"]["AUTH_HEADER"], format!("Bearer {pro}"));
     let client = connect(&url, &pro).await;
     let me = ok(call(&client, "whoami", json!({})).await, "whoami");
     assert_eq!(me["studio"]["name"], "Lotus Flow Yoga");
@@ -322,5 +339,94 @@ async fn a_key_rotated_or_revoked_by_another_process_is_refused_on_its_next_requ
         hits.contains(r#"flowgate_cache_requests_total{cache="credentials",result="hit"}"#),
         "{hits}"
     );
+    gw.stop().await;
+}
+
+/// Raw terminal controls in CLI output: escape, carriage return, DEL, C1 controls, and the
+/// bidirectional overrides and isolates.
+fn assert_no_terminal_controls(out: &str) {
+    let bad: Vec<char> = out
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        })
+        .collect();
+    assert!(bad.is_empty(), "raw controls {bad:?} in {out:?}");
+}
+
+#[tokio::test]
+async fn caller_controlled_text_cannot_drive_the_operators_terminal() {
+    // A key name that would clear the screen, forge a second row and reverse the line.
+    let evil = "Front desk\x1b[2J\nkey_forged std_lotus\r\u{9b}31m\u{202e}gnp.exe";
+    let gw = crate::harness::Gateway::start().await;
+    let dir = gw.running.app.config.data_dir.clone();
+    let created = flowgate(
+        &dir,
+        &[
+            "keys",
+            "create",
+            "--studio",
+            "std_lotus",
+            "--scopes",
+            "read",
+            "--name",
+            evil,
+        ],
+    );
+    assert!(created.status.success());
+    let table = stdout(&flowgate(&dir, &["keys", "list", "--studio", "std_lotus"]));
+    assert_no_terminal_controls(&table);
+    let rows: Vec<&str> = table.lines().filter(|l| l.contains("Front desk")).collect();
+    assert_eq!(rows.len(), 1, "{table}");
+    assert!(
+        rows[0]
+            .contains(r"Front desk\u{1b}[2J\u{a}key_forged std_lotus\u{d}\u{9b}31m\u{202e}gnp.exe"),
+        "{table}"
+    );
+    assert!(!table.contains("\nkey_forged"), "{table}");
+    let json = stdout(&flowgate(
+        &dir,
+        &["keys", "list", "--studio", "std_lotus", "--json"],
+    ));
+    assert_no_terminal_controls(&json);
+    let names: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].clone())
+        .collect();
+    assert!(
+        names.contains(&json!(evil)),
+        "the JSON still holds the name: {json}"
+    );
+
+    // A tool name is the caller's too: it reaches the audit log as it was sent.
+    let client = gw.client(&gw.pro_key()).await;
+    let unknown = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "whoami\x1b[2J\n2026-01-01T00:00:00.000Z std_lotus key_forged create_coupon ok",
+        ))
+        .await;
+    assert!(unknown.is_err(), "an unknown tool is a JSON-RPC error");
+    let audit = stdout(&flowgate(&dir, &["audit", "--studio", "std_lotus"]));
+    assert_no_terminal_controls(&audit);
+    assert_eq!(
+        audit.lines().count(),
+        2,
+        "the header and one record: {audit}"
+    );
+    assert!(
+        audit.contains(r"whoami\u{1b}[2J\u{a}2026-01-01T00:00:00.000Z"),
+        "{audit}"
+    );
+    let audit_json = stdout(&flowgate(&dir, &["audit", "--json"]));
+    assert_no_terminal_controls(&audit_json);
+    let record: serde_json::Value = serde_json::from_str(audit_json.trim()).unwrap();
+    assert!(
+        record["tool"]
+            .as_str()
+            .unwrap()
+            .starts_with("whoami\x1b[2J\n")
+    );
+    client.cancel().await.unwrap();
     gw.stop().await;
 }

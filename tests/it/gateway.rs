@@ -472,6 +472,32 @@ async fn foreign_origins_and_hosts_are_refused_and_oversize_bodies_rejected() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "text/plain; charset=utf-8");
+    assert!(
+        resp.text().await.unwrap().contains("allowed_origins"),
+        "the refusal says what to do"
+    );
+    // A page served by the gateway itself (its own origin, by any loopback name) is not foreign.
+    let port = gw.running.addr.port();
+    for own in [
+        format!("http://127.0.0.1:{port}"),
+        format!("http://localhost:{port}"),
+    ] {
+        let resp = post()
+            .header("Origin", &own)
+            .json(&init)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{own}");
+    }
+    let resp = post()
+        .header("Origin", format!("http://127.0.0.1:{}", port + 1))
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "another port is another origin");
     // So is a request for a host name the gateway does not serve.
     let resp = post()
         .header("Host", "evil.example")
@@ -498,4 +524,152 @@ async fn foreign_origins_and_hosts_are_refused_and_oversize_bodies_rejected() {
     ok(call(&client, "whoami", json!({})).await, "whoami");
     client.cancel().await.unwrap();
     gw.stop().await;
+}
+
+// === JSON-RPC errors for malformed requests ===
+
+/// One raw POST to `/mcp` (text body, so it can be broken JSON); the status and the JSON-RPC
+/// message in the answer (a JSON body, or the first `data:` event of an SSE stream).
+async fn raw_rpc(gw: &Gateway, session: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .post(gw.url())
+        .bearer_auth(gw.pro_key())
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    if let Some(sid) = session {
+        req = req
+            .header("Mcp-Session-Id", sid)
+            .header("MCP-Protocol-Version", "2025-11-25");
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let json = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| !d.is_empty())
+        .unwrap_or(text.as_str());
+    let value =
+        serde_json::from_str(json).unwrap_or_else(|_| serde_json::Value::String(text.clone()));
+    (status, value)
+}
+
+/// An initialised stateful session, as a client opens it.
+async fn raw_session(gw: &Gateway) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let resp = crate::harness::post_mcp(&gw.url(), &gw.pro_key(), &init).await;
+    let sid = resp.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = raw_rpc(
+        gw,
+        Some(&sid),
+        r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    sid
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_json_rpc_error_codes_in_both_modes() {
+    for mode in [
+        flowgate::config::McpMode::Stateful,
+        flowgate::config::McpMode::Stateless,
+    ] {
+        let gw = Gateway::start_with(|c| c.mcp_mode = mode).await;
+        let session = match mode {
+            flowgate::config::McpMode::Stateful => Some(raw_session(&gw).await),
+            flowgate::config::McpMode::Stateless => None,
+        };
+        let sid = session.as_deref();
+        let call = r#"{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": "#;
+        let cases = [
+            (
+                "\"x\"}",
+                "Invalid params: tools/call params must be an object with `name` (the tool, a string) and optional `arguments` (an object), got a string",
+            ),
+            (
+                "{\"name\": 5}}",
+                "Invalid params: tools/call `name` must be a string, got a number",
+            ),
+            (
+                "{\"arguments\": {}}}",
+                "Invalid params: tools/call params need `name`, the tool to call (a string)",
+            ),
+            (
+                "{\"name\": \"whoami\", \"arguments\": []}}",
+                "Invalid params: tools/call `arguments` must be an object, got an array",
+            ),
+        ];
+        for (params, message) in cases {
+            let (status, answer) = raw_rpc(&gw, sid, &format!("{call}{params}")).await;
+            // Refused before dispatch (400) or answered in-band (200): -32602 either way.
+            assert!(
+                status == 200 || status == 400,
+                "{mode:?} {params}: {status}"
+            );
+            assert_eq!(
+                answer,
+                json!({"jsonrpc": "2.0", "id": 7, "error": {"code": -32602, "message": message}}),
+                "{mode:?} {params}"
+            );
+        }
+        for body in [
+            "{not json",
+            "",
+            "[1,",
+            r#"{"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "whoami""#,
+        ] {
+            let (status, answer) = raw_rpc(&gw, sid, body).await;
+            assert_eq!(status, 400, "{mode:?} {body:?}");
+            assert_eq!(answer["id"], serde_json::Value::Null, "{mode:?} {body:?}");
+            assert_eq!(
+                answer["error"]["code"], -32700,
+                "{mode:?} {body:?}: {answer}"
+            );
+            let message = answer["error"]["message"].as_str().unwrap();
+            assert!(
+                message.starts_with("Parse error: the request body is not valid JSON"),
+                "{message}"
+            );
+        }
+        // JSON, but not a JSON-RPC message.
+        for body in ["[1, 2]", r#"{"id": 3, "hello": "world"}"#] {
+            let (status, answer) = raw_rpc(&gw, sid, body).await;
+            assert_eq!(status, 400, "{mode:?} {body}");
+            assert_eq!(answer["error"]["code"], -32600, "{mode:?} {body}: {answer}");
+        }
+        // An unknown method is still "method not found", and a good call still works.
+        let (_, answer) = raw_rpc(
+            &gw,
+            sid,
+            r#"{"jsonrpc": "2.0", "id": 8, "method": "tools/frobnicate", "params": {}}"#,
+        )
+        .await;
+        assert_eq!(answer["error"]["code"], -32601, "{mode:?}: {answer}");
+        assert_eq!(
+            answer["error"]["message"],
+            "The method \"tools/frobnicate\" is not one this server offers: flowgate serves tools (initialize, ping, tools/list and tools/call).",
+            "{mode:?}"
+        );
+        if mode == flowgate::config::McpMode::Stateful {
+            let (status, answer) = raw_rpc(
+                &gw,
+                sid,
+                r#"{"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}"#,
+            )
+            .await;
+            assert_eq!(status, 200);
+            assert_eq!(
+                answer["result"]["structuredContent"]["studio"]["id"], "std_lotus",
+                "{answer}"
+            );
+        }
+        gw.stop().await;
+    }
 }

@@ -89,11 +89,17 @@ async fn shipped_policies_prove_every_invariant_for_every_tool() {
             );
         }
     }
-    assert!(
-        report
-            .check("coupons.at-most-50-percent-off", "create_coupon")
-            .is_some()
-    );
+    for invariant in [
+        "coupons.at-most-50-percent-off",
+        "coupons.fixed-amount-at-most-1000",
+    ] {
+        let check = report
+            .check(invariant, "create_coupon")
+            .unwrap_or_else(|| panic!("{invariant} was not checked"));
+        // Both principal types (secret keys and OAuth grants).
+        assert_eq!(check.environments, 2, "{invariant}");
+        assert!(check.proved(), "{invariant}");
+    }
     // Every policy in force, the generated scope guards included, is proved never to error.
     let never_errors = report
         .checks
@@ -176,6 +182,70 @@ async fn a_weakened_coupon_limit_is_caught_with_a_coupon_between_51_and_60_perce
         "{text}"
     );
     assert!(text.contains("\"percent_off\":5"), "{text}");
+}
+
+/// The fixed-amount side of the coupon promise: with the cap raised to 50.00, or gone, the
+/// prover finds a fixed-amount coupon above 10.00 that the policies allow.
+#[tokio::test]
+async fn a_weakened_or_missing_fixed_amount_cap_is_caught_with_a_fixed_amount_counterexample() {
+    if !solver_available() {
+        return;
+    }
+    let rule = "amount_off_cents > 1000";
+    let weakened = broken_copy(|name, text| {
+        Some(if name == "coupons.cedar" {
+            assert!(text.contains(rule));
+            text.replace(rule, "amount_off_cents > 5000")
+        } else {
+            text
+        })
+    });
+    // Removed: the whole policy, from its `@id` to the end of the file (it is the last one).
+    let removed = broken_copy(|name, text| {
+        Some(if name == "coupons.cedar" {
+            let at = text.find("@id(\"coupons.max-fixed-amount\")").unwrap();
+            text[..at].to_string()
+        } else {
+            text
+        })
+    });
+    for (dir, highest) in [(weakened, 5000), (removed, i64::MAX)] {
+        let report = prove::prove_dir(dir.path()).await.unwrap();
+        let fails = failed(&report);
+        assert_eq!(
+            fails.len(),
+            1,
+            "only the fixed-amount invariant breaks:\n{report}"
+        );
+        let check = fails[0];
+        assert_eq!(check.property, "coupons.fixed-amount-at-most-1000");
+        assert_eq!(check.subject, "create_coupon");
+        assert_eq!(check.counterexamples.len(), 2, "one per principal type");
+        for cex in &check.counterexamples {
+            let amount = cex.arguments["amount_off_cents"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("no amount_off_cents in {cex}"));
+            assert!(
+                (1001..=highest).contains(&amount),
+                "amount_off_cents {amount} in {cex}"
+            );
+            assert_eq!(cex.tool, "create_coupon");
+            assert_eq!(cex.studio_tier.as_deref(), Some("pro"), "{cex}");
+            // The percent rule still holds in the counterexample.
+            assert!(
+                cex.arguments["percent_off"]
+                    .as_i64()
+                    .is_none_or(|p| p <= 50),
+                "{cex}"
+            );
+        }
+        let text = report.to_string();
+        assert!(
+            text.contains("FAILED  coupons.fixed-amount-at-most-1000"),
+            "{text}"
+        );
+        assert!(text.contains("\"amount_off_cents\":"), "{text}");
+    }
 }
 
 #[test]

@@ -97,6 +97,17 @@ fn tool_def(t: &Tool) -> TokenStream {
     );
     let schema = serde_json::to_string(&json_schema::object_schema(&t.input)).expect("json");
     let sensitive = t.sensitive_paths();
+    let path_params: Vec<&str> = match &t.target {
+        Target::Upstream(u) => u
+            .path
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Param(p) => Some(p.as_str()),
+                Segment::Literal(_) => None,
+            })
+            .collect(),
+        Target::Builtin(_) => Vec::new(),
+    };
     let target = match &t.target {
         Target::Upstream(u) => {
             let (method, path) = (&u.method, &u.path_template);
@@ -131,6 +142,7 @@ fn tool_def(t: &Tool) -> TokenStream {
             action: actions::#action,
             input_schema: #schema,
             sensitive: &[#(#sensitive),*],
+            path_params: &[#(#path_params),*],
             target: #target,
             example: #example,
             decode: #decode,
@@ -159,7 +171,7 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
                     Segment::Param(p) => {
                         fmt.push_str("{}");
                         let f = field_ident(p);
-                        args.push(quote! { rt::encode_segment(&self.#f) });
+                        args.push(quote! { rt::encode_segment(#p, &self.#f)? });
                     }
                 }
             }
@@ -167,7 +179,8 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
             let path_expr = if args.is_empty() {
                 quote! { String::from(#fmt) }
             } else {
-                quote! { format!(#fmt, #(#args),*) }
+                // Defence in depth: the built path must survive URL normalisation unchanged.
+                quote! { rt::checked_path(format!(#fmt, #(#args),*))? }
             };
             let query: Vec<_> = u.query.iter().map(|q| send(t, q, false)).collect();
             let body: Vec<_> = u.body.iter().map(|b| send(t, b, true)).collect();
@@ -182,23 +195,26 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
             ));
             Some(quote! {
                 #doc
-                pub fn to_upstream(&self) -> rt::UpstreamRequest {
+                pub fn to_upstream(&self) -> Result<rt::UpstreamRequest, rt::DecodeError> {
                     #binding = rt::UpstreamRequest::new(rt::Method::#method, #path_expr);
                     #(#query)*
                     #(#body)*
-                    req
+                    Ok(req)
                 }
             })
         }
         Target::Builtin(_) => None,
     };
-    let idem = if t.access == Access::Write {
-        quote! { input.idempotency_key }
+    let (idem, canonical) = if t.access == Access::Write {
+        (
+            quote! { input.idempotency_key },
+            quote! { input.idempotency_key.is_some().then(|| rt::canonical(&input)) },
+        )
     } else {
-        quote! { None }
+        (quote! { None }, quote! { None })
     };
     let upstream_call = if upstream.is_some() {
-        quote! { Some(input.to_upstream()) }
+        quote! { Some(input.to_upstream()?) }
     } else {
         quote! { None }
     };
@@ -217,6 +233,7 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
             Ok(rt::Decoded {
                 context: input.to_cedar(),
                 upstream: #upstream_call,
+                canonical: #canonical,
                 idempotency_key: #idem,
             })
         }

@@ -24,6 +24,8 @@ use crate::{idempotency, resources};
 /// Everything a handler can reach, built once at start.
 pub struct App {
     pub db: SqlitePool,
+    /// The write turn (see [`crate::write`]).
+    pub writer: crate::write::Turn,
     token_sha256: [u8; 32],
     writes: AtomicU64,
     replays: AtomicU64,
@@ -44,6 +46,7 @@ impl App {
     pub fn new(db: SqlitePool, token: &str) -> App {
         App {
             db,
+            writer: Default::default(),
             token_sha256: Sha256::digest(token.as_bytes()).into(),
             writes: AtomicU64::new(0),
             replays: AtomicU64::new(0),

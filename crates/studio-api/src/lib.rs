@@ -23,6 +23,7 @@ mod resources;
 mod seed;
 mod store;
 mod tenancy;
+mod write;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -23,11 +23,12 @@ mod studio;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use sqlx::{Sqlite, SqliteExecutor, SqlitePool, Transaction};
+use sqlx::SqliteExecutor;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::error::{ApiError, ApiResult};
 use crate::input::check_text;
+use crate::write::Tx;
 
 /// Every route under `/v1`.
 pub fn routes() -> Router<AppState> {
@@ -83,10 +84,10 @@ impl Table {
     }
 }
 
-/// A write transaction, holding SQLite's write lock from the start so concurrent writers queue
-/// (busy timeout) instead of failing on a lock upgrade.
-async fn write_tx(db: &SqlitePool) -> ApiResult<Transaction<'static, Sqlite>> {
-    Ok(db.begin_with("BEGIN IMMEDIATE").await?)
+/// The handler's write transaction (see [`crate::write`]): `BEGIN IMMEDIATE` after this process's
+/// write turn, or the transaction that claimed the request's idempotency key.
+async fn write_tx(s: &App) -> ApiResult<Tx> {
+    crate::write::begin(&s.db, &s.writer).await
 }
 
 /// Is `id` a row of `table` in `studio`?

@@ -3,7 +3,8 @@
 //! Contract: the file is `<data_dir>/studio-api.sqlite`, opened in WAL mode with foreign keys on and
 //! a busy timeout; the versioned migrations in `migrations/` run at every start (already applied
 //! ones are skipped). [`open`] reports whether the database holds no studio yet, so seeding happens
-//! only on a new database.
+//! only on a new database. A data directory it creates is `0700`; the database is created `0600`
+//! (tightened if it exists) before SQLite opens it, so its `-wal` and `-shm` get the same mode.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,11 +43,26 @@ pub struct Store {
 
 /// Open (creating if needed) and migrate the database in `data_dir`.
 pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+    let mut dir = std::fs::DirBuilder::new();
+    dir.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dir, 0o700);
+    dir.create(data_dir).map_err(|source| StoreError::DataDir {
         path: data_dir.to_owned(),
         source,
     })?;
     let path = data_dir.join(FILE_NAME);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.clone().into_os_string();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if suffix.is_empty() || file.exists() {
+            private(&file).map_err(|e| StoreError::Open {
+                path: file.clone(),
+                source: sqlx::Error::Io(e),
+            })?;
+        }
+    }
     let options = SqliteConnectOptions::new()
         .filename(&path)
         .create_if_missing(true)
@@ -77,6 +93,21 @@ pub async fn open(data_dir: &Path) -> Result<Store, StoreError> {
         pool,
         is_new: studios == 0,
     })
+}
+
+/// Creates `path` readable only by its owner, or makes an existing file so.
+fn private(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        let file = options.mode(0o600).open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    options.open(path)?;
+    Ok(())
 }
 
 /// A new opaque id with a type prefix, e.g. `cls_3f9a…`.

@@ -64,6 +64,9 @@ pub struct CreateCouponInput {
     /// Percent off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_off: Option<i64>,
+    /// Fixed amount off, in minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_off_cents: Option<i64>,
     /// Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
@@ -71,7 +74,7 @@ pub struct CreateCouponInput {
 impl CreateCouponInput {
     /// This value as a Cedar record (numbers and the idempotency key left out).
     pub fn to_cedar(&self) -> rt::Expr {
-        let mut fields: Vec<(&'static str, rt::Expr)> = Vec::with_capacity(2usize);
+        let mut fields: Vec<(&'static str, rt::Expr)> = Vec::with_capacity(3usize);
         {
             let v = &self.code;
             fields.push(("code", rt::cedar_string(v)));
@@ -79,12 +82,15 @@ impl CreateCouponInput {
         if let Some(v) = &self.percent_off {
             fields.push(("percent_off", rt::cedar_long(*v)));
         }
+        if let Some(v) = &self.amount_off_cents {
+            fields.push(("amount_off_cents", rt::cedar_long(*v)));
+        }
         rt::cedar_record(fields)
     }
 }
 impl CreateCouponInput {
     /// The upstream call: `POST /v1/coupons`.
-    pub fn to_upstream(&self) -> rt::UpstreamRequest {
+    pub fn to_upstream(&self) -> Result<rt::UpstreamRequest, rt::DecodeError> {
         let mut req = rt::UpstreamRequest::new(
             rt::Method::POST,
             String::from("/v1/coupons"),
@@ -96,7 +102,10 @@ impl CreateCouponInput {
         if let Some(v) = &self.percent_off {
             req.body("percent_off", rt::json(v));
         }
-        req
+        if let Some(v) = &self.amount_off_cents {
+            req.body("amount_off_cents", rt::json(v));
+        }
+        Ok(req)
     }
 }
 /// Decodes validated arguments of `create_coupon` into its Cedar context and upstream request.
@@ -104,7 +113,8 @@ fn decode_create_coupon(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError>
     let input: CreateCouponInput = rt::from_value(args)?;
     Ok(rt::Decoded {
         context: input.to_cedar(),
-        upstream: Some(input.to_upstream()),
+        upstream: Some(input.to_upstream()?),
+        canonical: input.idempotency_key.is_some().then(|| rt::canonical(&input)),
         idempotency_key: input.idempotency_key,
     })
 }
@@ -155,7 +165,7 @@ impl ListClassesInput {
 }
 impl ListClassesInput {
     /// The upstream call: `GET /v1/classes`.
-    pub fn to_upstream(&self) -> rt::UpstreamRequest {
+    pub fn to_upstream(&self) -> Result<rt::UpstreamRequest, rt::DecodeError> {
         let mut req = rt::UpstreamRequest::new(
             rt::Method::GET,
             String::from("/v1/classes"),
@@ -172,7 +182,7 @@ impl ListClassesInput {
         if let Some(v) = &self.limit {
             req.query("limit", rt::query_value(v));
         }
-        req
+        Ok(req)
     }
 }
 /// Decodes validated arguments of `list_classes` into its Cedar context and upstream request.
@@ -180,7 +190,8 @@ fn decode_list_classes(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> 
     let input: ListClassesInput = rt::from_value(args)?;
     Ok(rt::Decoded {
         context: input.to_cedar(),
-        upstream: Some(input.to_upstream()),
+        upstream: Some(input.to_upstream()?),
+        canonical: None,
         idempotency_key: None,
     })
 }
@@ -213,7 +224,7 @@ impl SearchStudiosInput {
 }
 impl SearchStudiosInput {
     /// The upstream call: `GET /v1/directory/studios`.
-    pub fn to_upstream(&self) -> rt::UpstreamRequest {
+    pub fn to_upstream(&self) -> Result<rt::UpstreamRequest, rt::DecodeError> {
         let mut req = rt::UpstreamRequest::new(
             rt::Method::GET,
             String::from("/v1/directory/studios"),
@@ -221,7 +232,7 @@ impl SearchStudiosInput {
         if let Some(v) = &self.q {
             req.query("q", rt::query_value(v));
         }
-        req
+        Ok(req)
     }
 }
 /// Decodes validated arguments of `search_studios` into its Cedar context and upstream request.
@@ -229,7 +240,8 @@ fn decode_search_studios(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError
     let input: SearchStudiosInput = rt::from_value(args)?;
     Ok(rt::Decoded {
         context: input.to_cedar(),
-        upstream: Some(input.to_upstream()),
+        upstream: Some(input.to_upstream()?),
+        canonical: None,
         idempotency_key: None,
     })
 }
@@ -317,10 +329,14 @@ impl UpdateClassInput {
 }
 impl UpdateClassInput {
     /// The upstream call: `PATCH /v1/classes/{class_id}`.
-    pub fn to_upstream(&self) -> rt::UpstreamRequest {
+    pub fn to_upstream(&self) -> Result<rt::UpstreamRequest, rt::DecodeError> {
         let mut req = rt::UpstreamRequest::new(
             rt::Method::PATCH,
-            format!("/v1/classes/{}", rt::encode_segment(& self.class_id)),
+            rt::checked_path(
+                format!(
+                    "/v1/classes/{}", rt::encode_segment("class_id", & self.class_id) ?
+                ),
+            )?,
         );
         if let Some(v) = &self.name {
             req.body("name", rt::json(v));
@@ -334,7 +350,7 @@ impl UpdateClassInput {
         if let Some(v) = &self.schedule {
             req.body("schedule", rt::json(v));
         }
-        req
+        Ok(req)
     }
 }
 /// Decodes validated arguments of `update_class` into its Cedar context and upstream request.
@@ -342,7 +358,8 @@ fn decode_update_class(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> 
     let input: UpdateClassInput = rt::from_value(args)?;
     Ok(rt::Decoded {
         context: input.to_cedar(),
-        upstream: Some(input.to_upstream()),
+        upstream: Some(input.to_upstream()?),
+        canonical: input.idempotency_key.is_some().then(|| rt::canonical(&input)),
         idempotency_key: input.idempotency_key,
     })
 }
@@ -373,6 +390,7 @@ fn decode_whoami(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     Ok(rt::Decoded {
         context: input.to_cedar(),
         upstream: None,
+        canonical: None,
         idempotency_key: None,
     })
 }
@@ -391,8 +409,9 @@ pub static TOOLS: &[rt::ToolDef] = &[
         public: false,
         paginated: false,
         action: actions::CREATE_COUPON,
-        input_schema: "{\"type\":\"object\",\"properties\":{\"code\":{\"type\":\"string\",\"pattern\":\"^[A-Z0-9]{3,12}$\",\"description\":\"The code.\"},\"percent_off\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Percent off.\"},\"idempotency_key\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":\"Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.\"}},\"required\":[\"code\"],\"additionalProperties\":false}",
+        input_schema: "{\"type\":\"object\",\"properties\":{\"code\":{\"type\":\"string\",\"pattern\":\"^[A-Z0-9]{3,12}$\",\"description\":\"The code.\"},\"percent_off\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Percent off.\"},\"amount_off_cents\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Fixed amount off, in minor units.\"},\"idempotency_key\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":\"Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.\"}},\"required\":[\"code\"],\"additionalProperties\":false}",
         sensitive: &[],
+        path_params: &[],
         target: rt::Target::Upstream {
             method: "POST",
             path: "/coupons",
@@ -416,6 +435,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         action: actions::LIST_CLASSES,
         input_schema: "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\",\"enum\":[\"active\",\"cancelled\"],\"description\":\"Only classes with this status.\"},\"from\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"Only classes starting after this time.\"},\"cursor\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":512,\"description\":\"Opaque cursor from the `next_cursor` of a previous page; omit it for the first page.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"How many items to return, 1 to 100 (default 25).\"}},\"additionalProperties\":false}",
         sensitive: &[],
+        path_params: &[],
         target: rt::Target::Upstream {
             method: "GET",
             path: "/classes",
@@ -439,6 +459,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         action: actions::SEARCH_STUDIOS,
         input_schema: "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\",\"description\":\"Words to look for.\"}},\"additionalProperties\":false}",
         sensitive: &[],
+        path_params: &[],
         target: rt::Target::Upstream {
             method: "GET",
             path: "/directory/studios",
@@ -462,6 +483,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         action: actions::UPDATE_CLASS,
         input_schema: "{\"type\":\"object\",\"properties\":{\"class_id\":{\"type\":\"string\",\"minLength\":1,\"description\":\"The class to change.\"},\"name\":{\"type\":\"string\",\"maxLength\":80,\"description\":\"New name.\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"A label.\"},\"maxItems\":5,\"description\":\"Labels.\"},\"price\":{\"type\":\"number\",\"description\":\"A number no policy may compare.\"},\"schedule\":{\"type\":\"object\",\"properties\":{\"starts_at\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"First session.\"},\"notes\":{\"type\":\"string\",\"description\":\"Private notes.\"}},\"required\":[\"starts_at\"],\"additionalProperties\":false,\"description\":\"When it runs.\"},\"idempotency_key\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":\"Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.\"}},\"required\":[\"class_id\"],\"additionalProperties\":false}",
         sensitive: &["schedule.notes"],
+        path_params: &["class_id"],
         target: rt::Target::Upstream {
             method: "PATCH",
             path: "/classes/{class_id}",
@@ -485,6 +507,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         action: actions::WHOAMI,
         input_schema: "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
         sensitive: &[],
+        path_params: &[],
         target: rt::Target::Builtin(rt::Builtin::Whoami),
         example: "{\"input\":{},\"request\":null}",
         decode: decode_whoami,

@@ -150,7 +150,7 @@ async fn create(
     t: Tenant,
     Body(input): Body<NewBooking>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let occ = schedule::fetch(&mut tx, &t.id, &input.occurrence_id)
         .await
         .map_err(|e| match e {
@@ -328,7 +328,7 @@ async fn cancel(
     Body(input): Body<Cancel>,
 ) -> ApiResult<Json<Value>> {
     opt_text("reason", input.reason.as_deref(), 500)?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let b = fetch(&mut tx, &t.id, &id).await?;
     if b.status != "booked" {
         return Err(ApiError::conflict(

@@ -229,7 +229,7 @@ async fn create(
     t: Tenant,
     Body(input): Body<NewClass>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut c = ClassRow {
         id: crate::store::new_id("cls"),
         name: input.name,
@@ -277,7 +277,7 @@ async fn update(
     Path(id): Path<String>,
     Body(p): Body<ClassPatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut c = fetch(&mut tx, &t.id, &id).await?;
     let room_changed = p.room_id.is_some();
     let location_changed = p.location_id.is_some();
@@ -368,7 +368,7 @@ async fn cancel(
     Body(input): Body<Cancel>,
 ) -> ApiResult<Json<Value>> {
     opt_text("reason", input.reason.as_deref(), 500)?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut c = fetch(&mut tx, &t.id, &id).await?;
     if c.status == "cancelled" {
         return Err(ApiError::conflict(
@@ -420,7 +420,7 @@ async fn delete(
     t: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let c = fetch(&mut tx, &t.id, &id).await?;
     let bookings: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM bookings b JOIN occurrences o ON o.id = b.occurrence_id

@@ -111,7 +111,7 @@ async fn update(
     if let Some(tags) = &p.tags {
         check_tags("tags", tags, 20)?;
     }
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let c = fetch(&mut tx, &t.id, &id).await?;
     let tags = match p.tags {
         Some(tags) => json!(tags.iter().map(|t| t.trim()).collect::<Vec<_>>()).to_string(),

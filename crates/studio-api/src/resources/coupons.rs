@@ -148,11 +148,12 @@ async fn create(
         .as_deref()
         .map(|e| time("expires_at", e))
         .transpose()?;
+    let mut tx = write_tx(&s).await?;
     let taken: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM coupons WHERE studio_id = ? AND code = ?")
             .bind(&t.id)
             .bind(&code)
-            .fetch_one(&s.db)
+            .fetch_one(&mut *tx)
             .await?;
     if taken > 0 {
         return Err(ApiError::conflict(
@@ -185,8 +186,9 @@ async fn create(
     .bind(&row.currency)
     .bind(row.max_redemptions)
     .bind(&row.expires_at)
-    .execute(&s.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.render())))
 }
 
@@ -195,7 +197,7 @@ async fn archive(
     t: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
     if row.status == "archived" {
         return Err(ApiError::conflict(

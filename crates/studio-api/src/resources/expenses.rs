@@ -128,6 +128,7 @@ async fn create(
         vendor: input.vendor,
     };
     row.check()?;
+    let mut tx = write_tx(&s).await?;
     sqlx::query(
         "INSERT INTO expenses (id, studio_id, description, category, amount_cents, currency, incurred_on, vendor)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -140,8 +141,9 @@ async fn create(
     .bind(&row.currency)
     .bind(&row.incurred_on)
     .bind(&row.vendor)
-    .execute(&s.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.render())))
 }
 
@@ -162,7 +164,7 @@ async fn update(
     Path(id): Path<String>,
     Body(p): Body<ExpensePatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
     if let Some(v) = p.description {
         row.description = v;
@@ -206,7 +208,7 @@ async fn delete(
     t: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     fetch(&mut tx, &t.id, &id).await?;
     sqlx::query("DELETE FROM expenses WHERE studio_id = ? AND id = ?")
         .bind(&t.id)

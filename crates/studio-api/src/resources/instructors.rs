@@ -121,6 +121,7 @@ async fn create(
         specialties: json!(input.specialties.unwrap_or_default()).to_string(),
         active: true,
     };
+    let mut tx = write_tx(&s).await?;
     sqlx::query("INSERT INTO instructors (id, studio_id, name, email, bio, specialties, active) VALUES (?, ?, ?, ?, ?, ?, 1)")
         .bind(&row.id)
         .bind(&t.id)
@@ -128,8 +129,9 @@ async fn create(
         .bind(&row.email)
         .bind(&row.bio)
         .bind(&row.specialties)
-        .execute(&s.db)
+        .execute(&mut *tx)
         .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.render())))
 }
 
@@ -155,7 +157,7 @@ async fn update(
         p.bio.as_deref(),
         p.specialties.as_deref(),
     )?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let i = fetch(&mut tx, &t.id, &id).await?;
     sqlx::query("UPDATE instructors SET name = ?, email = ?, bio = ?, specialties = ?, active = ? WHERE studio_id = ? AND id = ?")
         .bind(new_name.unwrap_or(i.name))

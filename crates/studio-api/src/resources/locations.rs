@@ -198,7 +198,7 @@ async fn create(
     check_text("address", &row.address, 1, 300)?;
     check_text("city", &row.city, 1, 100)?;
     check_timezone(row.timezone.as_deref())?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     sqlx::query("INSERT INTO locations (id, studio_id, name, address, city, timezone) VALUES (?, ?, ?, ?, ?, ?)")
         .bind(&row.id)
         .bind(&t.id)
@@ -231,7 +231,7 @@ async fn update(
     Path(id): Path<String>,
     Body(p): Body<LocationPatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
     if let Some(v) = p.name {
         row.name = name("name", &v)?;
@@ -293,7 +293,7 @@ async fn delete(
     t: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let row = fetch(&mut tx, &t.id, &id).await?;
     check_unused(
         &mut tx,
@@ -318,7 +318,7 @@ async fn create_room(
     Path(location): Path<String>,
     Body(input): Body<NewRoom>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     fetch(&mut tx, &t.id, &location).await?;
     let id = insert_room(&mut tx, &t.id, &location, &input, "").await?;
     let room = fetch_room(&mut tx, &t.id, &location, &id).await?;
@@ -356,7 +356,7 @@ async fn update_room(
     Path((location, id)): Path<(String, String)>,
     Body(p): Body<RoomPatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     fetch(&mut tx, &t.id, &location).await?;
     let mut room = fetch_room(&mut tx, &t.id, &location, &id).await?;
     if let Some(v) = p.name {
@@ -398,7 +398,7 @@ async fn delete_room(
     t: Tenant,
     Path((location, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     fetch(&mut tx, &t.id, &location).await?;
     let room = fetch_room(&mut tx, &t.id, &location, &id).await?;
     check_unused(

@@ -134,7 +134,7 @@ async fn invite(
     let role = input.role.unwrap_or_else(|| "member".into());
     check_one_of("role", &role, ROLES)?;
     opt_text("message", input.message.as_deref(), 2000)?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let taken: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND email = ?")
             .bind(&t.id)
@@ -216,7 +216,7 @@ async fn update(
     if let Some(phone) = &p.phone {
         check_text("phone", phone, 3, 40)?;
     }
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let m = fetch(&mut tx, &t.id, &id).await?;
     sqlx::query("UPDATE members SET role = ?, name = ?, phone = ? WHERE studio_id = ? AND id = ?")
         .bind(p.role.unwrap_or(m.role))
@@ -244,7 +244,7 @@ async fn cancel_membership(
     Body(input): Body<Cancel>,
 ) -> ApiResult<Json<Value>> {
     opt_text("reason", input.reason.as_deref(), 500)?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let m = fetch(&mut tx, &t.id, &id).await?;
     if m.membership_status.as_deref() != Some("active") {
         return Err(ApiError::conflict(

@@ -83,7 +83,7 @@ async fn send(
             ids.push(id);
         }
     }
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     for id in &ids {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE studio_id = ? AND id = ?")

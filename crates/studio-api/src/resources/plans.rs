@@ -141,6 +141,7 @@ async fn create(
         status: "active".into(),
     };
     plan.check()?;
+    let mut tx = write_tx(&s).await?;
     sqlx::query(
         "INSERT INTO plans (id, studio_id, name, description, kind, price_cents, currency,
          interval, class_credits, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active')",
@@ -154,8 +155,9 @@ async fn create(
     .bind(&plan.currency)
     .bind(&plan.interval)
     .bind(plan.class_credits)
-    .execute(&s.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(plan.render())))
 }
 
@@ -176,7 +178,7 @@ async fn update(
     Path(id): Path<String>,
     Body(p): Body<PlanPatch>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut plan = fetch(&mut tx, &t.id, &id).await?;
     if let Some(v) = p.name {
         plan.name = v;
@@ -220,7 +222,7 @@ async fn archive(
     t: Tenant,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut plan = fetch(&mut tx, &t.id, &id).await?;
     if plan.status == "archived" {
         return Err(ApiError::conflict(

@@ -103,6 +103,7 @@ async fn create(
     };
     opt_text("description", row.description.as_deref(), 2000)?;
     check_color(row.color.as_deref())?;
+    let mut tx = write_tx(&s).await?;
     sqlx::query(
         "INSERT INTO programs (id, studio_id, name, description, color) VALUES (?, ?, ?, ?, ?)",
     )
@@ -111,8 +112,9 @@ async fn create(
     .bind(&row.name)
     .bind(&row.description)
     .bind(&row.color)
-    .execute(&s.db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok((StatusCode::CREATED, Json(row.render())))
 }
 
@@ -133,7 +135,7 @@ async fn update(
     let new_name = p.name.as_deref().map(|n| name("name", n)).transpose()?;
     opt_text("description", p.description.as_deref(), 2000)?;
     check_color(p.color.as_deref())?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let mut row = fetch(&mut tx, &t.id, &id).await?;
     if let Some(v) = new_name {
         row.name = v;

@@ -191,7 +191,7 @@ async fn add(
     let starts = parse_stored(&time("starts_at", &input.starts_at)?);
     let weeks = input.repeat_weeks.unwrap_or(1);
     check_range("repeat_weeks", weeks, 1, 52)?;
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let class: Option<ClassDefaults> = sqlx::query_as(
         "SELECT name, status, duration_minutes, capacity, instructor_id, room_id, location_id
              FROM classes WHERE studio_id = ? AND id = ?",
@@ -279,7 +279,7 @@ async fn reschedule(
     Body(input): Body<Reschedule>,
 ) -> ApiResult<Json<Value>> {
     let starts = parse_stored(&time("starts_at", &input.starts_at)?);
-    let mut tx = write_tx(&s.db).await?;
+    let mut tx = write_tx(&s).await?;
     let occ = fetch(&mut tx, &t.id, &id).await?;
     if occ.status == "cancelled" {
         return Err(ApiError::conflict(

@@ -5,6 +5,7 @@ mod bookings;
 mod catalog;
 mod classes;
 mod harness;
+mod idempotency;
 mod platform;
 mod resources;
 mod tenancy;
