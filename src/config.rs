@@ -162,7 +162,7 @@ impl Config {
                     path: path.to_path_buf(),
                     source,
                 })?;
-                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse {
+                flowgate_codegen::yaml::from_str(&text).map_err(|e| ConfigError::Parse {
                     path: path.to_path_buf(),
                     message: e.to_string(),
                 })?

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, RawForm, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Query, RawForm, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -1007,8 +1007,27 @@ async fn consent(
 
 // === token and revocation ===
 
-async fn token(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): RawForm) -> Response {
-    let f = form(&body);
+/// The form body of the token and revocation endpoints, fields in order. A body these endpoints
+/// cannot read (another content type, too large) is refused like every other mistake there: with
+/// a JSON OAuth error (`invalid_request`), not axum's plain-text rejection.
+struct OAuthForm(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match RawForm::from_request(req, state).await {
+            Ok(RawForm(body)) => Ok(Self(form(&body))),
+            Err(e) => Err(oauth_error(e.status(), "invalid_request", &e.body_text())),
+        }
+    }
+}
+
+async fn token(
+    State(app): State<Arc<App>>,
+    addr: ClientAddr,
+    OAuthForm(f): OAuthForm,
+) -> Response {
     let client_id = field(&f, "client_id").unwrap_or_default();
     if client_id.is_empty() {
         return oauth_error(
@@ -1119,8 +1138,11 @@ async fn token(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): Raw
     }
 }
 
-async fn revoke(State(app): State<Arc<App>>, addr: ClientAddr, RawForm(body): RawForm) -> Response {
-    let f = form(&body);
+async fn revoke(
+    State(app): State<Arc<App>>,
+    addr: ClientAddr,
+    OAuthForm(f): OAuthForm,
+) -> Response {
     let Some(token) = field(&f, "token") else {
         return oauth_error(
             StatusCode::BAD_REQUEST,

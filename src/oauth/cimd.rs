@@ -132,7 +132,14 @@ async fn fetch(url: &str, allow_private: bool) -> Result<Client, String> {
             return Err("the client metadata document is larger than 64 KiB".into());
         }
     }
-    let doc: serde_json::Value = serde_json::from_slice(&body)
+    parse_document(url, &host, &body)
+}
+
+/// The client a fetched metadata document describes: pure, so it is tested (and fuzzed) without a
+/// network. `url` is the `client_id` it was fetched from, `host` that URL's host (the name shown
+/// when the document gives none). Any bytes give a client or a sentence saying why not.
+pub fn parse_document(url: &str, host: &str, body: &[u8]) -> Result<Client, String> {
+    let doc: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| format!("the client metadata document is not JSON: {e}"))?;
     if doc["client_id"].as_str() != Some(url) {
         return Err("the document's client_id is not its own URL".into());
@@ -153,7 +160,7 @@ async fn fetch(url: &str, allow_private: bool) -> Result<Client, String> {
     let client_name = doc["client_name"]
         .as_str()
         .filter(|n| !n.trim().is_empty())
-        .unwrap_or(host.as_str())
+        .unwrap_or(host)
         .chars()
         .take(100)
         .collect();

@@ -450,11 +450,16 @@ const MAX_OFFSET_SECONDS: i32 = 14 * 3600;
 /// those get a field error that says what is accepted.
 fn check_date_time(s: &str) -> Result<(), String> {
     use chrono::Timelike;
-    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| {
+    let wrong = || {
         format!(
             "must be an RFC 3339 date-time with a UTC offset, like 2026-12-01T19:00:00-05:00, got {s:?}"
         )
-    })?;
+    };
+    // chrono also takes a space between date and time; RFC 3339 and JSON Schema want `T`.
+    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err(wrong());
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| wrong())?;
     if t.nanosecond() >= 1_000_000_000 {
         return Err(format!(
             "must be a time between 00:00:00 and 23:59:59 (a leap second :60 is not accepted), got {s:?}"
@@ -473,34 +478,25 @@ fn check_format(f: Format, s: &str) -> Result<(), String> {
         Format::DateTime => check_date_time(s),
         Format::Date => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .ok()
-            .filter(|_| s.len() == 10)
+            // Exactly `YYYY-MM-DD`: chrono also takes signs (`-001-01-01`) and short fields.
+            .filter(|_| {
+                s.len() == 10
+                    && s.bytes().enumerate().all(|(i, b)| match i {
+                        4 | 7 => b == b'-',
+                        _ => b.is_ascii_digit(),
+                    })
+            })
             .map(|_| ())
             .ok_or_else(|| format!("must be a date like 2026-12-01, got {s:?}")),
         Format::Email => {
-            let ok = s.split_once('@').is_some_and(|(local, domain)| {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !s.chars().any(char::is_whitespace)
-                    && !domain.contains('@')
-            });
-            if ok {
+            if is_email(s) {
                 Ok(())
             } else {
                 Err(format!("must be an email address, got {s:?}"))
             }
         }
         Format::Uri => {
-            let ok = s.split_once("://").is_some_and(|(scheme, rest)| {
-                !scheme.is_empty()
-                    && scheme
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-                    && !rest.is_empty()
-                    && !s.chars().any(char::is_whitespace)
-            });
-            if ok {
+            if is_web_uri(s) {
                 Ok(())
             } else {
                 Err(format!(
@@ -509,6 +505,106 @@ fn check_format(f: Format, s: &str) -> Result<(), String> {
             }
         }
     }
+}
+
+// === formats, by their RFCs (the differential test in tests/it/fuzz.rs holds them to the
+// `jsonschema` crate; where flowgate is stricter on purpose, that test says why) ===
+
+/// `local@domain`: an RFC 5321 dot-atom local part (no quoted strings) of at most 64 ASCII
+/// characters, and a host name with at least two labels (no address literals): the addresses
+/// mail is delivered to in practice.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let atext = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b);
+    local.len() <= 64
+        && local
+            .split('.')
+            .all(|atom| !atom.is_empty() && atom.bytes().all(atext))
+        && domain.contains('.')
+        && is_host_name(domain)
+}
+
+/// An RFC 1123 host name: at most 253 characters, labels of 1 to 63 letters, digits and inner
+/// hyphens; `--` in the third and fourth place only in an IDNA `xn--` label.
+fn is_host_name(s: &str) -> bool {
+    s.len() <= 253
+        && s.split('.').all(|label| {
+            let b = label.as_bytes();
+            (1..=63).contains(&b.len())
+                && b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+                && (b.get(2..4) != Some(b"--") || label.to_ascii_lowercase().starts_with("xn--"))
+        })
+}
+
+/// An absolute URI with a host (`scheme://host[:port][/path][?query][#fragment]`) by RFC 3986's
+/// grammar: only its characters, percent-encodings of two hex digits, IPv6 literals in brackets.
+fn is_web_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return false;
+    };
+    let mut sc = scheme.bytes();
+    if !sc.next().is_some_and(|b| b.is_ascii_alphabetic())
+        || !sc.all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    {
+        return false;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host_port = match authority.rsplit_once('@') {
+        Some((userinfo, host_port)) if uri_chars(userinfo, b":") => host_port,
+        Some(_) => return false,
+        None => authority,
+    };
+    let (host_ok, port) = match host_port.strip_prefix('[') {
+        Some(literal) => match literal.split_once(']') {
+            Some((ip, port)) => (ip.parse::<std::net::Ipv6Addr>().is_ok(), port),
+            None => return false,
+        },
+        None => {
+            let (host, port) = host_port.split_at(host_port.find(':').unwrap_or(host_port.len()));
+            (!host.is_empty() && uri_chars(host, b""), port)
+        }
+    };
+    let port_ok = port.is_empty()
+        || port
+            .strip_prefix(':')
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+    let (path_query, fragment) = tail.split_once('#').unwrap_or((tail, ""));
+    let (path, query) = path_query.split_once('?').unwrap_or((path_query, ""));
+    host_ok
+        && port_ok
+        && uri_chars(path, b":@/")
+        && uri_chars(query, b":@/?")
+        && uri_chars(fragment, b":@/?")
+}
+
+/// Whether `s` holds only RFC 3986 unreserved and sub-delim characters, the `extra` ones, and
+/// percent-encodings (`%` and two hex digits).
+fn uri_chars(s: &str, extra: &[u8]) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'%' {
+            if !b
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&c) || extra.contains(&c)
+        {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

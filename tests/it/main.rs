@@ -5,6 +5,7 @@ mod catalog;
 mod cli;
 mod clients;
 mod every_tool;
+mod fuzz;
 mod gateway;
 mod guarantees;
 mod hardening;

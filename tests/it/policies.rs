@@ -57,8 +57,9 @@ fn cases() -> Vec<(String, Case)> {
     files.sort();
     let mut out = Vec::new();
     for f in files {
-        let cases: Vec<Case> = serde_yaml::from_str(&std::fs::read_to_string(&f).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let cases: Vec<Case> =
+            flowgate_codegen::yaml::from_str(&std::fs::read_to_string(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let file = f.file_name().unwrap().to_string_lossy().to_string();
         out.extend(cases.into_iter().map(|c| (file.clone(), c)));
     }

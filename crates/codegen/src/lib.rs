@@ -3,7 +3,7 @@
 //!
 //! `build.rs` calls [`build`]; everything else is plain functions that `cargo test` exercises on
 //! fixture manifests. Stages: [`manifest`] (parse and validate into [`ir`]), [`json_schema`],
-//! [`rust`] and [`cedar`] (emit), [`policy`] (load and validate Cedar policies).
+//! [`rust`] and [`cedar`] (emit), [`policy`] (load and validate Cedar policies), [`yaml`] (the YAML reading the gateway shares).
 
 pub mod cedar;
 pub mod ir;
@@ -11,6 +11,7 @@ pub mod json_schema;
 pub mod manifest;
 pub mod policy;
 pub mod rust;
+pub mod yaml;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -15,6 +15,7 @@ use crate::ir::{
     Access, Added, Example, Format, Kind, Manifest, Object, Property, Schema, Scope, Segment,
     Target, Tier, Tool, Upstream,
 };
+use crate::yaml;
 
 /// One problem in the manifest, printed compiler style.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,8 +60,9 @@ struct RawFile {
     tiers: Option<Vec<RawTier>>,
     #[serde(default)]
     scopes: Option<IndexMap<String, String>>,
+    /// Each tool is parsed on its own below, so one broken tool does not hide the others.
     #[serde(default)]
-    tools: Vec<serde_yaml::Value>,
+    tools: Vec<serde_json::Value>,
 }
 
 /// The global settings and the file that declared them.
@@ -241,13 +243,16 @@ pub fn load_dir(dir: &Path, display_dir: &str) -> Result<Manifest, Vec<Diagnosti
 pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnostic>> {
     let mut cx = Cx::default();
     let mut global: Option<RawGlobal> = None;
-    let mut raw_tools: Vec<(String, serde_yaml::Value)> = Vec::new();
+    let mut raw_tools: Vec<(String, serde_json::Value)> = Vec::new();
+    // A file or tool that did not parse may be the one using a scope: do not accuse the scope.
+    let mut unparsed = false;
 
     for (file, text) in files {
-        let raw: RawFile = match deserialize(serde_yaml::Deserializer::from_str(text)) {
+        let raw: RawFile = match yaml::from_str(text) {
             Ok(raw) => raw,
-            Err((path, msg)) => {
-                cx.push(file, None, path, msg);
+            Err(e) => {
+                cx.push(file, None, e.path, e.message);
+                unparsed = true;
                 continue;
             }
         };
@@ -359,13 +364,12 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
     // Tools.
     let mut tools: Vec<Tool> = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
-    let mut unparsed = false;
     for (file, value) in raw_tools {
         let label = value
             .get("name")
             .and_then(|n| n.as_str())
             .map(str::to_string);
-        let raw: RawTool = match deserialize(value) {
+        let raw: RawTool = match from_value(value) {
             Ok(raw) => raw,
             Err((path, msg)) => {
                 cx.push(&file, label, path, msg);
@@ -387,7 +391,6 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
             tools.push(tool);
         }
     }
-    // A tool that did not parse may be the one using a scope: do not accuse the scope then.
     for s in scopes.iter().filter(|_| !unparsed) {
         if !tools.iter().any(|t| t.scope.as_deref() == Some(&s.name)) {
             cx.push(
@@ -412,17 +415,12 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
     }
 }
 
-/// Deserializes with the path of the first problem (`input.properties.x`).
-fn deserialize<'de, T: Deserialize<'de>>(
-    de: impl serde::Deserializer<'de, Error = serde_yaml::Error>,
+/// Deserializes one already parsed value (a tool), with the path of the first problem.
+fn from_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
 ) -> Result<T, (Option<String>, String)> {
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let path = (path != "." && !path.is_empty()).then_some(path);
-        let msg = e.inner().to_string();
-        // serde_yaml appends " at line N column M"; keep it, it helps.
-        (path, msg)
-    })
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| (yaml::field_path(e.path()), e.inner().to_string()))
 }
 
 #[derive(Default)]

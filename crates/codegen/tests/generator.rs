@@ -531,3 +531,43 @@ tools:
         "action \"join_waitlist\" in [Action::\"tool\", Action::\"access:write\", Action::\"tier:pro\", Action::\"scope:bookings:write\"]"
     ));
 }
+
+// === the YAML reader's own messages ===
+
+#[test]
+fn yaml_syntax_errors_name_the_file_field_line_and_column() {
+    assert_eq!(
+        errors_for(&BASE_TOOLS.replacen("path: /classes}", "path: /classes", 1)),
+        [
+            "manifest/classes.yaml: field `tools[0].upstream`: while parsing a flow mapping, did not find expected ',' or '}' at line 10, column 12"
+        ]
+    );
+}
+
+#[test]
+fn rejects_unknown_top_level_keys_with_their_line() {
+    assert_eq!(
+        errors_for(&format!("tool: []\n{BASE_TOOLS}")),
+        [
+            "manifest/classes.yaml: field `tool`: unknown field `tool`, expected one of `upstream`, `tiers`, `scopes`, `tools` at line 1, column 1"
+        ]
+    );
+}
+
+#[test]
+fn rejects_duplicate_keys_with_their_line() {
+    assert_eq!(
+        errors_for(&BASE_TOOLS.replacen("    tier: free\n", "    tier: free\n    tier: pro\n", 1)),
+        [
+            "manifest/classes.yaml: field `tools[0]`: duplicate mapping key `tier` is not allowed here at line 8, column 5"
+        ]
+    );
+}
+
+#[test]
+fn rejects_a_file_that_is_not_a_mapping() {
+    assert_eq!(
+        errors_for("- just\n- a list\n"),
+        ["manifest/classes.yaml: expected a mapping (`key: value` lines) at line 1, column 1"]
+    );
+}

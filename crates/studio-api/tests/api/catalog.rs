@@ -121,7 +121,7 @@ fn every_upstream_call_in_the_manifest_is_in_the_document() {
         if let Some(b) = doc["upstream"]["base_path"].as_str() {
             base = b.to_owned();
         }
-        let Some(tools) = doc["tools"].as_sequence() else {
+        let Some(tools) = doc["tools"].as_array() else {
             continue;
         };
         for tool in tools {
@@ -149,17 +149,17 @@ fn every_upstream_call_in_the_manifest_is_in_the_document() {
 }
 
 /// One manifest file, loosely: only the keys the checks need are looked at.
-fn read_yaml(file: &Path) -> anyhow::Result<serde_yaml::Value> {
+fn read_yaml(file: &Path) -> anyhow::Result<Value> {
     use anyhow::Context;
     let text =
         std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    serde_yaml::from_str(&text).with_context(|| format!("parsing {}", file.display()))
+    serde_saphyr::from_str(&text).with_context(|| format!("parsing {}", file.display()))
 }
 
 /// The tool's inputs land where the API reads them: path parameters in the path, the rest of a
 /// `GET`/`DELETE` in documented query parameters, the rest of a write in the body schema; and every
 /// body field the API requires is required by the tool.
-fn check_inputs(doc: &Value, tool: &str, method: &str, path: &str, spec: &serde_yaml::Value) {
+fn check_inputs(doc: &Value, tool: &str, method: &str, path: &str, spec: &Value) {
     let item = doc["paths"]
         .as_object()
         .unwrap()
@@ -182,12 +182,12 @@ fn check_inputs(doc: &Value, tool: &str, method: &str, path: &str, spec: &serde_
         .collect();
     let input = &spec["input"];
     let required: BTreeSet<&str> = input["required"]
-        .as_sequence()
+        .as_array()
         .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
         .unwrap_or_default();
     let mut names: Vec<&str> = input["properties"]
-        .as_mapping()
-        .map(|m| m.keys().filter_map(|k| k.as_str()).collect())
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
         .unwrap_or_default();
     if spec["paginated"].as_bool() == Some(true) {
         names.extend(["cursor", "limit"]);
