@@ -98,6 +98,14 @@ const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_k
     principal_name, tool, arguments, decision, policies, outcome, message, upstream_status,
     duration_ms, client_addr) VALUES ";
 
+/// Is `c` a character that changes how what follows it is shown (on a terminal, on the consent
+/// page): a C0 or C1 control (escape, carriage return, line feed, DEL…) or a bidirectional
+/// override, embedding, isolate or mark? Text a caller chose is checked or escaped with this.
+pub fn disguises(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// The placeholder for redacted values.
 pub const REDACTED: &str = "[redacted]";
 

@@ -282,6 +282,39 @@ fn challenge(app: &App, rejection: Rejection) -> Response {
     response
 }
 
+/// The one row that says further refused credentials from an address are not recorded for a
+/// while.
+async fn record_unrecorded(
+    app: &App,
+    addr: crate::oauth::limits::ClientAddr,
+    refused: &crate::oauth::limits::Refused,
+) {
+    let record = Record {
+        seq: 0,
+        at: audit::now(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        studio: None,
+        principal_kind: None,
+        principal_id: None,
+        principal_name: None,
+        tool: None,
+        arguments: None,
+        decision: None,
+        policies: Vec::new(),
+        outcome: Outcome::RateLimited.as_str().into(),
+        message: Some(format!(
+            "more refused credentials from this address than are recorded; the next {} s are answered but not recorded",
+            refused.secs()
+        )),
+        upstream_status: None,
+        duration_ms: 0,
+        client_addr: addr.audit(),
+    };
+    if let Err(e) = app.audit.append(&record).await {
+        tracing::error!(error = %e, "cannot audit refused credentials");
+    }
+}
+
 /// The credential checked, timed as the `authenticate` stage.
 async fn checked_credential(
     app: &App,
@@ -347,6 +380,18 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                 // Who was refused: the address, and the key or grant when the store knows it.
                 let addr =
                     crate::oauth::limits::ClientAddr::of(&app, req.headers(), req.extensions());
+                // A flood of bad credentials from one address is answered, but recorded only
+                // up to a rate; then one row says so, so the log cannot be grown at will.
+                let recorded = app
+                    .oauth
+                    .rejected_recorded
+                    .take(addr.key(), std::time::Instant::now());
+                if let Err(refused) = &recorded {
+                    if refused.first {
+                        record_unrecorded(&app, addr, refused).await;
+                    }
+                    return challenge(&app, rejection);
+                }
                 let owner = match header.as_deref().and_then(|h| h.split_once(' ')) {
                     Some((_, t)) => {
                         crate::oauth::rejected_credential(&app, t.trim(), rejection).await

@@ -323,23 +323,15 @@ fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
     })
 }
 
-/// Is `c` a character that changes how a terminal shows what follows it: a C0 or C1 control
-/// (escape, carriage return, line feed, DEL…) or a bidirectional override, embedding, isolate
-/// or mark?
-fn unsafe_for_terminal(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Text from the store as a table shows it: every [`unsafe_for_terminal`] character written as
+/// Text from the store as a table shows it: every [`audit::disguises`] character written as
 /// a visible escape like `\u{1b}`, the rest unchanged.
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(unsafe_for_terminal) {
+    if !text.chars().any(audit::disguises) {
         return text.into();
     }
     text.chars()
         .map(|c| {
-            if unsafe_for_terminal(c) {
+            if audit::disguises(c) {
                 c.escape_unicode().to_string()
             } else {
                 c.to_string()
@@ -354,13 +346,13 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
 /// so the line stays the same JSON.
 fn json_line(value: &impl serde::Serialize) -> anyhow::Result<String> {
     let text = serde_json::to_string(value)?;
-    if !text.chars().any(unsafe_for_terminal) {
+    if !text.chars().any(audit::disguises) {
         return Ok(text);
     }
     Ok(text
         .chars()
         .map(|c| {
-            if unsafe_for_terminal(c) {
+            if audit::disguises(c) {
                 format!("\\u{:04x}", u32::from(c))
             } else {
                 c.to_string()
@@ -504,7 +496,7 @@ async fn clients(config: &Config, cmd: ClientsCommand) -> anyhow::Result<()> {
             let list = grants.list_clients().await?;
             if json {
                 for c in &list {
-                    println!("{}", serde_json::to_string(c)?);
+                    println!("{}", json_line(c)?);
                 }
                 return Ok(());
             }
@@ -512,21 +504,23 @@ async fn clients(config: &Config, cmd: ClientsCommand) -> anyhow::Result<()> {
                 "{:<28} {:<28} {:<26} {:>7}  redirect URIs",
                 "client_id", "name", "registered", "grants"
             );
+            // Names and redirect URIs were chosen by whoever registered: shown, not printed raw.
             for c in &list {
                 println!(
                     "{:<28} {:<28} {:<26} {:>7}  {}",
-                    c.client_id,
-                    c.client_name,
+                    shown(&c.client_id),
+                    shown(&c.client_name),
                     c.created_at,
                     format!("{}/{}", c.active_grants, c.grants),
-                    c.redirect_uris.join(" ")
+                    shown(&c.redirect_uris.join(" "))
                 );
             }
         }
         ClientsCommand::Delete { client_id } => match grants.delete_client(&client_id).await? {
             Some((client, revoked)) => println!(
                 "Deleted client {} ({}) and revoked its {revoked} active grant(s); their tokens are refused on their next request.",
-                client.client_id, client.client_name
+                shown(&client.client_id),
+                shown(&client.client_name)
             ),
             None => {
                 bail!("no registered client with id `{client_id}` (see `flowgate clients list`)")

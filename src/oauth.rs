@@ -83,6 +83,16 @@ pub const CONCURRENT_CHECKS: usize = 4;
 pub const CHECK_QUEUE: usize = 64;
 pub const CHECK_WAIT: Duration = Duration::from_secs(2);
 /// Registrations per client address: 10 at once, then 20 an hour.
+/// Sign-in flows one address may start (`/oauth/authorize`): at once, and then per hour. A
+/// flow is held in memory for ten minutes, so without this an anonymous client could push
+/// everyone else's sign-in in progress out of the bounded flow cache.
+pub const FLOW_BURST: u32 = 30;
+pub const FLOWS_PER_HOUR: u32 = 600;
+/// Refused bearer credentials recorded per address: at once, and then per hour; past that, one
+/// row says recording stopped for a while (the 401 is answered all the same).
+pub const REJECTED_AUDIT_BURST: u32 = 20;
+pub const REJECTED_AUDITS_PER_HOUR: u32 = 600;
+
 pub const REGISTRATION_BURST: u32 = 10;
 pub const REGISTRATIONS_PER_HOUR: u32 = 20;
 /// How many accounts and addresses the limits remember (least recently used are forgotten).
@@ -142,6 +152,10 @@ pub struct OAuth {
     pub cimd: cimd::Cimd,
     flows: moka::future::Cache<String, Flow>,
     registrations: Buckets<u128>,
+    /// Flows started, by address.
+    flows_started: Buckets<u128>,
+    /// Refused bearer credentials recorded, by address (used by `http::authenticate`).
+    pub rejected_recorded: Buckets<u128>,
     pub sign_in: SignInLimits,
     max_clients: i64,
 }
@@ -166,6 +180,13 @@ impl OAuth {
                 "registrations_by_address",
                 REGISTRATION_BURST,
                 REGISTRATIONS_PER_HOUR,
+                TRACKED,
+            ),
+            flows_started: Buckets::new("flows_by_address", FLOW_BURST, FLOWS_PER_HOUR, TRACKED),
+            rejected_recorded: Buckets::new(
+                "rejected_credentials_recorded_by_address",
+                REJECTED_AUDIT_BURST,
+                REJECTED_AUDITS_PER_HOUR,
                 TRACKED,
             ),
             sign_in: SignInLimits {
@@ -230,8 +251,7 @@ pub async fn rejected_credential(
 /// Client names are shown on the consent page: control characters and bidirectional
 /// formatting (which can make "Evil" read as "Claude") are refused.
 pub fn check_client_name(name: &str) -> Result<(), String> {
-    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}');
-    match name.chars().find(|&c| c.is_control() || bidi(c)) {
+    match name.chars().find(|&c| crate::audit::disguises(c)) {
         Some(c) => Err(format!(
             "client_name contains U+{:04X}: control characters and bidirectional formatting characters are not allowed, because they could disguise the name shown on the consent page",
             u32::from(c)
@@ -612,9 +632,24 @@ fn error_redirect(
 
 async fn authorize(
     State(app): State<Arc<App>>,
+    addr: ClientAddr,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let page_error = |m: &str| (StatusCode::BAD_REQUEST, Html(pages::error(m))).into_response();
+    if let Err(refused) = app.oauth.flows_started.take(addr.key(), Instant::now()) {
+        let mut r = (
+            StatusCode::TOO_MANY_REQUESTS,
+            Html(pages::error(&format!(
+                "Too many sign-ins were started from your network. Try again in {}.",
+                refused.wait_text()
+            ))),
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&refused.secs().to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
     let Some(client_id) = q.get("client_id") else {
         return page_error(
             "The request does not say which application is asking (client_id is missing).",
@@ -1023,11 +1058,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
-async fn token(
-    State(app): State<Arc<App>>,
-    addr: ClientAddr,
-    OAuthForm(f): OAuthForm,
-) -> Response {
+async fn token(State(app): State<Arc<App>>, addr: ClientAddr, OAuthForm(f): OAuthForm) -> Response {
     let client_id = field(&f, "client_id").unwrap_or_default();
     if client_id.is_empty() {
         return oauth_error(

@@ -609,3 +609,100 @@ async fn a_sign_in_flood_keeps_memory_bounded_and_mcp_served() {
     assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "{statuses:?}");
     child.kill().await.unwrap();
 }
+
+/// A flood of bad credentials from one address is answered every time, but recorded only up to
+/// a rate: then one row says recording stopped, so the audit log cannot be grown at will.
+#[tokio::test]
+async fn refused_credentials_are_recorded_only_up_to_a_rate_per_address() {
+    let gw = Gateway::start().await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    for (n, token) in (0..40).map(|n| (n, format!("flow_sk_guess{n:04}"))) {
+        let r = browser_from("127.0.2.1")
+            .post(gw.url())
+            .bearer_auth(&token)
+            .header("Accept", "application/json, text/event-stream")
+            .json(&ping)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401, "attempt {n}");
+    }
+    let r = browser_from("127.0.2.2")
+        .post(gw.url())
+        .bearer_auth("flow_sk_elsewhere")
+        .header("Accept", "application/json, text/event-stream")
+        .json(&ping)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    let log = audit_log(&gw, Filter::default()).await;
+    let from = |addr: &str, outcome: &str| {
+        log.iter()
+            .filter(|r| r.client_addr.as_deref() == Some(addr) && r.outcome == outcome)
+            .count()
+    };
+    assert_eq!(
+        from("127.0.2.1", "unauthenticated"),
+        flowgate::oauth::REJECTED_AUDIT_BURST as usize
+    );
+    assert_eq!(from("127.0.2.1", "rate_limited"), 1);
+    let stopped = log
+        .iter()
+        .find(|r| r.client_addr.as_deref() == Some("127.0.2.1") && r.outcome == "rate_limited")
+        .unwrap();
+    assert!(
+        stopped
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("more refused credentials from this address than are recorded"),
+        "{stopped:?}"
+    );
+    assert_eq!(
+        from("127.0.2.2", "unauthenticated"),
+        1,
+        "another address is recorded"
+    );
+    gw.stop().await;
+}
+
+/// Sign-in flows are held in a bounded cache for ten minutes: one address may start only so
+/// many, so it cannot push other people's sign-ins in progress out.
+#[tokio::test]
+async fn sign_in_flows_started_from_one_address_are_limited() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register_with(&gw, browser_from("127.0.2.3")).await;
+    let url = crate::oauth::authorize_url_for(&flow.base, &flow.client_id);
+    let burst = flowgate::oauth::FLOW_BURST as usize;
+    for n in 0..burst {
+        let r = browser_from("127.0.2.3")
+            .get(url.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "flow {n}");
+    }
+    let r = browser_from("127.0.2.3")
+        .get(url.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many sign-ins were started from your network"),
+    );
+    let r = browser_from("127.0.2.4").get(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "another address still starts a sign-in");
+    gw.stop().await;
+}

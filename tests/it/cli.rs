@@ -427,6 +427,31 @@ async fn caller_controlled_text_cannot_drive_the_operators_terminal() {
             .unwrap()
             .starts_with("whoami\x1b[2J\n")
     );
+
+    // A client registered before names were checked at registration is still shown safely.
+    sqlx::query(
+        "INSERT INTO oauth_clients (client_id, client_name, redirect_uris, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind("fgc_legacy")
+    .bind(evil)
+    .bind(r#"["http://127.0.0.1:9/cb\u001b[2J"]"#)
+    .bind("2026-01-01T00:00:00.000Z")
+    .execute(gw.running.app.store.pool())
+    .await
+    .unwrap();
+    let clients = stdout(&flowgate(&dir, &["clients", "list"]));
+    assert_no_terminal_controls(&clients);
+    assert!(
+        clients.contains(r"Front desk\u{1b}[2J\u{a}key_forged"),
+        "{clients}"
+    );
+    assert_eq!(
+        clients.lines().count(),
+        2,
+        "the header and one client: {clients}"
+    );
+    let clients_json = stdout(&flowgate(&dir, &["clients", "list", "--json"]));
+    assert_no_terminal_controls(&clients_json);
     client.cancel().await.unwrap();
     gw.stop().await;
 }
