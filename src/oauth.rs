@@ -326,6 +326,35 @@ fn retry_after(mut r: Response, refused: &Refused) -> Response {
 }
 
 /// Redirect URIs must be loopback `http` or `https`, exact, without fragments.
+/// Whether a redirect URI presented at authorization is one the client registered: the same
+/// string, or, for an `http` loopback URI, the same one on any port (RFC 8252 §7.3: a native
+/// client picks a free port when it runs, and may have to pick another next time). Scheme,
+/// host (`127.0.0.1`, `[::1]` and `localhost` are three different ones), path and query still
+/// match exactly.
+pub fn redirect_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(r), Ok(p)) = (
+        reqwest::Url::parse(registered),
+        reqwest::Url::parse(presented),
+    ) else {
+        return false;
+    };
+    let loopback = |u: &reqwest::Url| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+    };
+    loopback(&r)
+        && loopback(&p)
+        && r.host_str() == p.host_str()
+        && r.path() == p.path()
+        && r.query() == p.query()
+        && r.fragment().is_none()
+        && p.fragment().is_none()
+        && p.username().is_empty()
+        && p.password().is_none()
+}
+
 pub fn check_redirect_uris(uris: &[String]) -> Result<(), String> {
     if uris.is_empty() || uris.len() > 10 {
         return Err("redirect_uris must list 1 to 10 URIs".into());
@@ -662,7 +691,11 @@ async fn authorize(
     let Some(redirect_uri) = q.get("redirect_uri") else {
         return page_error("The request has no redirect_uri.");
     };
-    if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|r| redirect_matches(r, redirect_uri))
+    {
         return page_error("The redirect_uri is not one this application registered.");
     }
     let state = q.get("state").map(String::as_str);
@@ -1195,5 +1228,47 @@ async fn revoke(
         }
         Ok(None) => StatusCode::OK.into_response(),
         Err(e) => internal(&e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn a_loopback_redirect_matches_on_any_port_and_nothing_else_moves() {
+        let registered = "http://127.0.0.1:33418/oauth/callback";
+        for ok in [
+            registered,
+            "http://127.0.0.1:50123/oauth/callback",
+            "http://127.0.0.1/oauth/callback",
+        ] {
+            assert!(redirect_matches(registered, ok), "{ok}");
+        }
+        for refused in [
+            "http://127.0.0.1:50123/oauth/other",
+            "http://127.0.0.1:50123/oauth/callback?x=1",
+            "http://localhost:50123/oauth/callback",
+            "http://[::1]:50123/oauth/callback",
+            "https://127.0.0.1:50123/oauth/callback",
+            "http://user@127.0.0.1:50123/oauth/callback",
+            "http://127.0.0.1.evil.example:50123/oauth/callback",
+        ] {
+            assert!(!redirect_matches(registered, refused), "{refused}");
+        }
+        assert!(redirect_matches(
+            "http://localhost:1/cb",
+            "http://localhost:2/cb"
+        ));
+        assert!(redirect_matches("http://[::1]:1/cb", "http://[::1]:2/cb"));
+        // Not loopback: exactly as registered, port included.
+        assert!(!redirect_matches(
+            "https://app.example/cb",
+            "https://app.example:8443/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://192.168.1.10:1/cb",
+            "http://192.168.1.10:2/cb"
+        ));
     }
 }

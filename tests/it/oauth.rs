@@ -464,6 +464,31 @@ async fn a_wrong_verifier_a_reused_code_and_a_wrong_redirect_are_refused() {
             .unwrap()
             .contains("not one this application registered")
     );
+    // A native client whose callback port was busy comes back on another loopback port
+    // (RFC 8252 §7.3): the same URI on any port is accepted; another host is not.
+    let pkce = challenge(VERIFIER);
+    let with_pkce = [
+        ("code_challenge", pkce.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let r = flow
+        .http
+        .get(flow.authorize_url(&gw, &with_pkce).replace("33333", "44444"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "another loopback port");
+    assert!(r.text().await.unwrap().contains("Sign in to your studio"));
+    let r = flow
+        .http
+        .get(
+            flow.authorize_url(&gw, &with_pkce)
+                .replace("127.0.0.1%3A33333", "localhost%3A33333"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "another host");
     gw.stop().await;
 }
 
