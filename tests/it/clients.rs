@@ -376,6 +376,112 @@ async fn the_inspector_cli_lists_reads_and_writes_in_both_protocol_eras() {
     gw.stop().await;
 }
 
+/// A stdio MCP client process (here `mcp-remote`), driven with newline-delimited JSON-RPC; its
+/// stderr is collected as it comes.
+struct StdioClient {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    next_id: u64,
+}
+
+impl StdioClient {
+    fn spawn(mut cmd: tokio::process::Command) -> Self {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stderr.next_line().await {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+            log,
+            next_id: 0,
+        }
+    }
+
+    /// Waits (at most `limit`) until the process has written a line containing `text` to
+    /// stderr; returns everything it wrote.
+    async fn stderr_until(&self, text: &str, limit: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let log = self.log.lock().unwrap().clone();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {text:?} within {limit:?}; stderr:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// One request; its answer.
+    async fn ask(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let line =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        let answer = read_answer(&mut self.lines, self.next_id).await;
+        if method == "initialize" {
+            let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            self.stdin
+                .write_all(format!("{done}\n").as_bytes())
+                .await
+                .unwrap();
+        }
+        answer
+    }
+
+    /// `initialize`, then every page of `tools/list`: the tool names.
+    async fn connect_and_list(&mut self) -> Vec<String> {
+        let init = self
+            .ask(
+                "initialize",
+                json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "claude-ai", "version": "0"}}),
+            )
+            .await;
+        assert_eq!(init["result"]["serverInfo"]["name"], "flowgate", "{init}");
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let page = self.ask("tools/list", params).await;
+            for t in page["result"]["tools"].as_array().unwrap() {
+                tools.push(t["name"].as_str().unwrap().to_string());
+            }
+            cursor = page["result"]["nextCursor"].as_str().map(str::to_string);
+            if cursor.is_none() {
+                return tools;
+            }
+        }
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
 /// `mcp-remote` as Claude Desktop starts it (the README's snippet: the secret in `env`),
 /// driven over stdio with newline-delimited JSON-RPC.
 #[tokio::test]
@@ -392,96 +498,209 @@ async fn mcp_remote_over_stdio_with_a_key_lists_reads_and_writes() {
         "http-only",
     ])
     .env("AUTH_HEADER", format!("Bearer {}", gw.pro_key()))
-    .env("HOME", home.path())
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut next_id = 0;
-    let mut ask = async |method: &str, params: Value| -> Value {
-        next_id += 1;
-        let line = json!({"jsonrpc": "2.0", "id": next_id, "method": method, "params": params});
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        if method == "initialize" {
-            let done = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-            // Sent after the answer below arrives.
-            let answer = read_answer(&mut lines, next_id).await;
-            stdin
-                .write_all(format!("{done}\n").as_bytes())
-                .await
-                .unwrap();
-            return answer;
-        }
-        read_answer(&mut lines, next_id).await
-    };
-    let init = ask(
-        "initialize",
-        json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "claude-ai", "version": "0"}}),
-    )
-    .await;
-    assert_eq!(init["result"]["serverInfo"]["name"], "flowgate", "{init}");
-    let mut tools = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let params = match &cursor {
-            Some(c) => json!({"cursor": c}),
-            None => json!({}),
-        };
-        let page = ask("tools/list", params).await;
-        for t in page["result"]["tools"].as_array().unwrap() {
-            tools.push(t["name"].as_str().unwrap().to_string());
-        }
-        cursor = page["result"]["nextCursor"].as_str().map(str::to_string);
-        if cursor.is_none() {
-            break;
-        }
-    }
+    .env("HOME", home.path());
+    let mut remote = StdioClient::spawn(cmd);
+    let tools = remote.connect_and_list().await;
     check_tools("mcp-remote", &tools);
-    let read = ask(
-        "tools/call",
-        json!({"name": "list_classes", "arguments": {}}),
-    )
-    .await;
+    let read = remote
+        .ask(
+            "tools/call",
+            json!({"name": "list_classes", "arguments": {}}),
+        )
+        .await;
     assert!(
         read["result"]["structuredContent"]["data"].is_array(),
         "{read}"
     );
-    let write = ask(
-        "tools/call",
-        json!({"name": "create_class", "arguments": {"name": "mcp-remote class", "duration_minutes": 30, "capacity": 6, "price_cents": 1000}}),
-    )
-    .await;
+    let write = remote
+        .ask(
+            "tools/call",
+            json!({"name": "create_class", "arguments": {"name": "mcp-remote class", "duration_minutes": 30, "capacity": 6, "price_cents": 1000}}),
+        )
+        .await;
     assert_eq!(
         write["result"]["structuredContent"]["name"], "mcp-remote class",
         "{write}"
     );
     assert_eq!(created(&gw, "mcp-remote class").await, 1);
-    child.kill().await.unwrap();
+    remote.stop().await;
     gw.stop().await;
 }
 
-/// The next JSON-RPC answer with `id` on a stdio stream (notifications and logs skipped).
-async fn read_answer(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    id: u64,
-) -> Value {
-    let found = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && v["id"] == id
-            {
-                return v;
-            }
-        }
-        panic!("mcp-remote closed its output before answering {id}");
-    })
+/// The headless-browser script of `tests/browser`, when it and Debian's chromium are there.
+fn browser() -> Option<(PathBuf, String)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !(root.join("node_modules/playwright-core").exists()
+        && std::path::Path::new(&chromium).exists())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the browser tests: install chromium and run `npm ci --prefix tests/browser`"
+        );
+        eprintln!("skipped: no chromium or playwright-core (npm ci --prefix tests/browser)");
+        return None;
+    }
+    Some((root.join("consent.mjs"), chromium))
+}
+
+/// Signs in as the Pro owner at `url` in headless Chromium, unticks `untick`, approves; the
+/// browser then goes to the client's own callback.
+async fn approve_in_browser(
+    script: &std::path::Path,
+    chromium: &str,
+    url: &str,
+    untick: &str,
+    shot: &str,
+) {
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(shot);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(script)
+        .arg(url)
+        .arg(&shot)
+        .arg(untick)
+        .env("CHROMIUM", chromium)
+        .kill_on_drop(true);
+    let (ok, out, err) = run(cmd, Duration::from_secs(120)).await;
+    assert!(ok, "{out}\n{err}");
+}
+
+/// The authorization URL `mcp-remote` asks the user to open, and the port of its callback.
+fn authorization_url(stderr: &str) -> (String, u16) {
+    let url = stderr
+        .lines()
+        .skip_while(|l| !l.contains("Please authorize this client by visiting:"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no authorization URL: {stderr}"))
+        .trim()
+        .to_string();
+    let redirect = reqwest::Url::parse(&url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let port = reqwest::Url::parse(&redirect).unwrap().port().unwrap();
+    (url, port)
+}
+
+/// One-click sign-in as Claude Desktop does it through `mcp-remote`: the consent page completed
+/// in a real Chromium with one permission unticked; then, with the usual callback port taken
+/// by another program, the next sign-in comes back on another port and still succeeds.
+#[tokio::test]
+async fn mcp_remote_signs_in_with_oauth_in_a_real_browser_even_when_its_callback_port_is_busy() {
+    let Some(dir) = clients() else { return };
+    let Some((script, chromium)) = browser() else {
+        return;
+    };
+    let gw = Gateway::start().await;
+    let home = tempfile::tempdir().unwrap();
+    let remote = || {
+        let mut cmd = node_tool(&dir, "mcp-remote");
+        cmd.args([&gw.url(), "--transport", "http-only"])
+            .env("HOME", home.path())
+            .env_remove("DISPLAY");
+        StdioClient::spawn(cmd)
+    };
+
+    let mut first = remote();
+    let log = first
+        .stderr_until(
+            "Please authorize this client by visiting:",
+            Duration::from_secs(60),
+        )
+        .await;
+    let (url, usual_port) = authorization_url(&log);
+    approve_in_browser(
+        &script,
+        &chromium,
+        &url,
+        "expenses:write",
+        "mcp-remote-consent.png",
+    )
     .await;
-    found.unwrap_or_else(|_| panic!("no answer to request {id} within 60 s"))
+    first
+        .stderr_until("Proxy established successfully", Duration::from_secs(60))
+        .await;
+    let tools = first.connect_and_list().await;
+    assert!(tools.iter().any(|t| t == "list_expenses"), "{tools:?}");
+    assert!(
+        !tools.iter().any(|t| t == "create_expense"),
+        "the unticked permission was not granted: {tools:?}"
+    );
+    let read = first
+        .ask(
+            "tools/call",
+            json!({"name": "list_classes", "arguments": {}}),
+        )
+        .await;
+    assert!(
+        read["result"]["structuredContent"]["data"].is_array(),
+        "{read}"
+    );
+    let write = first
+        .ask(
+            "tools/call",
+            json!({"name": "create_class", "arguments": {"name": "Signed-in class", "duration_minutes": 30, "capacity": 6, "price_cents": 1000}}),
+        )
+        .await;
+    assert_eq!(
+        write["result"]["structuredContent"]["name"], "Signed-in class",
+        "{write}"
+    );
+    first.stop().await;
+
+    // Signed out (its tokens gone, its registration kept), and the usual port is busy.
+    for entry in walk(&home.path().join(".mcp-auth")) {
+        if entry.to_string_lossy().ends_with("_tokens.json") {
+            std::fs::remove_file(entry).unwrap();
+        }
+    }
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", usual_port)).unwrap();
+    let mut second = remote();
+    let log = second
+        .stderr_until(
+            "Please authorize this client by visiting:",
+            Duration::from_secs(60),
+        )
+        .await;
+    let (url, port) = authorization_url(&log);
+    assert_ne!(port, usual_port, "{log}");
+    approve_in_browser(
+        &script,
+        &chromium,
+        &url,
+        "expenses:write",
+        "mcp-remote-consent-2.png",
+    )
+    .await;
+    second
+        .stderr_until("Proxy established successfully", Duration::from_secs(60))
+        .await;
+    let tools = second.connect_and_list().await;
+    assert!(tools.iter().any(|t| t == "list_classes"), "{tools:?}");
+    second.stop().await;
+    let registered = gw.running.app.oauth.grants.list_clients().await.unwrap();
+    assert_eq!(
+        registered.len(),
+        1,
+        "the registration was reused: {registered:?}"
+    );
+    gw.stop().await;
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
 }
 
 #[tokio::test]
@@ -520,4 +739,23 @@ async fn the_python_sdk_lists_reads_and_writes_in_both_protocol_eras() {
         assert!(!err.contains("Session termination failed"), "{mode}: {err}");
     }
     gw.stop().await;
+}
+
+/// The next JSON-RPC answer with `id` on a stdio stream (notifications and logs skipped).
+async fn read_answer(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    id: u64,
+) -> Value {
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["id"] == id
+            {
+                return v;
+            }
+        }
+        panic!("the client closed its output before answering {id}");
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no answer to request {id} within 60 s"))
 }

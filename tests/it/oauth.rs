@@ -473,7 +473,10 @@ async fn a_wrong_verifier_a_reused_code_and_a_wrong_redirect_are_refused() {
     ];
     let r = flow
         .http
-        .get(flow.authorize_url(&gw, &with_pkce).replace("33333", "44444"))
+        .get(
+            flow.authorize_url(&gw, &with_pkce)
+                .replace("33333", "44444"),
+        )
         .send()
         .await
         .unwrap();
