@@ -477,6 +477,34 @@ impl StdioClient {
         }
     }
 
+    /// A read (`list_classes`) and a write (`create_class` named `name`), checked through the
+    /// gateway.
+    async fn read_and_write(&mut self, gw: &Gateway, name: &str) {
+        let read = self
+            .ask(
+                "tools/call",
+                json!({"name": "list_classes", "arguments": {}}),
+            )
+            .await;
+        assert!(
+            read["result"]["structuredContent"]["data"].is_array(),
+            "{read}"
+        );
+        let args =
+            json!({"name": name, "duration_minutes": 30, "capacity": 6, "price_cents": 1000});
+        let write = self
+            .ask(
+                "tools/call",
+                json!({"name": "create_class", "arguments": args}),
+            )
+            .await;
+        assert_eq!(
+            write["result"]["structuredContent"]["name"], name,
+            "{write}"
+        );
+        assert_eq!(created(gw, name).await, 1);
+    }
+
     async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
@@ -502,27 +530,7 @@ async fn mcp_remote_over_stdio_with_a_key_lists_reads_and_writes() {
     let mut remote = StdioClient::spawn(cmd);
     let tools = remote.connect_and_list().await;
     check_tools("mcp-remote", &tools);
-    let read = remote
-        .ask(
-            "tools/call",
-            json!({"name": "list_classes", "arguments": {}}),
-        )
-        .await;
-    assert!(
-        read["result"]["structuredContent"]["data"].is_array(),
-        "{read}"
-    );
-    let write = remote
-        .ask(
-            "tools/call",
-            json!({"name": "create_class", "arguments": {"name": "mcp-remote class", "duration_minutes": 30, "capacity": 6, "price_cents": 1000}}),
-        )
-        .await;
-    assert_eq!(
-        write["result"]["structuredContent"]["name"], "mcp-remote class",
-        "{write}"
-    );
-    assert_eq!(created(&gw, "mcp-remote class").await, 1);
+    remote.read_and_write(&gw, "mcp-remote class").await;
     remote.stop().await;
     gw.stop().await;
 }
@@ -628,26 +636,7 @@ async fn mcp_remote_signs_in_with_oauth_in_a_real_browser_even_when_its_callback
         !tools.iter().any(|t| t == "create_expense"),
         "the unticked permission was not granted: {tools:?}"
     );
-    let read = first
-        .ask(
-            "tools/call",
-            json!({"name": "list_classes", "arguments": {}}),
-        )
-        .await;
-    assert!(
-        read["result"]["structuredContent"]["data"].is_array(),
-        "{read}"
-    );
-    let write = first
-        .ask(
-            "tools/call",
-            json!({"name": "create_class", "arguments": {"name": "Signed-in class", "duration_minutes": 30, "capacity": 6, "price_cents": 1000}}),
-        )
-        .await;
-    assert_eq!(
-        write["result"]["structuredContent"]["name"], "Signed-in class",
-        "{write}"
-    );
+    first.read_and_write(&gw, "Signed-in class").await;
     first.stop().await;
 
     // Signed out (its tokens gone, its registration kept), and the usual port is busy.
