@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CustomRequest, CustomResult, ErrorCode,
-    Implementation, InitializeRequestParams, InitializeResult, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CustomRequest,
+    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation,
+    InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
+    ReadResourceResponse, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -110,6 +112,18 @@ pub fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
     Some(format!("Invalid params: {problem}"))
 }
 
+/// "Method not found", said in a sentence that names the method and what is offered instead.
+fn not_offered(method: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!(
+            "The method {method:?} is not one this server offers: flowgate serves tools \
+             (initialize, ping, tools/list and tools/call)."
+        ),
+        None,
+    )
+}
+
 /// The principal the HTTP middleware authenticated for this very request.
 fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, ErrorData> {
     ctx.extensions
@@ -205,17 +219,60 @@ impl ServerHandler for Gateway {
         Err(
             match params_problem(&request.method, request.params.as_ref()) {
                 Some(message) => ErrorData::invalid_params(message, None),
-                None => ErrorData::new(
-                    ErrorCode::METHOD_NOT_FOUND,
-                    format!(
-                        "The method {:?} is not one this server offers: flowgate serves tools \
-                         (initialize, ping, tools/list and tools/call).",
-                        request.method
-                    ),
-                    None,
-                ),
+                None => not_offered(&request.method),
             },
         )
+    }
+
+    // Methods rmcp knows but flowgate does not offer (it advertises tools only): the same
+    // sentence as for any other unknown method, instead of rmcp's bare method name.
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Err(not_offered("completion/complete"))
+    }
+
+    async fn get_prompt(
+        &self,
+        _request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Err(not_offered("prompts/get"))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Err(not_offered("prompts/list"))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Err(not_offered("resources/list"))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Err(not_offered("resources/templates/list"))
+    }
+
+    async fn read_resource(
+        &self,
+        _request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        Err(not_offered("resources/read"))
     }
 
     async fn call_tool(

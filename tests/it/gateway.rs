@@ -657,6 +657,22 @@ async fn malformed_requests_get_the_json_rpc_error_codes_in_both_modes() {
             "The method \"tools/frobnicate\" is not one this server offers: flowgate serves tools (initialize, ping, tools/list and tools/call).",
             "{mode:?}"
         );
+        // So are the methods of capabilities flowgate does not advertise.
+        for method in ["resources/list", "prompts/get", "completion/complete"] {
+            let body = json!({"jsonrpc": "2.0", "id": 8, "method": method, "params": {"name": "x", "level": "info"}});
+            let (_, answer) = raw_rpc(&gw, sid, &body.to_string()).await;
+            assert_eq!(
+                answer["error"]["code"], -32601,
+                "{mode:?} {method}: {answer}"
+            );
+            assert_eq!(
+                answer["error"]["message"],
+                format!(
+                    "The method \"{method}\" is not one this server offers: flowgate serves tools (initialize, ping, tools/list and tools/call)."
+                ),
+                "{mode:?}"
+            );
+        }
         if mode == flowgate::config::McpMode::Stateful {
             let (status, answer) = raw_rpc(
                 &gw,
