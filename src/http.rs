@@ -49,7 +49,8 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
     };
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(shutdown.child_token())
-        .with_allowed_hosts(hosts.names())
+        // The Host check is `guard::check_host`, in front of every route: rmcp need not repeat it.
+        .disable_allowed_hosts()
         .with_max_request_body_bytes(app.config.max_body_bytes);
     // The Origin check (DNS rebinding) is `guard::check_origin`, in front of rmcp: it knows the
     // gateway's own origin and explains a refusal.

@@ -46,10 +46,6 @@ impl Hosts {
         Self(Arc::new(hosts))
     }
 
-    pub fn names(&self) -> Vec<String> {
-        self.0.to_vec()
-    }
-
     /// Whether a `Host` header value (`name`, `name:port`, `[v6]:port`) names an allowed host.
     pub fn allows(&self, value: &str) -> bool {
         let name = match value.strip_prefix('[') {
