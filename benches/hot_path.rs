@@ -85,7 +85,9 @@ fn bench_stages(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = rt
-        .block_on(Store::open(&dir.path().join("bench.sqlite")))
+        .block_on(Store::open(&flowgate::store::Location::Sqlite(
+            dir.path().join("bench.sqlite"),
+        )))
         .unwrap();
     let keys = Keys::new(store.clone());
     let all = parse_scopes("all").unwrap();
@@ -134,7 +136,7 @@ fn bench_stages(c: &mut Criterion) {
     let audit = Audit::new(store);
     let record = Record {
         seq: 0,
-        at: flowgate::audit::now(),
+        at: flowgate::store::Timestamp::now(),
         request_id: "0b6c2d64-1a2b-4c3d-8e9f-0123456789ab".into(),
         studio: Some("std_bench".into()),
         principal_kind: Some("key".into()),

@@ -8,10 +8,9 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::Row;
 
-use crate::store::writer::{Bind, Write};
-use crate::store::{Store, StoreError};
+use crate::store::audit::{AuditQuery, AuditRow};
+use crate::store::{Store, StoreError, Timestamp};
 
 /// How a call ended, as recorded and as filtered on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -44,7 +43,7 @@ impl Outcome {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub seq: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub request_id: String,
     pub studio: Option<String>,
     pub principal_kind: Option<String>,
@@ -73,10 +72,10 @@ pub struct Filter {
     pub principal: Option<String>,
     pub tool: Option<String>,
     pub outcome: Option<String>,
-    /// RFC 3339, inclusive.
-    pub since: Option<String>,
-    /// RFC 3339, exclusive.
-    pub until: Option<String>,
+    /// Inclusive.
+    pub since: Option<Timestamp>,
+    /// Exclusive.
+    pub until: Option<Timestamp>,
     /// Records with a `seq` below this (pagination, newest first).
     pub before_seq: Option<i64>,
     pub limit: i64,
@@ -92,11 +91,6 @@ pub struct Audit {
     /// False from a failed append until the next append succeeds.
     healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
-
-/// The insert of one record, for the writer to batch.
-const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id,
-    principal_name, tool, arguments, decision, policies, outcome, message, upstream_status,
-    duration_ms, client_addr) VALUES ";
 
 /// Is `c` a character that changes how what follows it is shown (on a terminal, on the consent
 /// page): a C0 or C1 control (escape, carriage return, line feed, DEL…) or a bidirectional
@@ -298,27 +292,26 @@ impl Audit {
     /// out, so every answer a client received has its committed record. Every text is stored
     /// within its cap (the record itself is not changed).
     pub async fn append(&self, r: &Record) -> Result<i64, StoreError> {
-        let text = |t: &Option<String>| Bind::Text(t.as_deref().map(|t| capped(t, MAX_NAME_BYTES)));
-        let row = vec![
-            Bind::Text(Some(r.at.clone())),
-            text(&Some(r.request_id.clone())),
-            text(&r.studio),
-            text(&r.principal_kind),
-            text(&r.principal_id),
-            text(&r.principal_name),
-            text(&r.tool),
-            Bind::Text(r.arguments.as_ref().map(stored_arguments)),
-            text(&r.decision),
-            Bind::Text(Some(
-                serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into()),
-            )),
-            Bind::Text(Some(r.outcome.clone())),
-            Bind::Text(r.message.as_deref().map(|m| capped(m, MAX_MESSAGE_BYTES))),
-            Bind::Int(r.upstream_status),
-            Bind::Int(Some(r.duration_ms)),
-            text(&r.client_addr),
-        ];
-        let written = self.store.write(Write::Insert { into: INSERT, row }).await;
+        let text = |t: &Option<String>| t.as_deref().map(|t| capped(t, MAX_NAME_BYTES));
+        let row = AuditRow {
+            seq: 0,
+            at: r.at,
+            request_id: capped(&r.request_id, MAX_NAME_BYTES),
+            studio: text(&r.studio),
+            principal_kind: text(&r.principal_kind),
+            principal_id: text(&r.principal_id),
+            principal_name: text(&r.principal_name),
+            tool: text(&r.tool),
+            arguments: r.arguments.as_ref().map(stored_arguments),
+            decision: text(&r.decision),
+            policies: Some(serde_json::to_string(&r.policies).unwrap_or_else(|_| "[]".into())),
+            outcome: r.outcome.clone(),
+            message: r.message.as_deref().map(|m| capped(m, MAX_MESSAGE_BYTES)),
+            upstream_status: r.upstream_status,
+            duration_ms: r.duration_ms,
+            client_addr: text(&r.client_addr),
+        };
+        let written = self.store.append_audit(row).await;
         self.healthy
             .store(written.is_ok(), std::sync::atomic::Ordering::Relaxed);
         written
@@ -329,109 +322,55 @@ impl Audit {
         if days == 0 {
             return Ok(0);
         }
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000));
-        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?")
-            .bind(cutoff.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
-            .execute(self.store.pool())
-            .await?;
-        Ok(done.rows_affected())
+        let age = chrono::Duration::days(i64::try_from(days).unwrap_or(i64::MAX / 86_400_000));
+        self.store.prune_audit(Timestamp::now() - age).await
     }
 
     /// Records matching the filter, newest first.
     pub async fn query(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM audit_log
-             WHERE (?1 IS NULL OR studio = ?1)
-               AND (?2 IS NULL OR principal_id = ?2)
-               AND (?3 IS NULL OR tool = ?3)
-               AND (?4 IS NULL OR outcome = ?4)
-               AND (?5 IS NULL OR at >= ?5)
-               AND (?6 IS NULL OR at < ?6)
-               AND (?7 IS NULL OR seq < ?7)
-             ORDER BY seq DESC LIMIT ?8",
-        )
-        .bind(&f.studio)
-        .bind(&f.principal)
-        .bind(&f.tool)
-        .bind(&f.outcome)
-        .bind(f.since.as_deref().map(normalise_time))
-        .bind(f.until.as_deref().map(normalise_time))
-        .bind(f.before_seq)
-        .bind(f.limit.clamp(1, 1000))
-        .fetch_all(self.store.pool())
-        .await?;
+        let rows = self
+            .store
+            .audit_rows(&AuditQuery {
+                studio: f.studio.as_deref(),
+                principal: f.principal.as_deref(),
+                tool: f.tool.as_deref(),
+                outcome: f.outcome.as_deref(),
+                since: f.since,
+                until: f.until,
+                before_seq: f.before_seq,
+                limit: f.limit,
+            })
+            .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|row| Record {
-                seq: row.get("seq"),
-                at: row.get("at"),
-                request_id: row.get("request_id"),
-                studio: row.get("studio"),
-                principal_kind: row.get("principal_kind"),
-                principal_id: row.get("principal_id"),
-                principal_name: row.get("principal_name"),
-                tool: row.get("tool"),
-                arguments: row
-                    .get::<Option<String>, _>("arguments")
-                    .and_then(|a| serde_json::from_str(&a).ok()),
-                decision: row.get("decision"),
+                seq: row.seq,
+                at: row.at,
+                request_id: row.request_id,
+                studio: row.studio,
+                principal_kind: row.principal_kind,
+                principal_id: row.principal_id,
+                principal_name: row.principal_name,
+                tool: row.tool,
+                arguments: row.arguments.and_then(|a| serde_json::from_str(&a).ok()),
+                decision: row.decision,
                 policies: row
-                    .get::<Option<String>, _>("policies")
+                    .policies
                     .and_then(|p| serde_json::from_str(&p).ok())
                     .unwrap_or_default(),
-                outcome: row.get("outcome"),
-                message: row.get("message"),
-                upstream_status: row.get("upstream_status"),
-                duration_ms: row.get("duration_ms"),
-                client_addr: row.get("client_addr"),
+                outcome: row.outcome,
+                message: row.message,
+                upstream_status: row.upstream_status,
+                duration_ms: row.duration_ms,
+                client_addr: row.client_addr,
             })
             .collect())
     }
 }
 
-/// Times are stored as UTC `YYYY-MM-DDThh:mm:ss.sssZ`, so filters compare as text once normalised.
-fn normalise_time(t: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(t)
-        .map(|d| {
-            d.with_timezone(&chrono::Utc)
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string()
-        })
-        .unwrap_or_else(|_| t.to_string())
-}
-
-/// The current time in the stored format.
-pub fn now() -> String {
-    chrono::Utc::now()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(n: usize) -> Record {
-        Record {
-            seq: 0,
-            at: now(),
-            request_id: format!("req-{n}"),
-            studio: Some("std_a".into()),
-            principal_kind: Some("key".into()),
-            principal_id: Some("key_1".into()),
-            principal_name: Some("k".into()),
-            tool: Some("get_class".into()),
-            arguments: Some(serde_json::json!({ "n": n })),
-            decision: Some("allow".into()),
-            policies: vec!["p".into()],
-            outcome: "ok".into(),
-            message: None,
-            upstream_status: Some(200),
-            duration_ms: 1,
-            client_addr: None,
-        }
-    }
 
     #[test]
     fn scrub_removes_every_form_of_a_sensitive_value() {
@@ -485,52 +424,5 @@ mod tests {
         assert!(stored.to_string().len() < MAX_ARGUMENTS_BYTES);
         let small = serde_json::json!({ "name": "Ana" });
         assert_eq!(stored_arguments(&small), small.to_string());
-    }
-
-    /// Appends made at the same moment are committed together, and each caller gets the
-    /// sequence number of its own record.
-    #[tokio::test]
-    async fn concurrent_appends_are_committed_with_their_own_sequence_numbers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("a.sqlite")).await.unwrap();
-        let audit = Audit::new(store);
-        let seqs = futures::future::join_all((0..300).map(|n| {
-            let audit = audit.clone();
-            async move { (n, audit.append(&record(n)).await.unwrap()) }
-        }))
-        .await;
-        let stored = audit
-            .query(&Filter {
-                limit: 1000,
-                ..Filter::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(stored.len(), 300);
-        for (n, seq) in seqs {
-            let r = stored.iter().find(|r| r.seq == seq).unwrap();
-            assert_eq!(r.request_id, format!("req-{n}"));
-            assert_eq!(r.arguments, Some(serde_json::json!({ "n": n })));
-        }
-    }
-
-    /// An append that fails is reported to its caller, and the writer goes on with the next one.
-    #[tokio::test]
-    async fn a_failed_batch_is_reported_to_each_caller() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("a.sqlite")).await.unwrap();
-        let audit = Audit::new(store.clone());
-        audit.append(&record(0)).await.unwrap();
-        sqlx::query("CREATE TRIGGER no_more BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'full'); END")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let err = audit.append(&record(1)).await.unwrap_err();
-        assert!(err.to_string().contains("full"), "{err}");
-        sqlx::query("DROP TRIGGER no_more")
-            .execute(store.pool())
-            .await
-            .unwrap();
-        assert!(audit.append(&record(2)).await.unwrap() > 1);
     }
 }

@@ -5,22 +5,21 @@
 //!
 //! A credential that authenticated is remembered for at most [`REMEMBER`] ([`Remembered`]), so
 //! the hot path does not query the store. Revocation still takes effect on the very next
-//! request, whichever process revoked: revoking or rotating rewrites the store's revocation
-//! marker, and a remembered credential is only used while the marker is unchanged since it was
-//! looked up.
+//! request, whichever process or replica revoked: revoking or rotating changes the store's
+//! revocation mark (`store::coordination`), and a remembered credential is only used while the
+//! mark is unchanged since it was looked up.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::authz::{Principal, PrincipalKind};
+use crate::store::keys::{KeyRow, NewKeyRow};
+use crate::store::{Revocations, Store, StoreError, Timestamp, Within};
+use crate::tool::catalog::SCOPES;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-
-use crate::authz::{Principal, PrincipalKind};
-use crate::store::{RevocationMarker, Store, StoreError};
-use crate::tool::catalog::SCOPES;
 
 /// The prefix of every secret key.
 pub const KEY_PREFIX: &str = "flow_sk_";
@@ -34,10 +33,10 @@ pub struct KeyInfo {
     pub scopes: Vec<String>,
     /// The first characters of the secret, to recognise it.
     pub hint: String,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A key just created or rotated: the only time its secret exists outside the caller's hands.
@@ -62,12 +61,6 @@ pub enum KeyError {
     BadStudio,
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for KeyError {
-    fn from(e: sqlx::Error) -> Self {
-        KeyError::Store(StoreError::Query(e))
-    }
 }
 
 /// Why a bearer credential was refused (the client gets 401 either way).
@@ -165,10 +158,6 @@ fn hint(secret: &str) -> String {
     format!("{}…", &secret[..KEY_PREFIX.len() + 4])
 }
 
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 fn valid_studio(s: &str) -> bool {
     (1..=64).contains(&s.len())
         && s.chars()
@@ -195,90 +184,81 @@ impl Keys {
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<NewKey, KeyError> {
         let scopes_text = key_scopes(studio, scopes)?;
-        let id = new_key_id();
         let secret = random_secret(KEY_PREFIX);
-        let expires = expires_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        let row = NewRow {
-            id: &id,
+        let row = new_row(
             studio,
-            name,
-            scopes: &scopes_text,
-            secret: &secret,
-            created_at: &now(),
-            expires_at: expires.as_deref(),
-        };
-        row.insert(&mut *self.store.pool().acquire().await?).await?;
-        let info = self.get(&id).await?;
+            name.to_string(),
+            &scopes_text,
+            &secret,
+            Timestamp::now(),
+        );
+        let id = row.id.clone();
+        self.store
+            .insert_keys(&[NewKeyRow {
+                expires_at: expires_at.map(Timestamp),
+                ..row
+            }])
+            .await?;
+        let info = self.get(Within::Studio(studio), &id).await?;
         Ok(NewKey { info, secret })
     }
 
-    pub async fn get(&self, id: &str) -> Result<KeyInfo, KeyError> {
-        let row = sqlx::query(
-            "SELECT id, studio, name, scopes, hint, created_at, expires_at, last_used_at, revoked_at
-             FROM api_keys WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.store.pool())
-        .await?
-        .ok_or_else(|| KeyError::NotFound(id.to_string()))?;
-        Ok(info(&row))
+    pub async fn get(&self, within: Within<'_>, id: &str) -> Result<KeyInfo, KeyError> {
+        self.store
+            .key(within, id)
+            .await?
+            .map(KeyInfo::from)
+            .ok_or_else(|| KeyError::NotFound(id.to_string()))
     }
 
-    /// Every key, optionally of one studio, newest first.
-    pub async fn list(&self, studio: Option<&str>) -> Result<Vec<KeyInfo>, KeyError> {
-        let rows = sqlx::query(
-            "SELECT id, studio, name, scopes, hint, created_at, expires_at, last_used_at, revoked_at
-             FROM api_keys WHERE (?1 IS NULL OR studio = ?1) ORDER BY created_at DESC, id",
-        )
-        .bind(studio)
-        .fetch_all(self.store.pool())
-        .await?;
-        Ok(rows.iter().map(info).collect())
+    /// Every key within `within`, newest first.
+    pub async fn list(&self, within: Within<'_>) -> Result<Vec<KeyInfo>, KeyError> {
+        Ok(self
+            .store
+            .keys(within)
+            .await?
+            .into_iter()
+            .map(KeyInfo::from)
+            .collect())
     }
 
-    /// Revokes a key: its next request is refused.
-    pub async fn revoke(&self, id: &str) -> Result<KeyInfo, KeyError> {
-        let key = self.get(id).await?;
-        if key.revoked_at.is_some() {
+    /// Revokes a key: its next request is refused, by every gateway using the store.
+    pub async fn revoke(&self, within: Within<'_>, id: &str) -> Result<KeyInfo, KeyError> {
+        if !self.store.revoke_key(within, id, Timestamp::now()).await? {
+            // Unknown (within `within`) or already revoked: say which.
+            self.get(within, id).await?;
             return Err(KeyError::Revoked(id.to_string()));
         }
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ?")
-            .bind(now())
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
-        self.store.credentials_changed()?;
-        self.get(id).await
+        self.store.credentials_changed().await?;
+        self.get(within, id).await
     }
 
     /// Replaces a key's secret: the old secret stops working at once, the id, name, scopes and
     /// expiry stay.
-    pub async fn rotate(&self, id: &str) -> Result<NewKey, KeyError> {
-        let key = self.get(id).await?;
-        if key.revoked_at.is_some() {
+    pub async fn rotate(&self, within: Within<'_>, id: &str) -> Result<NewKey, KeyError> {
+        let secret = random_secret(KEY_PREFIX);
+        let rotated = self
+            .store
+            .rotate_key(within, id, &secret_hash(&secret), &hint(&secret))
+            .await?;
+        if !rotated {
+            self.get(within, id).await?;
             return Err(KeyError::Revoked(id.to_string()));
         }
-        let secret = random_secret(KEY_PREFIX);
-        sqlx::query("UPDATE api_keys SET secret_hash = ?, hint = ? WHERE id = ?")
-            .bind(secret_hash(&secret))
-            .bind(hint(&secret))
-            .bind(id)
-            .execute(self.store.pool())
-            .await?;
-        self.store.credentials_changed()?;
+        self.store.credentials_changed().await?;
         Ok(NewKey {
-            info: self.get(id).await?,
+            info: self.get(within, id).await?,
             secret,
         })
     }
 
     /// The id of the key whose secret this is, whatever its state (for auditing a refusal).
     pub async fn id_of_secret(&self, secret: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query("SELECT id FROM api_keys WHERE secret_hash = ?")
-            .bind(secret_hash(secret))
-            .fetch_optional(self.store.pool())
+        Ok(self
+            .store
+            .key_by_secret(&secret_hash(secret))
             .await?
-            .map(|r| r.get("id")))
+            .map(|k| k.key.id))
     }
 
     /// Checks a bearer secret in the store and returns the principal it stands for.
@@ -289,51 +269,34 @@ impl Keys {
         if !secret.starts_with(KEY_PREFIX) {
             return Ok(Err(Rejection::Unknown));
         }
-        let row = sqlx::query(
-            "SELECT id, studio, name, scopes, expires_at, revoked_at, last_used_at
-             FROM api_keys WHERE secret_hash = ?",
-        )
-        .bind(secret_hash(secret))
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else {
+        let Some(found) = self.store.key_by_secret(&secret_hash(secret)).await? else {
             return Ok(Err(Rejection::Unknown));
         };
-        if row.get::<Option<String>, _>("revoked_at").is_some() {
+        self.store.revocations().observe(found.epoch);
+        let key = found.key;
+        if key.revoked_at.is_some() {
             return Ok(Err(Rejection::Revoked));
         }
-        let now = Utc::now();
-        let expires_at = row
-            .get::<Option<String>, _>("expires_at")
-            .map(|exp| DateTime::parse_from_rfc3339(&exp).map(|e| e.with_timezone(&Utc)));
-        match expires_at {
-            // An expiry that cannot be read is treated as past.
-            Some(Err(_)) => return Ok(Err(Rejection::Expired)),
-            Some(Ok(e)) if e <= now => return Ok(Err(Rejection::Expired)),
-            _ => {}
+        let now = Timestamp::now();
+        if key.expires_at.is_some_and(|e| e <= now) {
+            return Ok(Err(Rejection::Expired));
         }
-        let id: String = row.get("id");
         // `last_used_at` is kept to the minute: no write on every call.
-        let stale = row
-            .get::<Option<String>, _>("last_used_at")
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .is_none_or(|t| now.signed_duration_since(t) > chrono::Duration::seconds(60));
+        let stale = key
+            .last_used_at
+            .is_none_or(|t| now.0.signed_duration_since(t.0) > chrono::Duration::seconds(60));
         if stale {
-            sqlx::query("UPDATE api_keys SET last_used_at = ? WHERE id = ?")
-                .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .bind(&id)
-                .execute(self.store.pool())
-                .await?;
+            self.store.touch_key(&key.id, now).await?;
         }
         Ok(Ok(Authenticated {
             principal: Principal {
                 kind: PrincipalKind::Key,
-                id,
-                studio: row.get("studio"),
-                name: row.get("name"),
-                scopes: scope_list(&row.get::<String, _>("scopes")),
+                id: key.id,
+                studio: key.studio,
+                name: key.name,
+                scopes: scope_list(&key.scopes),
             },
-            expires_at: expires_at.and_then(Result::ok),
+            expires_at: key.expires_at.map(|t| t.0),
         }))
     }
 
@@ -347,28 +310,23 @@ impl Keys {
         scopes: &BTreeSet<String>,
         count: usize,
     ) -> Result<Vec<String>, KeyError> {
-        const BATCH: usize = 10_000;
         let scopes_text = key_scopes(studio, scopes)?;
-        let created_at = now();
-        let mut secrets = Vec::with_capacity(count);
-        while secrets.len() < count {
-            let mut tx = self.store.pool().begin().await?;
-            for i in secrets.len()..count.min(secrets.len() + BATCH) {
-                let secret = random_secret(KEY_PREFIX);
-                let row = NewRow {
-                    id: &new_key_id(),
+        let created_at = Timestamp::now();
+        let secrets: Vec<String> = (0..count).map(|_| random_secret(KEY_PREFIX)).collect();
+        let rows: Vec<NewKeyRow> = secrets
+            .iter()
+            .enumerate()
+            .map(|(i, secret)| {
+                new_row(
                     studio,
-                    name: &format!("{name_prefix}-{i}"),
-                    scopes: &scopes_text,
-                    secret: &secret,
-                    created_at: &created_at,
-                    expires_at: None,
-                };
-                row.insert(&mut tx).await?;
-                secrets.push(secret);
-            }
-            tx.commit().await?;
-        }
+                    format!("{name_prefix}-{i}"),
+                    &scopes_text,
+                    secret,
+                    created_at,
+                )
+            })
+            .collect();
+        self.store.insert_keys(&rows).await?;
         Ok(secrets)
     }
 }
@@ -384,34 +342,23 @@ fn key_scopes(studio: &str, scopes: &BTreeSet<String>) -> Result<String, KeyErro
     Ok(scopes.iter().cloned().collect::<Vec<_>>().join(" "))
 }
 
-/// One `api_keys` row, as [`Keys::create`] and [`Keys::create_many`] insert it.
-struct NewRow<'a> {
-    id: &'a str,
+/// One `api_keys` row with a new id, as [`Keys::create`] and [`Keys::create_many`] insert it.
+fn new_row<'a>(
     studio: &'a str,
-    name: &'a str,
+    name: String,
     scopes: &'a str,
-    secret: &'a str,
-    created_at: &'a str,
-    expires_at: Option<&'a str>,
-}
-
-impl NewRow<'_> {
-    async fn insert(&self, conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(self.id)
-        .bind(self.studio)
-        .bind(self.name)
-        .bind(self.scopes)
-        .bind(secret_hash(self.secret))
-        .bind(hint(self.secret))
-        .bind(self.created_at)
-        .bind(self.expires_at)
-        .execute(conn)
-        .await?;
-        Ok(())
+    secret: &str,
+    created_at: Timestamp,
+) -> NewKeyRow<'a> {
+    NewKeyRow {
+        id: new_key_id(),
+        studio,
+        name,
+        scopes,
+        secret_hash: secret_hash(secret),
+        hint: hint(secret),
+        created_at,
+        expires_at: None,
     }
 }
 
@@ -421,6 +368,22 @@ fn new_key_id() -> String {
     rand::rng().fill_bytes(&mut id);
     let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
     format!("key_{hex}")
+}
+
+impl From<KeyRow> for KeyInfo {
+    fn from(r: KeyRow) -> Self {
+        KeyInfo {
+            id: r.id,
+            studio: r.studio,
+            name: r.name,
+            scopes: scope_list(&r.scopes),
+            hint: r.hint,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            last_used_at: r.last_used_at,
+            revoked_at: r.revoked_at,
+        }
+    }
 }
 
 /// A credential the store accepted.
@@ -433,39 +396,39 @@ pub struct Authenticated {
 
 /// How long an authenticated credential is remembered at most. Revocation does not wait for
 /// this (see [`Remembered`]); it bounds how stale `last_used_at` can get, and is the backstop if
-/// a revoking process could not rewrite the revocation marker.
+/// a revoking process could not announce the revocation.
 pub const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Credentials that authenticated recently, by the SHA-256 of the bearer token.
 ///
-/// An entry is used only while (1) the store's revocation marker holds what it held when the
+/// An entry is used only while (1) the store's revocation mark is what it was when the
 /// credential was looked up, (2) the credential has not expired, and (3) it is younger than
-/// [`REMEMBER`]. The marker is read *before* the store is queried, so a revocation that commits
+/// [`REMEMBER`]. The mark is read *before* the store is queried, so a revocation that commits
 /// during a lookup leaves an entry that is already out of date. Rejections are never remembered.
 #[derive(Debug, Clone)]
 pub struct Remembered {
     entries: moka::sync::Cache<[u8; 32], Arc<Entry>>,
-    /// The marker of the store the credentials are looked up in.
-    marker: RevocationMarker,
+    /// How the store the credentials are looked up in announces revocations.
+    revocations: Revocations,
 }
 
 #[derive(Debug)]
 struct Entry {
     principal: Arc<Principal>,
     expires_at: Option<DateTime<Utc>>,
-    mark: [u8; 16],
+    mark: u128,
 }
 
 impl Remembered {
-    /// Remembers credentials of the store whose revocation marker this is.
-    pub fn new(marker: RevocationMarker) -> Self {
+    /// Remembers credentials of the store that announces revocations this way.
+    pub fn new(revocations: Revocations) -> Self {
         Self {
             entries: moka::sync::Cache::builder()
                 .name("credentials")
                 .max_capacity(100_000)
                 .time_to_live(REMEMBER)
                 .build(),
-            marker,
+            revocations,
         }
     }
 
@@ -480,7 +443,7 @@ impl Remembered {
         F: Future<Output = Result<Result<Authenticated, Rejection>, StoreError>>,
     {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mark = self.marker.read();
+        let mark = self.revocations.mark();
         if let Some(mark) = mark
             && let Some(entry) = self.entries.get(&digest)
         {
@@ -510,36 +473,27 @@ impl Remembered {
     }
 }
 
-fn info(row: &sqlx::sqlite::SqliteRow) -> KeyInfo {
-    KeyInfo {
-        id: row.get("id"),
-        studio: row.get("studio"),
-        name: row.get("name"),
-        scopes: scope_list(&row.get::<String, _>("scopes")),
-        hint: row.get("hint"),
-        created_at: row.get("created_at"),
-        expires_at: row.get("expires_at"),
-        last_used_at: row.get("last_used_at"),
-        revoked_at: row.get("revoked_at"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Location;
 
     /// Keys made in bulk (for the load benchmark) authenticate like keys made one at a time.
     #[tokio::test]
     async fn keys_created_in_bulk_authenticate() {
         let dir = tempfile::tempdir().unwrap();
-        let keys = Keys::new(Store::open(&dir.path().join("k.sqlite")).await.unwrap());
+        let keys = Keys::new(
+            Store::open(&Location::Sqlite(dir.path().join("k.sqlite")))
+                .await
+                .unwrap(),
+        );
         let scopes = parse_scopes("classes:read").unwrap();
         let secrets = keys
             .create_many("std_a", "bulk", &scopes, 25)
             .await
             .unwrap();
         assert_eq!(secrets.len(), 25);
-        assert_eq!(keys.list(Some("std_a")).await.unwrap().len(), 25);
+        assert_eq!(keys.list(Within::Studio("std_a")).await.unwrap().len(), 25);
         for secret in [&secrets[0], &secrets[24]] {
             let a = keys.authenticate(secret).await.unwrap().unwrap();
             assert_eq!(a.principal.studio, "std_a");

@@ -21,6 +21,7 @@ use crate::authz::{Decision, Principal, Studio};
 use crate::idempotency::{self, Claim, Stored};
 use crate::limit::Limited;
 use crate::metrics::Stage;
+use crate::store::Timestamp;
 use crate::telemetry::{Arrival, Finished, Trace};
 use crate::tool::glue::Expr;
 use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
@@ -56,7 +57,7 @@ pub async fn call_tool(
     let request_id = uuid::Uuid::new_v4().to_string();
     let record = Record {
         seq: 0,
-        at: audit::now(),
+        at: crate::store::Timestamp::now(),
         request_id: request_id.clone(),
         studio: Some(principal.studio.clone()),
         principal_kind: Some(principal.kind.as_str().into()),
@@ -465,6 +466,15 @@ fn authorize(
 /// `list_audit_log`: this studio's records only, newest first.
 async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Value, Failure> {
     let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
+    let time = |k: &str| match text(k) {
+        None => Ok(None),
+        Some(t) => Timestamp::parse(&t).map(Some).ok_or_else(|| {
+            Failure::Invalid(vec![Problem {
+                path: k.into(),
+                message: "is not an RFC 3339 time with an offset".into(),
+            }])
+        }),
+    };
     let limit = args.get("limit").and_then(Value::as_i64).unwrap_or(25);
     let before_seq = match text("cursor") {
         None => None,
@@ -480,8 +490,8 @@ async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Val
         principal: None,
         tool: text("tool"),
         outcome: text("outcome"),
-        since: text("since"),
-        until: text("until"),
+        since: time("since")?,
+        until: time("until")?,
         before_seq,
         limit: limit + 1,
     };

@@ -30,8 +30,12 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The public base URL clients use (`https://mcp.example.com`); defaults to the bound address.
     pub public_url: Option<String>,
-    /// The gateway's data: its SQLite store, and the embedded Management API's.
+    /// The gateway's data: its SQLite store (unless `database_url` is set), and the embedded
+    /// Management API's.
     pub data_dir: PathBuf,
+    /// `postgres://user:password@host:port/db`: keep the gateway's state in PostgreSQL, shared by
+    /// every replica. Unset: SQLite in the data directory.
+    pub database_url: Option<String>,
     /// The Management API base URL (e.g. `https://api.example.com/v1`). Unset: start the
     /// embedded reference Management API on a loopback port.
     pub upstream_url: Option<String>,
@@ -103,6 +107,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             data_dir: PathBuf::from(".flowgate"),
+            database_url: None,
             upstream_url: None,
             upstream_token: None,
             upstream_connect_timeout_ms: 2_000,
@@ -199,6 +204,7 @@ impl Config {
             "LISTEN" => self.listen = parse("FLOWGATE_LISTEN", value)?,
             "PUBLIC_URL" => self.public_url = Some(value.to_string()),
             "DATA_DIR" => self.data_dir = PathBuf::from(value),
+            "DATABASE_URL" => self.database_url = Some(value.to_string()),
             "UPSTREAM_URL" => self.upstream_url = Some(value.to_string()),
             "UPSTREAM_TOKEN" => self.upstream_token = Some(value.to_string()),
             "UPSTREAM_CONNECT_TIMEOUT_MS" => {
@@ -433,8 +439,11 @@ impl Config {
         Duration::from_millis(self.upstream_connect_timeout_ms)
     }
 
-    /// The gateway's own SQLite database.
-    pub fn store_path(&self) -> PathBuf {
-        self.data_dir.join("gateway.sqlite")
+    /// Where the gateway's own state lives: `database_url`, or SQLite in the data directory.
+    pub fn store_location(&self) -> Result<crate::store::Location, crate::store::StoreError> {
+        crate::store::Location::new(
+            self.database_url.as_deref(),
+            self.data_dir.join("gateway.sqlite"),
+        )
     }
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::audit::{self, Outcome, Record};
+use crate::audit::{Outcome, Record};
 use crate::auth::Rejection;
 use crate::authz::Principal;
 use crate::config::McpMode;
@@ -292,7 +292,7 @@ async fn record_unrecorded(
 ) {
     let record = Record {
         seq: 0,
-        at: audit::now(),
+        at: crate::store::Timestamp::now(),
         request_id: uuid::Uuid::new_v4().to_string(),
         studio: None,
         principal_kind: None,
@@ -401,7 +401,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                 };
                 let record = Record {
                     seq: 0,
-                    at: audit::now(),
+                    at: crate::store::Timestamp::now(),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     studio: None,
                     principal_kind: owner.as_ref().map(|(kind, _)| (*kind).to_string()),

@@ -13,10 +13,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
-use crate::store::writer::{Bind, Write};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Timestamp};
 
 /// A final answer, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,17 +125,6 @@ pub fn upstream_key(tool: &str, key: &str) -> String {
     format!("flowgate-{hex}")
 }
 
-fn texts<const N: usize>(values: [&str; N]) -> Vec<Bind> {
-    values
-        .into_iter()
-        .map(|v| Bind::Text(Some(v.to_string())))
-        .collect()
-}
-
-fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 impl Idempotency {
     pub fn new(store: Store, ttl: Duration, wait: Duration, stale_after: Duration) -> Self {
         Self {
@@ -158,62 +145,33 @@ impl Idempotency {
     ) -> Result<Claim, StoreError> {
         let deadline = tokio::time::Instant::now() + self.wait;
         loop {
-            let now = chrono::Utc::now();
+            let now = Timestamp::now();
             // Through the group-commit writer: committed when it returns.
-            let inserted = self
-                .store
-                .write(Write::Execute {
-                    sql: "INSERT INTO idempotency (studio, tool, key, args_hash, state, created_at)
-                          VALUES (?, ?, ?, ?, 'pending', ?) ON CONFLICT DO NOTHING",
-                    binds: texts([studio, tool, key, hash, &timestamp(now)]),
-                })
-                .await?;
-            if inserted == 1 {
+            if self.store.claim_key(studio, tool, key, hash, now).await? {
                 return Ok(Claim::Fresh);
             }
-            let row = sqlx::query(
-                "SELECT args_hash, state, result, created_at FROM idempotency
-                 WHERE studio = ? AND tool = ? AND key = ?",
-            )
-            .bind(studio)
-            .bind(tool)
-            .bind(key)
-            .fetch_optional(self.store.pool())
-            .await?;
-            let Some(row) = row else {
+            let Some(row) = self.store.idempotency_row(studio, tool, key).await? else {
                 continue; // released in between: claim again
             };
-            let created = chrono::DateTime::parse_from_rfc3339(&row.get::<String, _>("created_at"))
-                .map(|t| t.with_timezone(&chrono::Utc))
-                .unwrap_or(now);
             let age = now
-                .signed_duration_since(created)
+                .0
+                .signed_duration_since(row.created_at.0)
                 .to_std()
                 .unwrap_or_default();
-            let state: String = row.get("state");
-            let expired = age > self.ttl || (state == "pending" && age > self.stale_after);
+            let expired = age > self.ttl || (row.state == "pending" && age > self.stale_after);
             if expired {
-                sqlx::query(
-                    "DELETE FROM idempotency WHERE studio = ? AND tool = ? AND key = ? AND created_at = ?",
-                )
-                .bind(studio)
-                .bind(tool)
-                .bind(key)
-                .bind(row.get::<String, _>("created_at"))
-                .execute(self.store.pool())
-                .await?;
+                self.store
+                    .drop_key(studio, tool, key, row.created_at)
+                    .await?;
                 continue;
             }
-            if row.get::<String, _>("args_hash") != hash {
+            if row.args_hash != hash {
                 return Ok(Claim::Mismatch);
             }
-            if state == "done" {
-                let stored = row
-                    .get::<Option<String>, _>("result")
-                    .and_then(|r| serde_json::from_str(&r).ok());
-                if let Some(stored) = stored {
-                    return Ok(Claim::Replay(stored));
-                }
+            if row.state == "done"
+                && let Some(stored) = row.result.and_then(|r| serde_json::from_str(&r).ok())
+            {
+                return Ok(Claim::Replay(stored));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(Claim::InProgress);
@@ -231,37 +189,18 @@ impl Idempotency {
         stored: &Stored,
     ) -> Result<(), StoreError> {
         let result = serde_json::to_string(stored).unwrap_or_default();
-        self.store
-            .write(Write::Execute {
-                sql: "UPDATE idempotency SET state = 'done', result = ?
-                      WHERE studio = ? AND tool = ? AND key = ?",
-                binds: texts([&result, studio, tool, key]),
-            })
-            .await?;
-        Ok(())
+        self.store.complete_key(studio, tool, key, &result).await
     }
 
     /// Gives a claimed key back (the call's outcome is not final), so a retry can proceed.
     pub async fn release(&self, studio: &str, tool: &str, key: &str) -> Result<(), StoreError> {
-        self.store
-            .write(Write::Execute {
-                sql: "DELETE FROM idempotency
-                      WHERE studio = ? AND tool = ? AND key = ? AND state = 'pending'",
-                binds: texts([studio, tool, key]),
-            })
-            .await?;
-        Ok(())
+        self.store.release_key(studio, tool, key).await
     }
 
     /// Deletes answers older than the retention; returns how many.
     pub async fn prune(&self) -> Result<u64, StoreError> {
-        let cutoff = chrono::Utc::now()
-            - chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(1));
-        let done = sqlx::query("DELETE FROM idempotency WHERE created_at < ?")
-            .bind(timestamp(cutoff))
-            .execute(self.store.pool())
-            .await?;
-        Ok(done.rows_affected())
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::days(1));
+        self.store.prune_keys(Timestamp::now() - ttl).await
     }
 }
 

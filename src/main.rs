@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use flowgate::auth::{KeyInfo, Keys, parse_scopes};
 use flowgate::authz::{Decision, Principal, PrincipalKind, Studio};
 use flowgate::config::{Config, McpMode};
-use flowgate::store::Store;
+use flowgate::store::{Store, Timestamp, Within};
 use flowgate::tool::Registry;
 use flowgate::{audit, serve};
 
@@ -33,6 +33,10 @@ struct Cli {
     /// The data directory (store, embedded Management API, demo keys).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// Keep the gateway's state in PostgreSQL (`postgres://…`), shared by every replica, instead
+    /// of SQLite in the data directory. Also FLOWGATE_DATABASE_URL.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -151,11 +155,11 @@ struct AuditArgs {
     #[arg(long)]
     outcome: Option<String>,
     /// RFC 3339 time, inclusive.
-    #[arg(long)]
-    since: Option<String>,
+    #[arg(long, value_parser = rfc3339)]
+    since: Option<Timestamp>,
     /// RFC 3339 time, exclusive.
-    #[arg(long)]
-    until: Option<String>,
+    #[arg(long, value_parser = rfc3339)]
+    until: Option<Timestamp>,
     #[arg(long, default_value_t = 50)]
     limit: i64,
     /// JSON lines instead of a table.
@@ -214,6 +218,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref(), std::env::vars())?;
     if let Some(dir) = &cli.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let Some(url) = &cli.database_url {
+        config.database_url = Some(url.clone());
     }
     Ok(config)
 }
@@ -325,6 +332,16 @@ fn parse_duration(s: &str) -> anyhow::Result<chrono::Duration> {
 
 /// Text from the store as a table shows it: every [`audit::disguises`] character written as
 /// a visible escape like `\u{1b}`, the rest unchanged.
+/// The operator's CLI acts on every studio; `--studio` narrows a listing to one.
+fn within(studio: Option<&str>) -> Within<'_> {
+    studio.map_or(Within::AllStudios, Within::Studio)
+}
+
+fn rfc3339(text: &str) -> Result<Timestamp, String> {
+    Timestamp::parse(text)
+        .ok_or_else(|| format!("{text:?} is not an RFC 3339 time (e.g. 2026-11-01T00:00:00Z)"))
+}
+
 fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(audit::disguises) {
         return text.into();
@@ -384,7 +401,10 @@ fn print_keys(keys: &[KeyInfo], json: bool) -> anyhow::Result<()> {
             shown(&k.studio),
             shown(&k.name),
             shown(&k.hint),
-            shown(k.last_used_at.as_deref().unwrap_or("never")),
+            shown(
+                &k.last_used_at
+                    .map_or_else(|| "never".into(), |t| t.to_string())
+            ),
             shown(&state),
             shown(&k.scopes.join(","))
         );
@@ -393,7 +413,7 @@ fn print_keys(keys: &[KeyInfo], json: bool) -> anyhow::Result<()> {
 }
 
 async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
-    let keys = Keys::new(Store::open(&config.store_path()).await?);
+    let keys = Keys::new(Store::open(&config.store_location()?).await?);
     match cmd {
         KeysCommand::Create {
             studio,
@@ -419,10 +439,10 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::List { studio, json } => {
-            print_keys(&keys.list(studio.as_deref()).await?, json)?;
+            print_keys(&keys.list(within(studio.as_deref())).await?, json)?;
         }
         KeysCommand::Revoke { id } => {
-            let k = keys.revoke(&id).await?;
+            let k = keys.revoke(Within::AllStudios, &id).await?;
             println!(
                 "Revoked key {} ({}); its next request is refused.",
                 shown(&k.id),
@@ -430,7 +450,7 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             );
         }
         KeysCommand::Rotate { id } => {
-            let k = keys.rotate(&id).await?;
+            let k = keys.rotate(Within::AllStudios, &id).await?;
             println!(
                 "Rotated key {}; the old secret no longer works.\nNew secret (shown once):\n\n  {}\n",
                 k.info.id, k.secret
@@ -442,12 +462,12 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
 
 async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
     let grants = flowgate::oauth::grants::Grants::new(
-        Store::open(&config.store_path()).await?,
+        Store::open(&config.store_location()?).await?,
         config.oauth_access_token_ttl_secs,
     );
     match cmd {
         GrantsCommand::List { studio, json } => {
-            let list = grants.list(studio.as_deref()).await?;
+            let list = grants.list(within(studio.as_deref())).await?;
             if json {
                 for g in &list {
                     println!("{}", json_line(g)?);
@@ -476,7 +496,10 @@ async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
             }
         }
         GrantsCommand::Revoke { id } => {
-            if grants.revoke_grant(&id, "revoked from the CLI").await? {
+            if grants
+                .revoke_grant(Within::AllStudios, &id, "revoked from the CLI")
+                .await?
+            {
                 println!("Revoked grant {id}; its tokens are refused on their next request.");
             } else {
                 anyhow::bail!("no active grant with id `{id}`");
@@ -488,7 +511,7 @@ async fn grants(config: &Config, cmd: GrantsCommand) -> anyhow::Result<()> {
 
 async fn clients(config: &Config, cmd: ClientsCommand) -> anyhow::Result<()> {
     let grants = flowgate::oauth::grants::Grants::new(
-        Store::open(&config.store_path()).await?,
+        Store::open(&config.store_location()?).await?,
         config.oauth_access_token_ttl_secs,
     );
     match cmd {
@@ -531,7 +554,7 @@ async fn clients(config: &Config, cmd: ClientsCommand) -> anyhow::Result<()> {
 }
 
 async fn audit_cmd(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
-    let log = audit::Audit::new(Store::open(&config.store_path()).await?);
+    let log = audit::Audit::new(Store::open(&config.store_location()?).await?);
     let records = log
         .query(&audit::Filter {
             studio: args.studio,
@@ -557,7 +580,7 @@ async fn audit_cmd(config: &Config, args: AuditArgs) -> anyhow::Result<()> {
     for r in &records {
         println!(
             "{:<24} {:<16} {:<22} {:<24} {:<15} {:>6}  {}",
-            shown(&r.at),
+            r.at.rfc3339(),
             shown(r.studio.as_deref().unwrap_or("-")),
             shown(r.principal_id.as_deref().unwrap_or("-")),
             shown(r.tool.as_deref().unwrap_or("-")),
@@ -615,8 +638,8 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 config.policies_dir = policies;
             }
             let authz = serve::load_policies(&config)?;
-            let keys = Keys::new(Store::open(&config.store_path()).await?);
-            let info = keys.get(&key).await?;
+            let keys = Keys::new(Store::open(&config.store_location()?).await?);
+            let info = keys.get(Within::AllStudios, &key).await?;
             let registry = Registry::new().map_err(anyhow::Error::msg)?;
             let t = registry
                 .get(&tool)

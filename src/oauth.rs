@@ -264,7 +264,7 @@ pub fn check_client_name(name: &str) -> Result<(), String> {
 fn event(tool: &str, outcome: Outcome, addr: ClientAddr, message: &str) -> Record {
     Record {
         seq: 0,
-        at: crate::audit::now(),
+        at: crate::store::Timestamp::now(),
         request_id: uuid::Uuid::new_v4().to_string(),
         studio: None,
         principal_kind: None,

@@ -94,7 +94,7 @@ pub fn load_policies(config: &Config) -> anyhow::Result<Authz> {
 pub async fn start(config: Config) -> anyhow::Result<Running> {
     config.validate()?;
     let authz = load_policies(&config)?;
-    let store = Store::open(&config.store_path()).await?;
+    let store = Store::open(&config.store_location()?).await?;
 
     let (studio_api, base, token) = match &config.upstream_url {
         Some(url) => (

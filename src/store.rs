@@ -1,24 +1,41 @@
-//! The gateway's own state: a SQLite database in the data directory (secret keys, OAuth state,
-//! audit log, idempotent answers), opened in WAL mode with versioned migrations from
-//! `migrations/`; the revocation marker beside it; and the group-commit [`writer`].
+//! The gateway's own state, behind one boundary: no SQL outside `src/store/`.
+//!
+//! Two backends, chosen by `database_url`:
+//! - **SQLite** (the default): `gateway.sqlite` in the data directory, WAL mode. One machine;
+//!   several processes (the CLI beside `serve`) share it.
+//! - **PostgreSQL** (`postgres://…`): shared by every replica of the gateway.
+//!
+//! Each operation is a method of [`Store`] in the module of what it concerns ([`keys`],
+//! [`oauth`], [`audit`], [`idempotency`], [`coordination`]). Its SQL is written once, in the
+//! dialect both backends speak (`$n` parameters, `ON CONFLICT`, `RETURNING`), and runs on
+//! whichever pool the store opened ([`on_db!`]); where the backends differ (time storage,
+//! migrations, how other processes are told of a revocation) the backend's module says how.
+//! Times are [`Timestamp`]s. Writes on the call path go through the group-commit [`writer`].
 //!
 //! Files hold secrets' hashes, OAuth state and the audit log, so they are private: a data
 //! directory the store creates is `0700`, and the database (with its `-wal` and `-shm`, which
-//! SQLite creates with the database's mode) and the marker are `0600`, set when they are created
-//! without touching the process umask. An existing data directory others can read is reported
-//! (a warning), not changed: it may be a directory the operator shares on purpose.
+//! SQLite creates with the database's mode) and the revocation marker are `0600`, set when they
+//! are created without touching the process umask. An existing data directory others can read
+//! is reported (a warning), not changed: it may be a directory the operator shares on purpose.
 
+pub mod audit;
+pub mod coordination;
+pub mod idempotency;
+pub mod keys;
+pub mod oauth;
+mod postgres;
+mod sqlite;
+pub mod time;
 pub mod writer;
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
 use tokio::sync::mpsc;
+
+pub use coordination::{Mark, Revocations};
+pub use time::Timestamp;
 
 /// Why the store could not be opened or used.
 #[derive(Debug, thiserror::Error)]
@@ -33,18 +50,18 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
-    /// A credential was revoked or rotated in the store, but the marker that tells running
-    /// gateways could not be rewritten.
+    /// A credential was revoked or rotated in the store, but running gateways could not be told.
     #[error(
-        "the change is saved, but running gateways could not be told at once (cannot write {path}: {source}); they stop accepting the old credential within {secs} s"
+        "the change is saved, but running gateways could not be told at once ({why}); they stop accepting the old credential within {secs} s"
     )]
-    NotPropagated {
-        path: String,
-        source: std::io::Error,
-        secs: u64,
+    NotPropagated { why: String, secs: u64 },
+    #[error("cannot open the gateway store {location}: {source}")]
+    Open {
+        location: String,
+        source: sqlx::Error,
     },
-    #[error("cannot open the gateway store {path}: {source}")]
-    Open { path: String, source: sqlx::Error },
+    #[error("database_url {0:?} is not a postgres:// URL")]
+    BadUrl(String),
     #[error("cannot migrate the gateway store: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("gateway store: {0}")]
@@ -54,143 +71,139 @@ pub enum StoreError {
     Writer(String),
 }
 
-/// A handle to the gateway's database; cheap to clone.
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (created with its directory if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL.
+    Postgres(String),
+}
+
+impl Location {
+    /// `database_url` if set (it must be `postgres://` or `postgresql://`), else SQLite at `file`.
+    pub fn new(database_url: Option<&str>, file: PathBuf) -> Result<Self, StoreError> {
+        match database_url.map(str::trim).filter(|u| !u.is_empty()) {
+            None => Ok(Location::Sqlite(file)),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Location::Postgres(url.to_string()))
+            }
+            Some(url) => Err(StoreError::BadUrl(redact_url(url))),
+        }
+    }
+
+    /// For messages: the file, or the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(path) => path.display().to_string(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// A URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Which studios an operation may touch. Every operation on a studio's data takes one: a page
+/// a studio user signed in to passes [`Within::Studio`], so it cannot reach another studio's rows
+/// even with another studio's id in hand; only the operator's CLI passes [`Within::AllStudios`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Within<'a> {
+    Studio(&'a str),
+    AllStudios,
+}
+
+impl<'a> Within<'a> {
+    /// As a bind value: `NULL` matches every studio (`$n IS NULL OR studio = $n`).
+    pub(crate) fn studio(self) -> Option<&'a str> {
+        match self {
+            Within::Studio(s) => Some(s),
+            Within::AllStudios => None,
+        }
+    }
+}
+
+/// The connection pool of the backend in use.
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool: the body is compiled once per backend,
+/// so one SQL text (in the shared dialect) serves both.
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// A handle to the gateway's store; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    marker: RevocationMarker,
+    db: Db,
+    location: Location,
+    revocations: Revocations,
     /// The group-commit writer's queue, started by the first write (see [`writer`]).
     writer: Arc<OnceLock<mpsc::Sender<writer::Job>>>,
 }
 
-/// A small file next to the database (`<db>-revocations`) that every process rewrites, with new
-/// random contents, right after it revokes or rotates a credential. Gateways remember
-/// authenticated credentials, and compare the file with what it held when they looked a credential
-/// up: any change makes them look it up again. This is what lets `flowgate keys revoke`, run in
-/// another process, take effect on the running gateway's very next request.
-#[derive(Debug, Clone)]
-pub struct RevocationMarker {
-    path: PathBuf,
-}
-
-/// The marker's contents at one moment; `None` when the file cannot be read (never equal to
-/// anything, so nothing remembered is trusted).
-pub type Mark = Option<[u8; 16]>;
-
-impl RevocationMarker {
-    fn new(db: &Path) -> Self {
-        let mut name = db.file_name().unwrap_or_default().to_os_string();
-        name.push("-revocations");
-        Self {
-            path: db.with_file_name(name),
-        }
-    }
-
-    /// What the file holds now: one open and one 16-byte read, no allocation.
-    pub fn read(&self) -> Mark {
-        let mut mark = [0u8; 16];
-        let mut file = std::fs::File::open(&self.path).ok()?;
-        file.read_exact(&mut mark).ok()?;
-        Some(mark)
-    }
-
-    /// Gives the file new contents (written aside, then renamed over it, so a reader sees the
-    /// old or the new marker, never a partial one).
-    pub fn bump(&self) -> std::io::Result<()> {
-        use std::io::Write as _;
-        let mark: [u8; 16] = rand::random();
-        let mut tmp = self.path.clone().into_os_string();
-        tmp.push(format!(".{}.tmp", std::process::id()));
-        private_file(Path::new(&tmp), true)?.write_all(&mark)?;
-        std::fs::rename(&tmp, &self.path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
 impl Store {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
-    pub async fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent()
-            && !dir.as_os_str().is_empty()
-        {
-            private_dir(dir).map_err(|source| StoreError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
-        // Created (or tightened) before SQLite opens it: SQLite gives `-wal` and `-shm` the
-        // database's mode.
-        for (suffix, must_exist) in [("", true), ("-wal", false), ("-shm", false)] {
-            let mut file = path.as_os_str().to_owned();
-            file.push(suffix);
-            let file = PathBuf::from(file);
-            if must_exist || file.exists() {
-                private_file(&file, false).map_err(|e| StoreError::Open {
-                    path: file.display().to_string(),
-                    source: sqlx::Error::Io(e),
-                })?;
-            }
-        }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a commit survives the process being killed; only an OS crash can
-            // lose the last transactions.
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let marker = RevocationMarker::new(path);
-        if marker.read().is_none() {
-            marker.bump().map_err(|source| StoreError::Marker {
-                path: marker.path().display().to_string(),
-                source,
-            })?;
-        }
+    /// Opens the store (creating a SQLite file if needed) and applies pending migrations. On
+    /// PostgreSQL, replicas starting together migrate once (sqlx holds an advisory lock).
+    pub async fn open(location: &Location) -> Result<Self, StoreError> {
+        let (db, revocations) = match location {
+            Location::Sqlite(path) => sqlite::open(path).await?,
+            Location::Postgres(url) => postgres::open(url).await?,
+        };
         Ok(Self {
-            pool,
-            marker,
+            db,
+            location: location.clone(),
+            revocations,
             writer: Arc::new(OnceLock::new()),
         })
     }
 
-    /// The revocation marker shared by every process using this database.
-    pub fn revocations(&self) -> &RevocationMarker {
-        &self.marker
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
-    /// Tells every gateway using this database that a credential was revoked or rotated. Call it
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// `sqlite` or `postgres`, for logs and metrics.
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    /// How processes using this store learn that a credential was revoked.
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// Tells every gateway using this store that a credential was revoked or rotated. Call it
     /// after the change is committed.
-    pub fn credentials_changed(&self) -> Result<(), StoreError> {
-        self.marker
-            .bump()
-            .map_err(|source| StoreError::NotPropagated {
-                path: self.marker.path().display().to_string(),
-                source,
-                secs: crate::auth::REMEMBER.as_secs(),
-            })
+    pub async fn credentials_changed(&self) -> Result<(), StoreError> {
+        self.revocations.signal(&self.db).await
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    /// Commits every write queued so far, then closes the database (at shutdown).
+    /// Commits every write queued so far, then closes the store (at shutdown).
     pub async fn close(&self) -> Result<(), StoreError> {
         if self.writer.get().is_some() {
             // The writer applies writes in order: once this one is committed, so is every
@@ -201,13 +214,24 @@ impl Store {
             })
             .await?;
         }
-        self.pool.close().await;
+        self.revocations.stop();
+        on_db!(&self.db, pool => pool.close().await);
         Ok(())
+    }
+
+    /// Test support only: the SQLite pool, for tests that inject faults or age rows (a trigger
+    /// that fails every insert, a registration made "a day ago"). Nothing in the product calls it.
+    #[doc(hidden)]
+    pub fn sqlite_pool_for_tests(&self) -> Option<&SqlitePool> {
+        match &self.db {
+            Db::Sqlite(pool) => Some(pool),
+            Db::Postgres(_) => None,
+        }
     }
 
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        on_db!(&self.db, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
         Ok(())
     }
 }
@@ -216,7 +240,7 @@ impl Store {
 
 /// Creates `dir` (and missing parents) readable only by its owner; warns when an existing one is
 /// open to others.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -240,7 +264,7 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// Opens `path` for writing, creating it `0600` if it is missing and tightening it to `0600` if
 /// it exists; `truncate` empties it.
-fn private_file(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(truncate);
     #[cfg(unix)]

@@ -1297,11 +1297,11 @@ async fn scaling_keys(
             data_dir: data.clone(),
             ..Default::default()
         };
-        let store = flowgate::store::Store::open(&config.store_path()).await?;
+        let store = flowgate::store::Store::open(&config.store_location()?).await?;
         let secrets = flowgate::auth::Keys::new(store.clone())
             .create_many(upstream.studio, "bench", &scopes, n)
             .await?;
-        store.pool().close().await;
+        store.close().await?;
         drop(store);
         let made = step.elapsed();
         // Client i uses key i·n/c: distinct keys from all over the store.

@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use crate::auth::{Authenticated, Rejection};
 use crate::authz::{Principal, PrincipalKind};
-use crate::store::{Store, StoreError};
+use crate::store::oauth::{GrantRow, NewCode};
+use crate::store::{Store, StoreError, Timestamp, Within};
 
 pub const ACCESS_PREFIX: &str = "flow_at_";
 pub const REFRESH_PREFIX: &str = "flow_rt_";
@@ -33,9 +33,9 @@ pub struct GrantInfo {
     pub client_name: String,
     pub scopes: Vec<String>,
     pub resource: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// A token pair, as handed to the client once.
@@ -97,7 +97,7 @@ pub struct ClientInfo {
     pub client_id: String,
     pub client_name: String,
     pub redirect_uris: Vec<String>,
-    pub created_at: String,
+    pub created_at: Timestamp,
     /// Grants approved for it, revoked ones included.
     pub grants: i64,
     /// Grants not revoked.
@@ -110,21 +110,11 @@ pub const UNUSED_CLIENT_TTL: Duration = Duration::hours(24);
 use crate::auth::scope_list;
 pub(crate) use crate::auth::{random_secret as random_token, secret_hash as hash};
 
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
-fn grant_ref(row: &sqlx::sqlite::SqliteRow, id_column: &str) -> GrantRef {
+fn grant_ref(id: &str, studio: &str, client_name: &str) -> GrantRef {
     GrantRef {
-        id: row.get(id_column),
-        studio: row.get("studio"),
-        client_name: row.get("client_name"),
+        id: id.to_string(),
+        studio: studio.to_string(),
+        client_name: client_name.to_string(),
     }
 }
 
@@ -174,52 +164,33 @@ impl Grants {
     /// Registered clients that count against the cap: those that led to a grant, and those
     /// registered less than [`UNUSED_CLIENT_TTL`] ago.
     pub async fn live_client_count(&self) -> Result<i64, StoreError> {
-        Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM oauth_clients c
-             WHERE c.created_at >= ?
-                OR EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = c.client_id)",
-        )
-        .bind(ts(Utc::now() - UNUSED_CLIENT_TTL))
-        .fetch_one(self.store.pool())
-        .await?
-        .get("n"))
+        self.store
+            .live_client_count(Timestamp::now() - UNUSED_CLIENT_TTL)
+            .await
     }
 
     /// Deletes registrations older than [`UNUSED_CLIENT_TTL`] that never led to a grant;
     /// returns how many.
     pub async fn expire_unused_clients(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM oauth_clients
-             WHERE created_at < ?
-               AND NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.client_id = oauth_clients.client_id)",
-        )
-        .bind(ts(Utc::now() - UNUSED_CLIENT_TTL))
-        .execute(self.store.pool())
-        .await?;
-        Ok(done.rows_affected())
+        self.store
+            .expire_unused_clients(Timestamp::now() - UNUSED_CLIENT_TTL)
+            .await
     }
 
     /// Every registered client, newest first.
     pub async fn list_clients(&self) -> Result<Vec<ClientInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.client_id, c.client_name, c.redirect_uris, c.created_at,
-                    (SELECT COUNT(*) FROM oauth_grants g WHERE g.client_id = c.client_id) AS grants,
-                    (SELECT COUNT(*) FROM oauth_grants g
-                      WHERE g.client_id = c.client_id AND g.revoked_at IS NULL) AS active_grants
-             FROM oauth_clients c ORDER BY c.created_at DESC, c.client_id",
-        )
-        .fetch_all(self.store.pool())
-        .await?;
-        Ok(rows
-            .iter()
+        Ok(self
+            .store
+            .clients(None)
+            .await?
+            .into_iter()
             .map(|r| ClientInfo {
-                client_id: r.get("client_id"),
-                client_name: r.get("client_name"),
-                redirect_uris: serde_json::from_str(&r.get::<String, _>("redirect_uris"))
-                    .unwrap_or_default(),
-                created_at: r.get("created_at"),
-                grants: r.get("grants"),
-                active_grants: r.get("active_grants"),
+                redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+                client_id: r.client_id,
+                client_name: r.client_name,
+                created_at: r.created_at,
+                grants: r.grants,
+                active_grants: r.active_grants,
             })
             .collect())
     }
@@ -233,37 +204,23 @@ impl Grants {
         let Some(client) = self.client(client_id).await? else {
             return Ok(None);
         };
-        let active: Vec<String> =
-            sqlx::query("SELECT id FROM oauth_grants WHERE client_id = ? AND revoked_at IS NULL")
-                .bind(client_id)
-                .fetch_all(self.store.pool())
-                .await?
-                .iter()
-                .map(|r| r.get("id"))
-                .collect();
         let mut revoked = 0;
-        for id in &active {
-            if self.revoke_grant(id, "its client was deleted").await? {
+        for id in self.store.active_grants_of_client(client_id).await? {
+            if self
+                .revoke_grant(Within::AllStudios, &id, "its client was deleted")
+                .await?
+            {
                 revoked += 1;
             }
         }
-        sqlx::query("DELETE FROM oauth_clients WHERE client_id = ?")
-            .bind(client_id)
-            .execute(self.store.pool())
-            .await?;
+        self.store.delete_client(client_id).await?;
         Ok(Some((client, revoked)))
     }
 
     /// The grant an access or refresh token belongs to, whatever its state (for auditing a
     /// rejected token).
     pub async fn grant_of_token(&self, token: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query("SELECT grant_id FROM oauth_tokens WHERE token_hash = ?")
-                .bind(hash(token))
-                .fetch_optional(self.store.pool())
-                .await?
-                .map(|r| r.get("grant_id")),
-        )
+        Ok(self.store.token(&hash(token)).await?.map(|t| t.grant_id))
     }
 
     pub async fn register_client(
@@ -272,15 +229,14 @@ impl Grants {
         redirect_uris: &[String],
     ) -> Result<Client, StoreError> {
         let client_id = format!("fgc_{}", &random_token("")[..24]);
-        sqlx::query(
-            "INSERT INTO oauth_clients (client_id, client_name, redirect_uris, created_at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(&client_id)
-        .bind(client_name)
-        .bind(serde_json::to_string(redirect_uris).unwrap_or_default())
-        .bind(ts(Utc::now()))
-        .execute(self.store.pool())
-        .await?;
+        self.store
+            .insert_client(
+                &client_id,
+                client_name,
+                &serde_json::to_string(redirect_uris).unwrap_or_default(),
+                Timestamp::now(),
+            )
+            .await?;
         Ok(Client {
             client_id,
             client_name: client_name.to_string(),
@@ -289,54 +245,45 @@ impl Grants {
     }
 
     pub async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
-        let row = sqlx::query(
-            "SELECT client_id, client_name, redirect_uris FROM oauth_clients WHERE client_id = ?",
-        )
-        .bind(client_id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        Ok(row.map(|r| Client {
-            client_id: r.get("client_id"),
-            client_name: r.get("client_name"),
-            redirect_uris: serde_json::from_str(&r.get::<String, _>("redirect_uris"))
-                .unwrap_or_default(),
-        }))
+        Ok(self
+            .store
+            .clients(Some(client_id))
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| Client {
+                redirect_uris: serde_json::from_str(&r.redirect_uris).unwrap_or_default(),
+                client_id: r.client_id,
+                client_name: r.client_name,
+            }))
     }
 
     /// Records an approval and returns the authorization code for it.
     pub async fn approve(&self, g: &NewGrant<'_>) -> Result<(String, String), StoreError> {
         let id = format!("grt_{}", &random_token("")[..20]);
-        let now = Utc::now();
-        let mut tx = self.store.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO oauth_grants (id, studio, user_id, user_email, client_id, client_name, scopes, resource, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(g.studio)
-        .bind(g.user_id)
-        .bind(g.user_email)
-        .bind(g.client_id)
-        .bind(g.client_name)
-        .bind(g.scopes.iter().cloned().collect::<Vec<_>>().join(" "))
-        .bind(g.resource)
-        .bind(ts(now))
-        .execute(&mut *tx)
-        .await?;
+        let now = Timestamp::now();
         let code = random_token("flow_ac_");
-        sqlx::query(
-            "INSERT INTO oauth_codes (code_hash, grant_id, client_id, redirect_uri, code_challenge, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(hash(&code))
-        .bind(&id)
-        .bind(g.client_id)
-        .bind(g.redirect_uri)
-        .bind(g.code_challenge)
-        .bind(ts(now + self.code_ttl))
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
+        let row = GrantRow {
+            id: id.clone(),
+            studio: g.studio.to_string(),
+            user_id: g.user_id.to_string(),
+            user_email: g.user_email.to_string(),
+            client_id: g.client_id.to_string(),
+            client_name: g.client_name.to_string(),
+            scopes: g.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
+            resource: g.resource.to_string(),
+            created_at: now,
+            last_used_at: None,
+            revoked_at: None,
+        };
+        let new_code = NewCode {
+            code_hash: hash(&code),
+            client_id: g.client_id,
+            redirect_uri: g.redirect_uri,
+            code_challenge: g.code_challenge,
+            expires_at: now + self.code_ttl,
+        };
+        self.store.insert_grant(&row, &new_code).await?;
         Ok((id, code))
     }
 
@@ -349,59 +296,44 @@ impl Grants {
         verifier: &str,
         resource: Option<&str>,
     ) -> Result<TokenOutcome, StoreError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         // Mark the code used first, atomically: a second exchange finds it used.
-        let used = sqlx::query(
-            "UPDATE oauth_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL",
-        )
-        .bind(ts(now))
-        .bind(hash(code))
-        .execute(self.store.pool())
-        .await?;
-        let row = sqlx::query(
-            "SELECT c.grant_id, c.client_id, c.redirect_uri, c.code_challenge, c.expires_at, g.resource, g.scopes,
-                    g.studio, g.client_name
-             FROM oauth_codes c JOIN oauth_grants g ON g.id = c.grant_id WHERE c.code_hash = ?",
-        )
-        .bind(hash(code))
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else {
+        let first = self.store.use_code(&hash(code), now).await?;
+        let Some(row) = self.store.code(&hash(code)).await? else {
             return Ok(TokenOutcome::unknown("unknown authorization code"));
         };
-        let grant = grant_ref(&row, "grant_id");
+        let grant = grant_ref(&row.grant_id, &row.studio, &row.client_name);
         let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
         let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
-        if used.rows_affected() == 0 {
+        if !first {
             // A code used twice means it leaked: revoke everything issued from it.
-            self.revoke_grant(&grant.id, "authorization code reused")
+            self.revoke_grant(Within::AllStudios, &grant.id, "authorization code reused")
                 .await?;
             return fail(TokenError::Reused(
                 "the authorization code was already used; the whole grant is revoked".into(),
             ));
         }
-        if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e < now) {
+        if row.expires_at < now {
             return bad("the authorization code has expired");
         }
-        if row.get::<String, _>("client_id") != client_id {
+        if row.client_id != client_id {
             return bad("the authorization code was issued to another client");
         }
-        if row.get::<String, _>("redirect_uri") != redirect_uri {
+        if row.redirect_uri != redirect_uri {
             return bad("redirect_uri does not match the authorization request");
         }
-        if !pkce_matches(verifier, &row.get::<String, _>("code_challenge")) {
+        if !pkce_matches(verifier, &row.code_challenge) {
             return bad("the PKCE code_verifier does not match the code_challenge");
         }
-        let audience: String = row.get("resource");
         if let Some(r) = resource
-            && r.trim_end_matches('/') != audience
+            && r.trim_end_matches('/') != row.resource
         {
             return fail(TokenError::InvalidTarget(format!(
-                "this grant is for {audience}"
+                "this grant is for {}",
+                row.resource
             )));
         }
-        let scopes: Vec<String> = scope_list(&row.get::<String, _>("scopes"));
-        let tokens = self.issue(&grant.id, scopes).await?;
+        let tokens = self.issue(&grant.id, scope_list(&row.scopes)).await?;
         Ok(TokenOutcome {
             grant: Some(grant),
             result: Ok(tokens),
@@ -415,55 +347,46 @@ impl Grants {
         client_id: &str,
         resource: Option<&str>,
     ) -> Result<TokenOutcome, StoreError> {
-        let now = Utc::now();
-        let row = sqlx::query(
-            "SELECT t.grant_id, t.used_at, t.revoked_at, t.expires_at, g.client_id, g.revoked_at AS grant_revoked,
-                    g.scopes, g.resource, g.studio, g.client_name
-             FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
-             WHERE t.token_hash = ? AND t.kind = 'refresh'",
-        )
-        .bind(hash(refresh_token))
-        .fetch_optional(self.store.pool())
-        .await?;
+        let now = Timestamp::now();
+        let row = self
+            .store
+            .token(&hash(refresh_token))
+            .await?
+            .filter(|t| t.kind == "refresh");
         let Some(row) = row else {
             return Ok(TokenOutcome::unknown("unknown refresh token"));
         };
-        let grant = grant_ref(&row, "grant_id");
+        let grant = grant_ref(&row.grant_id, &row.studio, &row.client_name);
         let fail = |e: TokenError| Ok(TokenOutcome::refused(&grant, e));
         let bad = |m: &str| fail(TokenError::InvalidGrant(m.to_string()));
-        if row.get::<Option<String>, _>("grant_revoked").is_some()
-            || row.get::<Option<String>, _>("revoked_at").is_some()
-        {
+        if row.grant_revoked.is_some() || row.revoked_at.is_some() {
             return bad("the grant was revoked");
         }
-        if row.get::<String, _>("client_id") != client_id {
+        if row.client_id != client_id {
             return bad("the refresh token was issued to another client");
         }
         if let Some(r) = resource
-            && r.trim_end_matches('/') != row.get::<String, _>("resource")
+            && r.trim_end_matches('/') != row.resource
         {
             return fail(TokenError::InvalidTarget(
                 "the refresh token is for another resource".into(),
             ));
         }
-        let used = sqlx::query(
-            "UPDATE oauth_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL",
-        )
-        .bind(ts(now))
-        .bind(hash(refresh_token))
-        .execute(self.store.pool())
-        .await?;
-        if used.rows_affected() == 0 || row.get::<Option<String>, _>("used_at").is_some() {
-            self.revoke_grant(&grant.id, "refresh token reused").await?;
+        let first = self
+            .store
+            .use_refresh_token(&hash(refresh_token), now)
+            .await?;
+        if !first || row.used_at.is_some() {
+            self.revoke_grant(Within::AllStudios, &grant.id, "refresh token reused")
+                .await?;
             return fail(TokenError::Reused(
                 "the refresh token was already used; the whole grant is revoked".into(),
             ));
         }
-        if parse_ts(&row.get::<String, _>("expires_at")).is_none_or(|e| e < now) {
+        if row.expires_at < now {
             return bad("the refresh token has expired");
         }
-        let scopes = scope_list(&row.get::<String, _>("scopes"));
-        let tokens = self.issue(&grant.id, scopes).await?;
+        let tokens = self.issue(&grant.id, scope_list(&row.scopes)).await?;
         Ok(TokenOutcome {
             grant: Some(grant),
             result: Ok(tokens),
@@ -471,25 +394,18 @@ impl Grants {
     }
 
     async fn issue(&self, grant_id: &str, scopes: Vec<String>) -> Result<Tokens, StoreError> {
-        let now = Utc::now();
+        let now = Timestamp::now();
         let access = random_token(ACCESS_PREFIX);
         let refresh = random_token(REFRESH_PREFIX);
-        let mut tx = self.store.pool().begin().await?;
-        for (token, kind, expires) in [
-            (&access, "access", now + self.access_ttl),
-            (&refresh, "refresh", now + Duration::days(30)),
-        ] {
-            sqlx::query(
-                "INSERT INTO oauth_tokens (token_hash, kind, grant_id, expires_at) VALUES (?, ?, ?, ?)",
+        self.store
+            .insert_tokens(
+                grant_id,
+                &[
+                    (hash(&access), "access", now + self.access_ttl),
+                    (hash(&refresh), "refresh", now + Duration::days(30)),
+                ],
             )
-            .bind(hash(token))
-            .bind(kind)
-            .bind(grant_id)
-            .bind(ts(expires))
-            .execute(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
         Ok(Tokens {
             access_token: access,
             refresh_token: refresh,
@@ -501,65 +417,51 @@ impl Grants {
     /// RFC 7009: revoking either token of a grant revokes the whole grant. Returns the grant
     /// when this request revoked it (not when the token was unknown or already revoked).
     pub async fn revoke_token(&self, token: &str) -> Result<Option<GrantRef>, StoreError> {
-        let row = sqlx::query(
-            "SELECT t.grant_id, g.studio, g.client_name
-             FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id WHERE t.token_hash = ?",
-        )
-        .bind(hash(token))
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else {
+        let Some(row) = self.store.token(&hash(token)).await? else {
             return Ok(None);
         };
-        let grant = grant_ref(&row, "grant_id");
+        let grant = grant_ref(&row.grant_id, &row.studio, &row.client_name);
         Ok(self
-            .revoke_grant(&grant.id, "revoked by the client")
+            .revoke_grant(Within::AllStudios, &grant.id, "revoked by the client")
             .await?
             .then_some(grant))
     }
 
-    /// Revokes a grant and every token it issued; returns `false` if it was unknown or already revoked.
-    pub async fn revoke_grant(&self, id: &str, why: &str) -> Result<bool, StoreError> {
-        let now = ts(Utc::now());
-        let done = sqlx::query(
-            "UPDATE oauth_grants SET revoked_at = ?, revoked_why = ? WHERE id = ? AND revoked_at IS NULL",
-        )
-        .bind(&now)
-        .bind(why)
-        .bind(id)
-        .execute(self.store.pool())
-        .await?;
-        sqlx::query(
-            "UPDATE oauth_tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL",
-        )
-        .bind(&now)
-        .bind(id)
-        .execute(self.store.pool())
-        .await?;
-        self.store.credentials_changed()?;
-        Ok(done.rows_affected() == 1)
+    /// Revokes a grant (within `within`) and every token it issued, and tells every gateway
+    /// using the store; `false` if it was unknown or already revoked.
+    pub async fn revoke_grant(
+        &self,
+        within: Within<'_>,
+        id: &str,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let revoked = self
+            .store
+            .revoke_grant(within, id, why, Timestamp::now())
+            .await?;
+        if revoked {
+            self.store.credentials_changed().await?;
+        }
+        Ok(revoked)
     }
 
-    pub async fn list(&self, studio: Option<&str>) -> Result<Vec<GrantInfo>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM oauth_grants WHERE (?1 IS NULL OR studio = ?1) ORDER BY created_at DESC",
-        )
-        .bind(studio)
-        .fetch_all(self.store.pool())
-        .await?;
-        Ok(rows
-            .iter()
+    pub async fn list(&self, within: Within<'_>) -> Result<Vec<GrantInfo>, StoreError> {
+        Ok(self
+            .store
+            .grants(within)
+            .await?
+            .into_iter()
             .map(|r| GrantInfo {
-                id: r.get("id"),
-                studio: r.get("studio"),
-                user_email: r.get("user_email"),
-                client_id: r.get("client_id"),
-                client_name: r.get("client_name"),
-                scopes: scope_list(&r.get::<String, _>("scopes")),
-                resource: r.get("resource"),
-                created_at: r.get("created_at"),
-                last_used_at: r.get("last_used_at"),
-                revoked_at: r.get("revoked_at"),
+                scopes: scope_list(&r.scopes),
+                id: r.id,
+                studio: r.studio,
+                user_email: r.user_email,
+                client_id: r.client_id,
+                client_name: r.client_name,
+                resource: r.resource,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+                revoked_at: r.revoked_at,
             })
             .collect())
     }
@@ -570,65 +472,49 @@ impl Grants {
         token: &str,
         resource: &str,
     ) -> Result<Result<Authenticated, Rejection>, StoreError> {
-        let row = sqlx::query(
-            "SELECT t.expires_at, t.revoked_at, g.id, g.studio, g.client_name, g.scopes, g.resource,
-                    g.revoked_at AS grant_revoked, g.last_used_at
-             FROM oauth_tokens t JOIN oauth_grants g ON g.id = t.grant_id
-             WHERE t.token_hash = ? AND t.kind = 'access'",
-        )
-        .bind(hash(token))
-        .fetch_optional(self.store.pool())
-        .await?;
+        let row = self
+            .store
+            .token(&hash(token))
+            .await?
+            .filter(|t| t.kind == "access");
         let Some(row) = row else {
             return Ok(Err(Rejection::Unknown));
         };
-        if row.get::<Option<String>, _>("revoked_at").is_some()
-            || row.get::<Option<String>, _>("grant_revoked").is_some()
-        {
+        self.store.revocations().observe(row.epoch);
+        if row.revoked_at.is_some() || row.grant_revoked.is_some() {
             return Ok(Err(Rejection::Revoked));
         }
-        let now = Utc::now();
-        let expires_at = parse_ts(&row.get::<String, _>("expires_at"));
-        if expires_at.is_none_or(|e| e <= now) {
+        let now = Timestamp::now();
+        if row.expires_at <= now {
             return Ok(Err(Rejection::Expired));
         }
         // Audience: a token issued for another resource is not valid here.
-        if row.get::<String, _>("resource") != resource {
+        if row.resource != resource {
             return Ok(Err(Rejection::Unknown));
         }
-        let id: String = row.get("id");
         let stale = row
-            .get::<Option<String>, _>("last_used_at")
-            .and_then(|t| parse_ts(&t))
-            .is_none_or(|t| now.signed_duration_since(t) > Duration::seconds(60));
+            .last_used_at
+            .is_none_or(|t| now.0.signed_duration_since(t.0) > Duration::seconds(60));
         if stale {
-            sqlx::query("UPDATE oauth_grants SET last_used_at = ? WHERE id = ?")
-                .bind(ts(now))
-                .bind(&id)
-                .execute(self.store.pool())
-                .await?;
+            self.store.touch_grant(&row.grant_id, now).await?;
         }
         Ok(Ok(Authenticated {
             principal: Principal {
                 kind: PrincipalKind::Grant,
-                id,
-                studio: row.get("studio"),
-                name: row.get("client_name"),
-                scopes: scope_list(&row.get::<String, _>("scopes")),
+                id: row.grant_id,
+                studio: row.studio,
+                name: row.client_name,
+                scopes: scope_list(&row.scopes),
             },
-            expires_at,
+            expires_at: Some(row.expires_at.0),
         }))
     }
 
     /// Test support: makes every access token of a grant expire now.
     pub async fn expire_access_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE oauth_tokens SET expires_at = ? WHERE grant_id = ? AND kind = 'access'",
-        )
-        .bind(ts(Utc::now() - Duration::seconds(1)))
-        .bind(grant_id)
-        .execute(self.store.pool())
-        .await?;
-        self.store.credentials_changed()
+        self.store
+            .expire_access_tokens(grant_id, Timestamp::now() - Duration::seconds(1))
+            .await?;
+        self.store.credentials_changed().await
     }
 }

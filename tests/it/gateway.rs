@@ -290,7 +290,12 @@ async fn a_revoked_key_is_refused_on_its_next_request() {
         call(&client, "list_classes", json!({})).await,
         "list_classes",
     );
-    gw.running.app.keys.revoke(&key.info.id).await.unwrap();
+    gw.running
+        .app
+        .keys
+        .revoke(flowgate::store::Within::AllStudios, &key.info.id)
+        .await
+        .unwrap();
     let err = client
         .call_tool(CallToolRequestParams::new("list_classes"))
         .await

@@ -13,4 +13,6 @@ mod harness;
 mod oauth;
 mod operations;
 mod policies;
+mod postgres;
 mod prove;
+mod store;

@@ -551,7 +551,12 @@ async fn tokens_are_bound_to_this_resource() {
 /// Makes the access tokens of the newest grant expire now; returns its id.
 async fn expire_latest_grant(gw: &Gateway) -> String {
     let grants = &gw.running.app.oauth.grants;
-    let grant = grants.list(None).await.unwrap()[0].id.clone();
+    let grant = grants
+        .list(flowgate::store::Within::AllStudios)
+        .await
+        .unwrap()[0]
+        .id
+        .clone();
     grants.expire_access_tokens(&grant).await.unwrap();
     grant
 }
@@ -830,7 +835,14 @@ async fn every_oauth_event_is_audited_with_its_grant_and_address() {
         assert_eq!(r.status(), 200);
     }
 
-    let grants = gw.running.app.oauth.grants.list(None).await.unwrap();
+    let grants = gw
+        .running
+        .app
+        .oauth
+        .grants
+        .list(flowgate::store::Within::AllStudios)
+        .await
+        .unwrap();
     let (second, first) = (&grants[0].id, &grants[1].id);
     let rows = |tool: &'static str| crate::abuse::rows(&gw, tool);
     let one = |mut v: Vec<flowgate::audit::Record>, what: &str| {
@@ -919,7 +931,12 @@ async fn every_oauth_event_is_audited_with_its_grant_and_address() {
 async fn rejected_credentials_are_audited_with_the_address_and_the_key_or_grant() {
     let gw = Gateway::start().await;
     let key = gw.key("std_lotus", &["classes:read"]).await;
-    gw.running.app.keys.revoke(&key.info.id).await.unwrap();
+    gw.running
+        .app
+        .keys
+        .revoke(flowgate::store::Within::AllStudios, &key.info.id)
+        .await
+        .unwrap();
     assert_eq!(status_with(&gw, &key.secret).await, 401);
 
     let flow = Flow::register(&gw).await;

@@ -1,0 +1,255 @@
+//! How every process using one store learns, at once, that a credential was revoked or rotated.
+//!
+//! Gateways remember credentials that authenticated (`auth::Remembered`), and trust a
+//! remembered one only while the store's revocation [`Mark`] is what it was when they looked the
+//! credential up. Revoking or rotating changes the mark ([`Revocations::signal`]) right after the
+//! change commits, so the next request anywhere looks the credential up again.
+//!
+//! - **SQLite** ([`RevocationMarker`]): a 16-byte file beside the database that every process
+//!   rewrites with new random contents. Reading it is one `open` and one `read`.
+//! - **PostgreSQL** ([`Epoch`]): a counter row (`flowgate_epoch`), bumped and announced with
+//!   `NOTIFY flowgate_revocations` in one statement. Each replica `LISTEN`s on a connection of its
+//!   own and keeps the highest epoch it has seen. A signal cannot be missed silently: while that
+//!   connection is down there is no mark (nothing remembered is trusted); after it reconnects the
+//!   epoch is read again; and every credential lookup reads the epoch too
+//!   ([`Revocations::observe`]), so a replica behind the others catches up on its next lookup.
+//!   The bounded remember time (`auth::REMEMBER`) is the last backstop.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+
+use super::{Db, StoreError, private_file};
+
+/// The revocation state at one moment; `None` when it cannot be known (never equal to anything,
+/// so nothing remembered is trusted).
+pub type Mark = Option<u128>;
+
+/// The channel PostgreSQL replicas listen on.
+const CHANNEL: &str = "flowgate_revocations";
+
+/// How processes sharing a store tell each other of revocations.
+#[derive(Debug, Clone)]
+pub enum Revocations {
+    File(RevocationMarker),
+    Epoch(Arc<Epoch>),
+}
+
+impl Revocations {
+    /// The mark now. Cheap: on the hot path of every request.
+    pub fn mark(&self) -> Mark {
+        match self {
+            Revocations::File(marker) => marker.read().map(u128::from_le_bytes),
+            Revocations::Epoch(epoch) => epoch.mark(),
+        }
+    }
+
+    /// A credential lookup read this epoch from the store (PostgreSQL): a replica that missed a
+    /// signal catches up here.
+    pub fn observe(&self, epoch: i64) {
+        if let Revocations::Epoch(e) = self {
+            e.seen(epoch);
+        }
+    }
+
+    /// Changes the mark everywhere. Call it after the revocation is committed.
+    pub(super) async fn signal(&self, db: &Db) -> Result<(), StoreError> {
+        let secs = crate::auth::REMEMBER.as_secs();
+        match (self, db) {
+            (Revocations::File(marker), _) => {
+                marker.bump().map_err(|e| StoreError::NotPropagated {
+                    why: format!("cannot write {}: {e}", marker.path().display()),
+                    secs,
+                })
+            }
+            (Revocations::Epoch(epoch), Db::Postgres(pool)) => {
+                let n: i64 = sqlx::query_scalar(
+                    "WITH bumped AS (UPDATE flowgate_epoch SET n = n + 1 RETURNING n)
+                     SELECT n FROM bumped, pg_notify('flowgate_revocations', (SELECT n FROM bumped)::text)",
+                )
+                .fetch_one(pool)
+                .await
+                .map_err(|e| StoreError::NotPropagated {
+                    why: format!("cannot announce it: {e}"),
+                    secs,
+                })?;
+                epoch.seen(n);
+                Ok(())
+            }
+            (Revocations::Epoch(_), Db::Sqlite(_)) => Ok(()),
+        }
+    }
+
+    pub(super) fn stop(&self) {
+        if let Revocations::Epoch(e) = self {
+            e.stop();
+        }
+    }
+}
+
+// === SQLite: a marker file ===
+
+/// A small file next to the database (`<db>-revocations`) that every process rewrites, with new
+/// random contents, right after it revokes or rotates a credential.
+#[derive(Debug, Clone)]
+pub struct RevocationMarker {
+    path: PathBuf,
+}
+
+impl RevocationMarker {
+    pub(super) fn new(db: &Path) -> Self {
+        let mut name = db.file_name().unwrap_or_default().to_os_string();
+        name.push("-revocations");
+        Self {
+            path: db.with_file_name(name),
+        }
+    }
+
+    /// What the file holds now: one open and one 16-byte read, no allocation.
+    pub fn read(&self) -> Option<[u8; 16]> {
+        let mut mark = [0u8; 16];
+        let mut file = std::fs::File::open(&self.path).ok()?;
+        file.read_exact(&mut mark).ok()?;
+        Some(mark)
+    }
+
+    /// Gives the file new contents (written aside, then renamed over it, so a reader sees the
+    /// old or the new marker, never a partial one).
+    pub fn bump(&self) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mark: [u8; 16] = rand::random();
+        let mut tmp = self.path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        private_file(Path::new(&tmp), true)?.write_all(&mark)?;
+        std::fs::rename(&tmp, &self.path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+// === PostgreSQL: an epoch, LISTEN/NOTIFY ===
+
+/// This replica's view of the store's revocation epoch.
+#[derive(Debug)]
+pub struct Epoch {
+    pool: PgPool,
+    /// The highest epoch seen.
+    seen: AtomicU64,
+    /// Whether the listening connection is up (and the epoch was read since it came up).
+    listening: AtomicBool,
+    /// The listener task, started by the first [`Epoch::mark`].
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stopped: AtomicBool,
+}
+
+impl Epoch {
+    pub(super) fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            seen: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+            task: Mutex::new(None),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    fn mark(self: &Arc<Self>) -> Mark {
+        if !self.listening.load(Ordering::Acquire) {
+            self.start();
+            return None;
+        }
+        Some(u128::from(self.seen.load(Ordering::Acquire)))
+    }
+
+    fn seen(&self, epoch: i64) {
+        self.seen
+            .fetch_max(u64::try_from(epoch).unwrap_or(0), Ordering::AcqRel);
+    }
+
+    /// Starts the listener once (inside the runtime; a process that never asks for a mark, such
+    /// as the CLI, never listens).
+    fn start(self: &Arc<Self>) {
+        if self.stopped.load(Ordering::Acquire) || tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut task = self.task.lock().unwrap_or_else(|p| p.into_inner());
+        if task.is_none() {
+            *task = Some(tokio::spawn(listen(Arc::downgrade(self))));
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.listening.store(false, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
+    }
+}
+
+/// Listens for revocations until the store is closed; reconnects (with back-off) when the
+/// connection drops, and reads the epoch again each time it is back.
+async fn listen(epoch: std::sync::Weak<Epoch>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(e) = epoch.upgrade() else { return };
+        let pool = e.pool.clone();
+        drop(e);
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            // Listening before reading: a bump after this read is announced to us.
+            let n: i64 = sqlx::query_scalar("SELECT n FROM flowgate_epoch")
+                .fetch_one(&pool)
+                .await?;
+            Ok::<_, sqlx::Error>((listener, n))
+        }
+        .await;
+        let mut listener = match connected {
+            Ok((listener, n)) => {
+                let Some(e) = epoch.upgrade() else { return };
+                e.seen(n);
+                e.listening.store(true, Ordering::Release);
+                backoff = Duration::from_millis(100);
+                listener
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for revocations; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(note)) => {
+                    let Some(e) = epoch.upgrade() else { return };
+                    match note.payload().parse::<i64>() {
+                        Ok(n) => e.seen(n),
+                        // Not ours to parse: distrust everything until the epoch is read again.
+                        Err(_) => {
+                            e.listening.store(false, Ordering::Release);
+                            break;
+                        }
+                    }
+                }
+                // The connection dropped: whatever was announced meanwhile is lost, so nothing
+                // remembered is trusted until the epoch has been read again.
+                Ok(None) | Err(_) => {
+                    if let Some(e) = epoch.upgrade() {
+                        e.listening.store(false, Ordering::Release);
+                    }
+                    tracing::warn!("lost the revocation listener's connection; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}

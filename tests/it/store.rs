@@ -1,0 +1,470 @@
+//! The store's own tests, run against **both** backends: SQLite in a temporary directory and a
+//! fresh database on a real PostgreSQL (`postgres.rs`). What the gateway relies on: one
+//! committed answer per group-committed write, studio-scoped operations, single-use codes and
+//! refresh tokens, one winner among concurrent idempotency claims, time filters, and a revocation
+//! mark that changes whichever process revokes.
+
+use std::time::Duration;
+
+use flowgate::audit::{Audit, Filter, Record};
+use flowgate::auth::{KeyError, Keys, Rejection, parse_scopes};
+use flowgate::idempotency::{Claim, Idempotency, Stored};
+use flowgate::oauth::grants::{Grants, NewGrant, TokenError};
+use flowgate::store::writer::{Bind, Write};
+use flowgate::store::{Location, Store, Timestamp, Within};
+use serde_json::json;
+
+use crate::postgres;
+
+/// A store on each backend: SQLite always, PostgreSQL when installed (always in CI).
+async fn backends() -> Vec<(&'static str, Store, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&Location::Sqlite(dir.path().join("gateway.sqlite")))
+        .await
+        .unwrap();
+    let mut out = vec![("sqlite", sqlite, Some(dir))];
+    if let Some(url) = postgres::database().await {
+        let pg = Store::open(&Location::Postgres(url)).await.unwrap();
+        out.push(("postgres", pg, None));
+    }
+    out
+}
+
+fn record(n: usize, at: Timestamp) -> Record {
+    Record {
+        seq: 0,
+        at,
+        request_id: format!("req-{n}"),
+        studio: Some(if n.is_multiple_of(2) { "std_a" } else { "std_b" }.into()),
+        principal_kind: Some("key".into()),
+        principal_id: Some("key_1".into()),
+        principal_name: Some("k".into()),
+        tool: Some("get_class".into()),
+        arguments: Some(json!({ "n": n })),
+        decision: Some("allow".into()),
+        policies: vec!["p".into()],
+        outcome: "ok".into(),
+        message: None,
+        upstream_status: Some(200),
+        duration_ms: 1,
+        client_addr: None,
+    }
+}
+
+/// Appends made at the same moment are committed together, each caller gets the sequence
+/// number of its own record, and a statement that fails in a batch fails alone.
+#[tokio::test]
+async fn group_commit_answers_each_write_and_fails_only_the_bad_one() {
+    for (backend, store, _dir) in backends().await {
+        let audit = Audit::new(store.clone());
+        let appends = (0..40).map(|n| {
+            let audit = audit.clone();
+            async move { (n, audit.append(&record(n, Timestamp::now())).await.unwrap()) }
+        });
+        let seqs = futures::future::join_all(appends).await;
+        let all = audit
+            .query(&Filter {
+                limit: 100,
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 40, "{backend}");
+        for (n, seq) in seqs {
+            let r = all.iter().find(|r| r.seq == seq).unwrap();
+            assert_eq!(r.request_id, format!("req-{n}"), "{backend}: seq {seq}");
+            assert_eq!(r.arguments, Some(json!({ "n": n })), "{backend}");
+        }
+        // A bad statement beside good writes, in one batch.
+        let bad = store.write(Write::Execute {
+            sql: "INSERT INTO missing_table (x) VALUES ($1)",
+            binds: vec![Bind::Int(Some(1))],
+        });
+        let (r100, r101) = (record(100, Timestamp::now()), record(101, Timestamp::now()));
+        let (bad, good, also) = tokio::join!(bad, audit.append(&r100), audit.append(&r101));
+        assert!(
+            bad.unwrap_err().to_string().contains("missing_table"),
+            "{backend}"
+        );
+        assert!(good.unwrap() > 0 && also.unwrap() > 0, "{backend}");
+        assert!(audit.healthy(), "{backend}");
+        store.close().await.unwrap();
+    }
+}
+
+/// Time filters compare instants, whatever offset the filter is written in; the stored time
+/// keeps the millisecond.
+#[tokio::test]
+async fn audit_time_filters_compare_instants() {
+    for (backend, store, _dir) in backends().await {
+        let audit = Audit::new(store.clone());
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        for (n, at) in [
+            "2026-11-01T06:59:59.999Z",
+            "2026-11-01T07:00:00.000Z",
+            "2026-11-02T12:30:00.250Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            audit.append(&record(n, t(at))).await.unwrap();
+        }
+        // Midnight in Los Angeles (UTC-7) is 07:00 UTC.
+        let found = audit
+            .query(&Filter {
+                since: Some(t("2026-11-01T00:00:00-07:00")),
+                until: Some(t("2026-11-02T12:30:00.250Z")),
+                limit: 10,
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{backend}: {found:?}");
+        assert_eq!(found[0].at, t("2026-11-01T07:00:00Z"), "{backend}");
+        let studio_b = audit
+            .query(&Filter {
+                studio: Some("std_b".into()),
+                limit: 10,
+                ..Filter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(studio_b.len(), 1, "{backend}");
+        store.close().await.unwrap();
+    }
+}
+
+/// Keys: a studio-scoped operation cannot reach another studio's key; revoke and rotate change
+/// the revocation mark; a revoked or rotated-away secret is refused.
+#[tokio::test]
+async fn keys_are_studio_scoped_and_revocation_changes_the_mark() {
+    for (backend, store, _dir) in backends().await {
+        let keys = Keys::new(store.clone());
+        let scopes = parse_scopes("classes:read").unwrap();
+        let a = keys
+            .create("std_a", "front desk", &scopes, None)
+            .await
+            .unwrap();
+        keys.create("std_b", "other", &scopes, None).await.unwrap();
+        assert_eq!(
+            keys.list(Within::Studio("std_a")).await.unwrap().len(),
+            1,
+            "{backend}"
+        );
+        assert_eq!(
+            keys.list(Within::AllStudios).await.unwrap().len(),
+            2,
+            "{backend}"
+        );
+
+        // Studio B cannot see, rotate or revoke A's key, even with its id.
+        let id = a.info.id.as_str();
+        assert!(
+            matches!(
+                keys.get(Within::Studio("std_b"), id).await,
+                Err(KeyError::NotFound(_))
+            ),
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                keys.rotate(Within::Studio("std_b"), id).await,
+                Err(KeyError::NotFound(_))
+            ),
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                keys.revoke(Within::Studio("std_b"), id).await,
+                Err(KeyError::NotFound(_))
+            ),
+            "{backend}"
+        );
+        let who = keys.authenticate(&a.secret).await.unwrap().unwrap();
+        assert_eq!(who.principal.studio, "std_a", "{backend}");
+
+        let mark = wait_for_mark(&store).await;
+        let rotated = keys.rotate(Within::Studio("std_a"), id).await.unwrap();
+        let after_rotate = wait_for_mark(&store).await;
+        assert_ne!(mark, after_rotate, "{backend}: rotating changes the mark");
+        assert_eq!(
+            keys.authenticate(&a.secret).await.unwrap().err(),
+            Some(Rejection::Unknown),
+            "{backend}"
+        );
+        assert!(
+            keys.authenticate(&rotated.secret).await.unwrap().is_ok(),
+            "{backend}"
+        );
+
+        let revoked = keys.revoke(Within::Studio("std_a"), id).await.unwrap();
+        assert!(revoked.revoked_at.is_some(), "{backend}");
+        assert_ne!(
+            after_rotate,
+            wait_for_mark(&store).await,
+            "{backend}: revoking changes the mark"
+        );
+        assert_eq!(
+            keys.authenticate(&rotated.secret).await.unwrap().err(),
+            Some(Rejection::Revoked),
+            "{backend}"
+        );
+        assert!(
+            matches!(
+                keys.revoke(Within::AllStudios, id).await,
+                Err(KeyError::Revoked(_))
+            ),
+            "{backend}"
+        );
+
+        // An expiry in the past is refused.
+        let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+        let old = keys
+            .create("std_a", "old", &scopes, Some(past))
+            .await
+            .unwrap();
+        assert_eq!(
+            keys.authenticate(&old.secret).await.unwrap().err(),
+            Some(Rejection::Expired),
+            "{backend}"
+        );
+        store.close().await.unwrap();
+    }
+}
+
+/// The revocation mark, once this process knows it (PostgreSQL: once its listener is up).
+async fn wait_for_mark(store: &Store) -> u128 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(mark) = store.revocations().mark() {
+            return mark;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no revocation mark after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A revocation made through one store handle (another replica, or the CLI) changes the mark a
+/// second handle on the same database sees, without it reading anything but the mark.
+#[tokio::test]
+async fn a_revocation_by_another_process_changes_this_ones_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut locations = vec![("sqlite", Location::Sqlite(dir.path().join("g.sqlite")))];
+    if let Some(url) = postgres::database().await {
+        locations.push(("postgres", Location::Postgres(url)));
+    }
+    for (backend, location) in locations {
+        let here = Store::open(&location).await.unwrap();
+        let there = Store::open(&location).await.unwrap();
+        let keys = Keys::new(there.clone());
+        let k = keys
+            .create("std_a", "k", &parse_scopes("read").unwrap(), None)
+            .await
+            .unwrap();
+        let before = wait_for_mark(&here).await;
+        keys.revoke(Within::AllStudios, &k.info.id).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            match here.revocations().mark() {
+                Some(m) if m != before => break,
+                _ => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{backend}: the mark never changed"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        here.close().await.unwrap();
+        there.close().await.unwrap();
+    }
+}
+
+fn grant<'a>(scopes: &'a std::collections::BTreeSet<String>, challenge: &'a str) -> NewGrant<'a> {
+    NewGrant {
+        studio: "std_a",
+        user_id: "usr_1",
+        user_email: "owner@example.com",
+        client_id: "fgc_test",
+        client_name: "Test client",
+        scopes,
+        resource: "http://127.0.0.1:1/mcp",
+        redirect_uri: "http://127.0.0.1:9/cb",
+        code_challenge: challenge,
+    }
+}
+
+/// Codes and refresh tokens are single-use even when two exchanges race; reuse revokes the
+/// grant; another studio cannot revoke it.
+#[tokio::test]
+async fn codes_and_refresh_tokens_are_single_use_under_races() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let verifier = "a".repeat(43);
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    for (backend, store, _dir) in backends().await {
+        let grants = Grants::new(store.clone(), 3600);
+        let scopes = parse_scopes("classes:read").unwrap();
+        let (grant_id, code) = grants.approve(&grant(&scopes, &challenge)).await.unwrap();
+        let exchange =
+            || grants.exchange_code(&code, "fgc_test", "http://127.0.0.1:9/cb", &verifier, None);
+        let (one, two) = tokio::join!(exchange(), exchange());
+        let results = [one.unwrap().result, two.unwrap().result];
+        let won: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+        assert_eq!(
+            won.len(),
+            1,
+            "{backend}: exactly one exchange wins: {results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .any(|r| matches!(r, Err(TokenError::Reused(_)))),
+            "{backend}"
+        );
+        // The reuse revoked the grant, and with it the winner's tokens.
+        let tokens = results.into_iter().find_map(Result::ok).unwrap();
+        let resource = "http://127.0.0.1:1/mcp";
+        assert_eq!(
+            grants
+                .authenticate(&tokens.access_token, resource)
+                .await
+                .unwrap()
+                .err(),
+            Some(Rejection::Revoked),
+            "{backend}"
+        );
+
+        // Refresh: rotate once, and a race on one refresh token has one winner.
+        let (_, code) = grants.approve(&grant(&scopes, &challenge)).await.unwrap();
+        let first = grants
+            .exchange_code(&code, "fgc_test", "http://127.0.0.1:9/cb", &verifier, None)
+            .await
+            .unwrap()
+            .result
+            .unwrap();
+        let refresh = || grants.refresh(&first.refresh_token, "fgc_test", None);
+        let (a, b) = tokio::join!(refresh(), refresh());
+        let results = [a.unwrap().result, b.unwrap().result];
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{backend}: {results:?}"
+        );
+
+        // Another studio cannot revoke std_a's grant.
+        let (other, _) = grants.approve(&grant(&scopes, &challenge)).await.unwrap();
+        assert!(
+            !grants
+                .revoke_grant(Within::Studio("std_b"), &other, "x")
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert!(
+            grants
+                .revoke_grant(Within::Studio("std_a"), &other, "x")
+                .await
+                .unwrap(),
+            "{backend}"
+        );
+        assert_eq!(
+            grants.list(Within::Studio("std_b")).await.unwrap().len(),
+            0,
+            "{backend}"
+        );
+        assert!(
+            grants
+                .list(Within::Studio("std_a"))
+                .await
+                .unwrap()
+                .iter()
+                .any(|g| g.id == grant_id)
+        );
+        store.close().await.unwrap();
+    }
+}
+
+/// Of concurrent claims of one key, exactly one is fresh; the others wait for and replay its
+/// answer; other arguments are refused.
+#[tokio::test]
+async fn concurrent_idempotency_claims_have_one_winner() {
+    for (backend, store, _dir) in backends().await {
+        let idem = Idempotency::new(
+            store.clone(),
+            Duration::from_secs(3600),
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        );
+        let claims = (0..8).map(|_| {
+            let idem = idem.clone();
+            async move {
+                let claim = idem
+                    .claim("std_a", "create_class", "k1", "h1")
+                    .await
+                    .unwrap();
+                if claim == Claim::Fresh {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    idem.complete(
+                        "std_a",
+                        "create_class",
+                        "k1",
+                        &Stored::Ok(json!({"id": "cls_1"})),
+                    )
+                    .await
+                    .unwrap();
+                }
+                claim
+            }
+        });
+        let claims = futures::future::join_all(claims).await;
+        assert_eq!(
+            claims.iter().filter(|c| **c == Claim::Fresh).count(),
+            1,
+            "{backend}: {claims:?}"
+        );
+        assert_eq!(
+            claims
+                .iter()
+                .filter(|c| **c == Claim::Replay(Stored::Ok(json!({"id": "cls_1"}))))
+                .count(),
+            7,
+            "{backend}: {claims:?}"
+        );
+        assert_eq!(
+            idem.claim("std_a", "create_class", "k1", "other")
+                .await
+                .unwrap(),
+            Claim::Mismatch,
+            "{backend}"
+        );
+        // Another studio's key of the same name is its own.
+        assert_eq!(
+            idem.claim("std_b", "create_class", "k1", "h1")
+                .await
+                .unwrap(),
+            Claim::Fresh,
+            "{backend}"
+        );
+        store.close().await.unwrap();
+    }
+}
+
+/// Replicas starting together against one new database all migrate it without error.
+#[tokio::test]
+async fn replicas_opening_a_new_database_together_migrate_it_once() {
+    let Some(url) = postgres::database().await else {
+        return;
+    };
+    let location = Location::Postgres(url);
+    let opens = (0..4).map(|_| Store::open(&location));
+    for store in futures::future::join_all(opens).await {
+        let store = store.unwrap();
+        store.ping().await.unwrap();
+        store.close().await.unwrap();
+    }
+}
