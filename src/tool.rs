@@ -81,7 +81,12 @@ impl Registry {
                 Ok(serde_json::Value::Object(m)) if m.get("type") == Some(&"object".into()) => {
                     Arc::new(m)
                 }
-                Ok(_) => return Err(format!("{}: output schema is not an object schema", def.name)),
+                Ok(_) => {
+                    return Err(format!(
+                        "{}: output schema is not an object schema",
+                        def.name
+                    ));
+                }
                 Err(e) => return Err(format!("{}: output schema is not JSON: {e}", def.name)),
             };
             by_name.insert(def.name, tools.len());

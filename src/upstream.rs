@@ -416,16 +416,33 @@ mod tests {
     #[test]
     fn every_successful_answer_is_an_object() {
         for (body, result) in [
-            (&br#"{"id":"cpn_1","deleted":true}"#[..], json!({"id": "cpn_1", "deleted": true})),
+            (
+                &br#"{"id":"cpn_1","deleted":true}"#[..],
+                json!({"id": "cpn_1", "deleted": true}),
+            ),
             (b"", json!({})),
             (b" \r\n", json!({})),
-            (br#"[{"id":"a"},{"id":"b"}]"#, json!({"data": [{"id": "a"}, {"id": "b"}]})),
+            (
+                br#"[{"id":"a"},{"id":"b"}]"#,
+                json!({"data": [{"id": "a"}, {"id": "b"}]}),
+            ),
             (br#""done""#, json!({"data": "done"})),
             (b"null", json!({"data": null})),
         ] {
-            assert_eq!(success(body).unwrap(), result, "{}", String::from_utf8_lossy(body));
+            assert_eq!(
+                success(body).unwrap(),
+                result,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
-        assert!(matches!(success(b"<html>"), Err(UpstreamError::BadResponse(_))));
-        assert!(matches!(success(br#"{"id":"#), Err(UpstreamError::BadResponse(_))));
+        assert!(matches!(
+            success(b"<html>"),
+            Err(UpstreamError::BadResponse(_))
+        ));
+        assert!(matches!(
+            success(br#"{"id":"#),
+            Err(UpstreamError::BadResponse(_))
+        ));
     }
 }

@@ -39,7 +39,9 @@ fn closed(schema: &Value) -> Value {
         Value::Object(m) => {
             let mut out: serde_json::Map<String, Value> =
                 m.iter().map(|(k, v)| (k.clone(), closed(v))).collect();
-            if m.get("properties").is_some_and(|p| p.as_object().is_some_and(|p| !p.is_empty())) {
+            if m.get("properties")
+                .is_some_and(|p| p.as_object().is_some_and(|p| !p.is_empty()))
+            {
                 out.insert("additionalProperties".into(), json!(false));
             }
             Value::Object(out)
@@ -68,7 +70,10 @@ fn conforms(tool: &str, value: &Value) {
 /// The structured content of a successful result, checked against the tool's `outputSchema`.
 fn ok(result: rmcp::model::CallToolResult, tool: &str) -> Value {
     let value = harness::ok(result, tool);
-    assert!(value.is_object(), "{tool}: structuredContent is not an object: {value}");
+    assert!(
+        value.is_object(),
+        "{tool}: structuredContent is not an object: {value}"
+    );
     conforms(tool, &value);
     value
 }

@@ -495,7 +495,9 @@ fn rejects_a_shape_declared_in_two_files() {
         .collect();
     assert_eq!(
         errors,
-        ["manifest/rooms.yaml: field `shapes.Class`: shape `Class` is already declared in manifest/classes.yaml"]
+        [
+            "manifest/rooms.yaml: field `shapes.Class`: shape `Class` is already declared in manifest/classes.yaml"
+        ]
     );
 }
 
@@ -511,15 +513,29 @@ fn outputs_inline_shapes_and_wrap_pages() {
     let page = schema("list_classes");
     assert_eq!(page["type"], "object");
     assert_eq!(page["required"], serde_json::json!(["data", "next_cursor"]));
-    assert_eq!(page["properties"]["next_cursor"]["type"], serde_json::json!(["string", "null"]));
+    assert_eq!(
+        page["properties"]["next_cursor"]["type"],
+        serde_json::json!(["string", "null"])
+    );
     let item = &page["properties"]["data"]["items"];
     assert_eq!(item["description"], "A class of the studio.");
     // A nullable enum admits null; an optional field is not required; objects stay open.
-    assert_eq!(item["properties"]["level"]["enum"], serde_json::json!(["beginner", "advanced", null]));
-    assert!(!item["required"].as_array().unwrap().contains(&"note".into()));
+    assert_eq!(
+        item["properties"]["level"]["enum"],
+        serde_json::json!(["beginner", "advanced", null])
+    );
+    assert!(
+        !item["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"note".into())
+    );
     assert!(item.get("additionalProperties").is_none());
     // The same shape, inlined where another tool returns it.
-    assert_eq!(schema("update_class")["properties"]["class"]["properties"], item["properties"]);
+    assert_eq!(
+        schema("update_class")["properties"]["class"]["properties"],
+        item["properties"]
+    );
 }
 
 #[test]

@@ -465,12 +465,7 @@ impl Shapes {
                 }
             }
             // No properties: any object (e.g. recorded arguments).
-            "object" => Kind::Object(self.object(
-                cx,
-                at,
-                path,
-                raw.properties.unwrap_or_default(),
-            )),
+            "object" => Kind::Object(self.object(cx, at, path, raw.properties.unwrap_or_default())),
             other => {
                 at.err(
                     cx,
@@ -515,8 +510,8 @@ fn page(shape: Schema) -> Object {
                 required: true,
                 added: None,
                 schema: Schema {
-                    description: "Pass it back as `cursor` for the next page; null on the last page."
-                        .into(),
+                    description:
+                        "Pass it back as `cursor` for the next page; null on the last page.".into(),
                     sensitive: false,
                     nullable: true,
                     kind: Kind::String {
