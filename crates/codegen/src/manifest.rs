@@ -986,18 +986,9 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
                 }
             }
             let format = raw.format.as_deref().and_then(|f| {
-                let found = Format::ALL.into_iter().find(|k| k.as_str() == f);
-                if found.is_none() {
-                    let known: Vec<_> = Format::ALL
-                        .iter()
-                        .map(|k| format!("`{}`", k.as_str()))
-                        .collect();
-                    t.err(
-                        Some(format!("{path}.format")),
-                        format!("unknown format `{f}` (known: {})", known.join(", ")),
-                    );
-                }
-                found
+                format_named(f)
+                    .map_err(|message| t.err(Some(format!("{path}.format")), message))
+                    .ok()
             });
             Kind::String {
                 min_length: raw.min_length,
@@ -1050,12 +1041,7 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
                         Some(format!("{path}.items")),
                         "an array needs an `items` schema",
                     );
-                    Schema {
-                        description: String::new(),
-                        sensitive: false,
-                        nullable: false,
-                        kind: Kind::Boolean,
-                    }
+                    placeholder()
                 }
             };
             Kind::Array {
@@ -1095,6 +1081,31 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
         nullable: false,
         kind,
     }
+}
+
+/// Stands in for a schema whose errors are already reported, so validation can go on and find
+/// the other problems.
+fn placeholder() -> Schema {
+    Schema {
+        description: String::new(),
+        sensitive: false,
+        nullable: false,
+        kind: Kind::Boolean,
+    }
+}
+
+/// The `format` named `f`, or the message listing the known ones.
+fn format_named(f: &str) -> Result<Format, String> {
+    Format::ALL
+        .into_iter()
+        .find(|k| k.as_str() == f)
+        .ok_or_else(|| {
+            let known: Vec<_> = Format::ALL
+                .iter()
+                .map(|k| format!("`{}`", k.as_str()))
+                .collect();
+            format!("unknown format `{f}` (known: {})", known.join(", "))
+        })
 }
 
 fn check_bounds(t: &mut ToolCx<'_>, path: &str, min: Option<f64>, max: Option<f64>) {

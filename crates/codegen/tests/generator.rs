@@ -14,6 +14,15 @@ fn repo() -> PathBuf {
     root().join("../..")
 }
 
+/// What the generator makes of the fixture manifest and the shipped policies.
+fn basic() -> flowgate_codegen::Generated {
+    generate(
+        &root().join("tests/fixtures/basic"),
+        &repo().join("policies"),
+    )
+    .unwrap()
+}
+
 /// Compares `actual` with the snapshot file; `FLOWGATE_BLESS=1` rewrites it.
 fn snapshot(name: &str, actual: &str) {
     let path = root().join("tests/snapshots").join(name);
@@ -30,11 +39,7 @@ fn snapshot(name: &str, actual: &str) {
 
 #[test]
 fn fixture_manifest_generates_the_snapshotted_code_and_schema() {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     snapshot("basic.tools.rs", &g.rust);
     snapshot("basic.cedarschema", &g.cedar_schema);
     snapshot("basic.scope_guards.cedar", &g.scope_guards);
@@ -42,27 +47,15 @@ fn fixture_manifest_generates_the_snapshotted_code_and_schema() {
 
 #[test]
 fn generation_is_deterministic() {
-    let a = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
-    let b = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let a = basic();
+    let b = basic();
     assert_eq!(a.rust, b.rust);
     assert_eq!(a.cedar_schema, b.cedar_schema);
 }
 
 #[test]
 fn generated_inputs_are_added_to_write_and_paginated_tools() {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     let tool = |n: &str| g.manifest.tools.iter().find(|t| t.name == n).unwrap();
     let names = |n: &str| -> Vec<String> {
         tool(n)
@@ -503,11 +496,7 @@ fn rejects_a_shape_declared_in_two_files() {
 
 #[test]
 fn outputs_inline_shapes_and_wrap_pages() {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     let tool = |n: &str| g.manifest.tools.iter().find(|t| t.name == n).unwrap();
     let schema = |n: &str| flowgate_codegen::json_schema::output_schema(&tool(n).output);
     let page = schema("list_classes");
@@ -558,11 +547,7 @@ fn reports_every_error_at_once() {
 // === policies ===
 
 fn policy_errors(extra: &str) -> Vec<String> {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     let mut files = policy::read_dir(&repo().join("policies")).unwrap();
     files.push(policy::PolicyFile {
         name: "policies/extra.cedar".into(),

@@ -16,8 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use indexmap::IndexMap;
 use serde::Deserialize;
 
-use super::{Cx, from_value, is_identifier};
-use crate::ir::{Format, Kind, Object, Property, Schema};
+use super::{Cx, format_named, from_value, is_identifier, placeholder};
+use crate::ir::{Kind, Object, Property, Schema};
 
 /// `output` of a tool, as written.
 #[derive(Deserialize)]
@@ -359,12 +359,9 @@ impl Shapes {
                     );
                 }
             }
-            let mut schema = self.reference(cx, at, path, name).unwrap_or(Schema {
-                description: String::new(),
-                sensitive: false,
-                nullable: false,
-                kind: Kind::Object(Object::default()),
-            });
+            let mut schema = self
+                .reference(cx, at, path, name)
+                .unwrap_or_else(placeholder);
             if let Some(d) = description.filter(|d| !d.is_empty()) {
                 schema.description = d;
             }
@@ -377,12 +374,7 @@ impl Shapes {
                 path.to_string(),
                 "needs a `type` (`string`, `integer`, `number`, `boolean`, `array`, `object`) or a `shape`",
             );
-            return Schema {
-                description: String::new(),
-                sensitive: false,
-                nullable: raw.nullable,
-                kind: Kind::Boolean,
-            };
+            return placeholder();
         };
         let unsupported = |cx: &mut Cx, keyword: &str, present: bool| {
             if present {
@@ -410,19 +402,9 @@ impl Shapes {
                     }
                 }
                 let format = raw.format.as_deref().and_then(|f| {
-                    let found = Format::ALL.into_iter().find(|k| k.as_str() == f);
-                    if found.is_none() {
-                        let known: Vec<_> = Format::ALL
-                            .iter()
-                            .map(|k| format!("`{}`", k.as_str()))
-                            .collect();
-                        at.err(
-                            cx,
-                            format!("{path}.format"),
-                            format!("unknown format `{f}` (known: {})", known.join(", ")),
-                        );
-                    }
-                    found
+                    format_named(f)
+                        .map_err(|message| at.err(cx, format!("{path}.format"), message))
+                        .ok()
                 });
                 Kind::String {
                     min_length: None,
@@ -450,12 +432,7 @@ impl Shapes {
                             format!("{path}.items"),
                             "an array needs an `items` schema",
                         );
-                        Schema {
-                            description: String::new(),
-                            sensitive: false,
-                            nullable: false,
-                            kind: Kind::Boolean,
-                        }
+                        placeholder()
                     }
                 };
                 Kind::Array {
