@@ -3,6 +3,9 @@
 //!
 //! Identity is never taken from a session: the HTTP middleware authenticates every request and
 //! puts the [`Principal`] into the request's extensions, which rmcp hands to each call.
+//!
+//! Every tool in `tools/list` carries its manifest-declared `outputSchema`; a successful call's
+//! `structuredContent` is the JSON object it describes (error results carry text only).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +50,7 @@ impl Gateway {
                     .idempotent(d.idempotent)
                     .open_world(d.open_world);
                 let plain = McpTool::new(d.name, d.description, t.schema.clone())
+                    .with_raw_output_schema(t.output_schema.clone())
                     .with_title(d.title)
                     .with_annotations(annotations);
                 let mut gated = plain.clone();

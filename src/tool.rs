@@ -1,7 +1,8 @@
 //! The tool spec stage: the catalog generated from the manifest, compiled once at start-up.
 //!
 //! [`Registry`] holds every tool with its argument validator (compiled from the published input
-//! schema), its MCP annotations, and its decoder into a Cedar context and an upstream request.
+//! schema), its published result schema, its MCP annotations, and its decoder into a Cedar
+//! context and an upstream request.
 //! Nothing here is per call except [`Registry::prepare`].
 
 pub mod args;
@@ -35,6 +36,9 @@ pub struct Tool {
     pub def: &'static ToolDef,
     /// The published input schema (the same value the validator was compiled from).
     pub schema: Arc<serde_json::Map<String, serde_json::Value>>,
+    /// The published result schema (`outputSchema`): always an object schema (`"type": "object"`),
+    /// as MCP requires, describing the `structuredContent` of a successful call.
+    pub output_schema: Arc<serde_json::Map<String, serde_json::Value>>,
     validator: args::Validator,
 }
 
@@ -73,10 +77,23 @@ impl Registry {
                 serde_json::Value::Object(m) => Arc::new(m),
                 _ => return Err(format!("{}: input schema is not an object", def.name)),
             };
+            let output_schema = match serde_json::from_str(def.output_schema) {
+                Ok(serde_json::Value::Object(m)) if m.get("type") == Some(&"object".into()) => {
+                    Arc::new(m)
+                }
+                Ok(_) => {
+                    return Err(format!(
+                        "{}: output schema is not an object schema",
+                        def.name
+                    ));
+                }
+                Err(e) => return Err(format!("{}: output schema is not JSON: {e}", def.name)),
+            };
             by_name.insert(def.name, tools.len());
             tools.push(Tool {
                 def,
                 schema,
+                output_schema,
                 validator,
             });
         }

@@ -5,6 +5,12 @@
 //! makes the call: over TLS (rustls, the platform's roots plus an optional private CA bundle)
 //! for `https` base URLs, within a total timeout, reading at most a bounded answer, and
 //! classifying every failure by where it happened.
+//!
+//! A successful answer always becomes a JSON object, because it is the call's
+//! `structuredContent` and MCP wants an object there ([`success`]): an object passes unchanged,
+//! an empty body (a `204` to a DELETE) is `{}`, and any other JSON value (a bare array, a
+//! string) is wrapped as `{"data": value}`. A tool's manifest `output` declares the result after
+//! this wrapping.
 
 use serde_json::{Map, Value};
 
@@ -241,11 +247,7 @@ impl UpstreamClient {
         let status = response.status().as_u16();
         let bytes = self.read(response).await?;
         if (200..300).contains(&status) {
-            return match serde_json::from_slice::<serde_json::Value>(&bytes) {
-                Ok(v @ serde_json::Value::Object(_)) => Ok(v),
-                Ok(_) => Err(UpstreamError::BadResponse("not a JSON object".into())),
-                Err(e) => Err(UpstreamError::BadResponse(e.to_string())),
-            };
+            return success(&bytes);
         }
         if (400..500).contains(&status) {
             let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
@@ -389,4 +391,58 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// A successful answer's body as the call's result object (see the module header): an object as
+/// it is, an empty body as `{}`, any other JSON value as `{"data": value}`; not JSON is a
+/// [`UpstreamError::BadResponse`].
+fn success(bytes: &[u8]) -> Result<Value, UpstreamError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(v) => Ok(serde_json::json!({ "data": v })),
+        Err(e) => Err(UpstreamError::BadResponse(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{UpstreamError, success};
+
+    #[test]
+    fn every_successful_answer_is_an_object() {
+        for (body, result) in [
+            (
+                &br#"{"id":"cpn_1","deleted":true}"#[..],
+                json!({"id": "cpn_1", "deleted": true}),
+            ),
+            (b"", json!({})),
+            (b" \r\n", json!({})),
+            (
+                br#"[{"id":"a"},{"id":"b"}]"#,
+                json!({"data": [{"id": "a"}, {"id": "b"}]}),
+            ),
+            (br#""done""#, json!({"data": "done"})),
+            (b"null", json!({"data": null})),
+        ] {
+            assert_eq!(
+                success(body).unwrap(),
+                result,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert!(matches!(
+            success(b"<html>"),
+            Err(UpstreamError::BadResponse(_))
+        ));
+        assert!(matches!(
+            success(br#"{"id":"#),
+            Err(UpstreamError::BadResponse(_))
+        ));
+    }
 }

@@ -100,6 +100,9 @@ pub struct ToolDef {
     pub action: &'static str,
     /// The JSON Schema of the arguments: published in `tools/list` and enforced.
     pub input_schema: &'static str,
+    /// The JSON Schema of a successful call's `structuredContent`: published in `tools/list` as
+    /// `outputSchema`, checked against the reference API's real answers by the tests.
+    pub output_schema: &'static str,
     /// Dotted paths of `sensitive` inputs (`[]` marks array items), redacted in the audit log.
     pub sensitive: &'static [&'static str],
     /// The inputs that fill upstream path segments (`{param}`): each must be one segment.

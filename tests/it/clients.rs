@@ -720,6 +720,8 @@ async fn the_python_sdk_lists_reads_and_writes_in_both_protocol_eras() {
         assert_eq!(seen["protocol"], protocol, "{mode}");
         let tools: Vec<String> = serde_json::from_value(seen["tools"].clone()).unwrap();
         check_tools(&format!("python {mode}"), &tools);
+        // Every tool carries an outputSchema, and the SDK accepted both answers against theirs.
+        assert_eq!(seen["without_output_schema"], json!([]), "{mode}");
         assert_eq!(seen["read_error"], false, "{mode}: {seen}");
         assert!(seen["read"]["data"].is_array(), "{mode}: {seen}");
         assert_eq!(seen["write_error"], false, "{mode}: {seen}");

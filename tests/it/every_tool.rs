@@ -1,14 +1,82 @@
 //! Every tool of the catalog, end to end, as an MCP client uses it: the real gateway, the real
 //! embedded Management API, rmcp's client. One scripted studio day with the Pro demo key (every
 //! write read back through the gateway), and the tenant boundary tried on every id-taking tool.
+//!
+//! Every successful answer here is checked against its tool's published `outputSchema`, closed
+//! (`additionalProperties: false` on every declared object) and with formats asserted, so a field
+//! the Management API sends but the manifest does not declare fails as surely as a declared field
+//! it does not send: the manifest cannot drift from the API.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
 
 use chrono::{Duration, NaiveDate, Utc};
 use flowgate::tool::Registry;
 use serde_json::{Value, json};
 
-use crate::harness::{Client, Gateway, call, ok, text};
+use crate::harness::{self, Client, Gateway, call, text};
+
+/// Every tool's published result schema, closed, compiled once.
+static OUTPUTS: LazyLock<BTreeMap<String, jsonschema::Validator>> = LazyLock::new(|| {
+    Registry::new()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let schema = closed(&Value::Object((*t.output_schema).clone()));
+            let validator = jsonschema::options()
+                .should_validate_formats(true)
+                .build(&schema)
+                .unwrap_or_else(|e| panic!("{}: output schema does not compile: {e}", t.def.name));
+            (t.def.name.to_string(), validator)
+        })
+        .collect()
+});
+
+/// A result schema with `additionalProperties: false` on every object that declares properties
+/// (an object declared without properties, like the audit log's recorded arguments, stays open).
+fn closed(schema: &Value) -> Value {
+    match schema {
+        Value::Object(m) => {
+            let mut out: serde_json::Map<String, Value> =
+                m.iter().map(|(k, v)| (k.clone(), closed(v))).collect();
+            if m.get("properties")
+                .is_some_and(|p| p.as_object().is_some_and(|p| !p.is_empty()))
+            {
+                out.insert("additionalProperties".into(), json!(false));
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(closed).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Panics unless `value` is what `tool` publishes as its `outputSchema`, naming every mismatch.
+fn conforms(tool: &str, value: &Value) {
+    let validator = OUTPUTS
+        .get(tool)
+        .unwrap_or_else(|| panic!("{tool} is not in the catalog"));
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{tool}'s answer does not match its outputSchema:\n  {}\nanswer: {value}",
+        problems.join("\n  ")
+    );
+}
+
+/// The structured content of a successful result, checked against the tool's `outputSchema`.
+fn ok(result: rmcp::model::CallToolResult, tool: &str) -> Value {
+    let value = harness::ok(result, tool);
+    assert!(
+        value.is_object(),
+        "{tool}: structuredContent is not an object: {value}"
+    );
+    conforms(tool, &value);
+    value
+}
 
 /// An MCP connection that remembers which tools answered successfully.
 struct Mcp {
@@ -906,15 +974,24 @@ async fn every_tool_works_with_the_pro_demo_key() {
     assert_eq!(rows(&audit).len(), 1);
     assert_eq!(rows(&audit)[0]["arguments"]["name"], "Aerial");
 
-    // Every tool of the catalog was called, and succeeded, at least once.
-    let listed: BTreeSet<String> = c
-        .client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    // Every tool of the catalog was called, and succeeded, at least once, and each answer matched
+    // the outputSchema the client was shown, which is the registry's.
+    let tools = c.client.list_all_tools().await.unwrap();
+    let registry = Registry::new().unwrap();
+    for t in &tools {
+        let published = t
+            .output_schema
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} publishes no outputSchema", t.name));
+        assert_eq!(published["type"], "object", "{}", t.name);
+        assert_eq!(
+            published,
+            &*registry.get(&t.name).unwrap().output_schema,
+            "{}",
+            t.name
+        );
+    }
+    let listed: BTreeSet<String> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(listed.len(), 51);
     let missing: Vec<&String> = listed.difference(&c.called).collect();
     assert!(
@@ -1533,4 +1610,42 @@ async fn a_pro_key_never_reaches_the_free_studios_rows() {
     free.cancel().await.unwrap();
     pro.cancel().await.unwrap();
     gw.stop().await;
+}
+
+// === 3. The output check itself ===
+
+#[test]
+fn the_output_check_refuses_undeclared_missing_and_mistyped_fields() {
+    let fails = |tool: &str, value: Value| {
+        std::panic::catch_unwind(|| conforms(tool, &value))
+            .expect_err(&format!("{tool} accepted {value}"));
+    };
+    conforms("delete_expense", &json!({"id": "exp_1", "deleted": true}));
+    fails(
+        "delete_expense",
+        json!({"id": "exp_1", "deleted": true, "undo_token": "t"}),
+    );
+    fails("delete_expense", json!({"id": "exp_1"}));
+    fails("delete_expense", json!({"id": "exp_1", "deleted": "yes"}));
+    // Nested shapes are closed too, and `null` only where the manifest says `nullable`.
+    let room = json!({"id": "rm_1", "location_id": "loc_1", "name": "A", "capacity": 4});
+    let location = json!({"id": "loc_1", "name": "Loft", "address": "1 Main St", "city": "Portland",
+                          "timezone": null, "rooms": [room]});
+    conforms("update_location", &location);
+    let mut extra = location.clone();
+    extra["rooms"][0]["floor"] = json!(2);
+    fails("update_location", extra);
+    let mut null_name = location.clone();
+    null_name["name"] = Value::Null;
+    fails("update_location", null_name);
+    // A page needs both halves of the envelope; formats are asserted.
+    fails("list_locations", json!({"data": [location]}));
+    conforms(
+        "list_locations",
+        &json!({"data": [location], "next_cursor": null}),
+    );
+    let expense = json!({"id": "exp_1", "description": "Rent", "category": "rent",
+                         "amount_cents": 100, "currency": "USD", "incurred_on": "2026-11-31",
+                         "vendor": null});
+    fails("update_expense", expense);
 }

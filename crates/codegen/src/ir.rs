@@ -82,6 +82,9 @@ pub struct Tool {
     pub paginated: bool,
     /// The arguments, including the inputs the generator adds.
     pub input: Object,
+    /// The result (`structuredContent`), published as `outputSchema`: declared shapes already
+    /// inlined, the list envelope (`data`, `next_cursor`) already added to paginated tools.
+    pub output: Object,
     pub target: Target,
     pub example: Example,
     /// The manifest file that declared the tool, for messages.
@@ -145,7 +148,9 @@ pub enum Segment {
     Param(String),
 }
 
-/// An object schema: ordered properties; unknown fields are always rejected.
+/// An object schema: ordered properties. In inputs unknown fields are always rejected; in
+/// results they are allowed (see [`crate::json_schema::output_schema`]), and an object with no
+/// properties is any object (e.g. the audit log's recorded arguments).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Object {
     pub properties: Vec<Property>,
@@ -180,6 +185,8 @@ pub enum Added {
 pub struct Schema {
     pub description: String,
     pub sensitive: bool,
+    /// May be `null` as well (results only; inputs are never nullable).
+    pub nullable: bool,
     pub kind: Kind,
 }
 

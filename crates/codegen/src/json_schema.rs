@@ -1,8 +1,14 @@
-//! The JSON Schema of a tool's input, as published in `tools/list`.
+//! The JSON Schemas of a tool, as published in `tools/list`: its input and its result.
 //!
-//! The gateway compiles its argument validator from exactly this document at start-up, so what
-//! an assistant is shown is what is enforced. Objects always carry
+//! The gateway compiles its argument validator from exactly the input schema at start-up, so
+//! what an assistant is shown is what is enforced; input objects always carry
 //! `"additionalProperties": false`.
+//!
+//! The result schema (`outputSchema`) describes the `structuredContent` of a successful call.
+//! Its objects are open (no `additionalProperties`): the gateway passes the Management API's
+//! answer through, and a field the API adds later must not turn every answer into a schema
+//! violation on the client. The test that checks real answers closes them, so an undeclared
+//! field still fails the build's tests. Fields that may be `null` are `"type": [t, "null"]`.
 
 use serde_json::{Map, Value, json};
 
@@ -10,10 +16,19 @@ use crate::ir::{Kind, Object, Schema};
 
 /// The input schema of a tool (a JSON Schema 2020-12 object schema).
 pub fn object_schema(obj: &Object) -> Value {
+    object(obj, true)
+}
+
+/// The result schema of a tool (a JSON Schema 2020-12 object schema with open objects).
+pub fn output_schema(obj: &Object) -> Value {
+    object(obj, false)
+}
+
+fn object(obj: &Object, closed: bool) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
     for p in &obj.properties {
-        properties.insert(p.name.clone(), schema(&p.schema));
+        properties.insert(p.name.clone(), schema(&p.schema, closed));
         if p.required {
             required.push(Value::String(p.name.clone()));
         }
@@ -24,13 +39,15 @@ pub fn object_schema(obj: &Object) -> Value {
     if !required.is_empty() {
         out.insert("required".into(), Value::Array(required));
     }
-    out.insert("additionalProperties".into(), json!(false));
+    if closed {
+        out.insert("additionalProperties".into(), json!(false));
+    }
     Value::Object(out)
 }
 
-fn schema(s: &Schema) -> Value {
+fn schema(s: &Schema, closed: bool) -> Value {
     let mut out = match &s.kind {
-        Kind::Object(o) => match object_schema(o) {
+        Kind::Object(o) => match object(o, closed) {
             Value::Object(m) => m,
             _ => unreachable!("object_schema returns an object"),
         },
@@ -82,7 +99,7 @@ fn schema(s: &Schema) -> Value {
                     min_items,
                     max_items,
                 } => {
-                    m.insert("items".into(), schema(items));
+                    m.insert("items".into(), schema(items, closed));
                     if let Some(v) = min_items {
                         m.insert("minItems".into(), json!(v));
                     }
@@ -95,6 +112,13 @@ fn schema(s: &Schema) -> Value {
             m
         }
     };
+    if s.nullable {
+        let ty = out.get("type").cloned().unwrap_or(Value::Null);
+        out.insert("type".into(), json!([ty, "null"]));
+        if let Some(Value::Array(values)) = out.get_mut("enum") {
+            values.push(Value::Null);
+        }
+    }
     if !s.description.is_empty() {
         out.insert("description".into(), json!(s.description));
     }

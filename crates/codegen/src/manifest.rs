@@ -17,6 +17,8 @@ use crate::ir::{
 };
 use crate::yaml;
 
+mod output;
+
 /// One problem in the manifest, printed compiler style.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Diagnostic {
@@ -60,6 +62,9 @@ struct RawFile {
     tiers: Option<Vec<RawTier>>,
     #[serde(default)]
     scopes: Option<IndexMap<String, String>>,
+    /// Result shapes reused by tools' outputs; each is parsed on its own (see [`output`]).
+    #[serde(default)]
+    shapes: IndexMap<String, serde_json::Value>,
     /// Each tool is parsed on its own below, so one broken tool does not hide the others.
     #[serde(default)]
     tools: Vec<serde_json::Value>,
@@ -114,6 +119,8 @@ struct RawTool {
     builtin: Option<String>,
     #[serde(default)]
     example: Option<RawExample>,
+    #[serde(default)]
+    output: Option<output::RawOutput>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -244,6 +251,7 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
     let mut cx = Cx::default();
     let mut global: Option<RawGlobal> = None;
     let mut raw_tools: Vec<(String, serde_json::Value)> = Vec::new();
+    let mut raw_shapes: Vec<(String, String, serde_json::Value)> = Vec::new();
     // A file or tool that did not parse may be the one using a scope: do not accuse the scope.
     let mut unparsed = false;
 
@@ -281,6 +289,9 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
         }
         for t in raw.tools {
             raw_tools.push((file.clone(), t));
+        }
+        for (name, shape) in raw.shapes {
+            raw_shapes.push((file.clone(), name, shape));
         }
     }
 
@@ -361,7 +372,8 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
     }
     scopes.sort_by(|a, b| a.name.cmp(&b.name));
 
-    // Tools.
+    // Result shapes, then tools.
+    let mut shapes = output::Shapes::declare(&mut cx, raw_shapes);
     let mut tools: Vec<Tool> = Vec::new();
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     for (file, value) in raw_tools {
@@ -387,7 +399,7 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
             continue;
         }
         seen.insert(raw.name.clone(), file.clone());
-        if let Some(tool) = lower_tool(&mut cx, &file, raw, &tiers, &scopes) {
+        if let Some(tool) = lower_tool(&mut cx, &file, raw, &tiers, &scopes, &mut shapes) {
             tools.push(tool);
         }
     }
@@ -400,6 +412,9 @@ pub fn load_sources(files: &[(String, String)]) -> Result<Manifest, Vec<Diagnost
                 "no tool requires this scope; remove it or use it".into(),
             );
         }
+    }
+    if !unparsed {
+        shapes.report_unused(&mut cx);
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -481,6 +496,7 @@ fn lower_tool(
     raw: RawTool,
     tiers: &[Tier],
     scopes: &[Scope],
+    shapes: &mut output::Shapes,
 ) -> Option<Tool> {
     let name = raw.name.clone();
     let mut t = ToolCx {
@@ -573,6 +589,7 @@ fn lower_tool(
             schema: Schema {
                 description: "Opaque cursor from the `next_cursor` of a previous page; omit it for the first page.".into(),
                 sensitive: false,
+                nullable: false,
                 kind: Kind::String { min_length: Some(1), max_length: Some(512), pattern: None, enum_values: None, format: None },
             },
         });
@@ -583,6 +600,7 @@ fn lower_tool(
             schema: Schema {
                 description: "How many items to return, 1 to 100 (default 25).".into(),
                 sensitive: false,
+                nullable: false,
                 kind: Kind::Integer {
                     minimum: Some(1),
                     maximum: Some(100),
@@ -598,6 +616,7 @@ fn lower_tool(
             schema: Schema {
                 description: "Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.".into(),
                 sensitive: false,
+                nullable: false,
                 kind: Kind::String { min_length: Some(1), max_length: Some(255), pattern: None, enum_values: None, format: None },
             },
         });
@@ -629,6 +648,8 @@ fn lower_tool(
             lower_upstream(&mut t, u, access, &input, &declared).map(Target::Upstream)
         }
     };
+
+    let output = shapes.tool_output(t.cx, file, &name, raw.output, raw.paginated);
 
     let idempotent = raw.idempotent.unwrap_or(match (&target, access) {
         (_, Access::Read) => true,
@@ -687,6 +708,7 @@ fn lower_tool(
         public: raw.public,
         paginated: raw.paginated,
         input,
+        output: output?,
         target: target?,
         example: example?,
         file: file.to_string(),
@@ -964,18 +986,9 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
                 }
             }
             let format = raw.format.as_deref().and_then(|f| {
-                let found = Format::ALL.into_iter().find(|k| k.as_str() == f);
-                if found.is_none() {
-                    let known: Vec<_> = Format::ALL
-                        .iter()
-                        .map(|k| format!("`{}`", k.as_str()))
-                        .collect();
-                    t.err(
-                        Some(format!("{path}.format")),
-                        format!("unknown format `{f}` (known: {})", known.join(", ")),
-                    );
-                }
-                found
+                format_named(f)
+                    .map_err(|message| t.err(Some(format!("{path}.format")), message))
+                    .ok()
             });
             Kind::String {
                 min_length: raw.min_length,
@@ -1028,11 +1041,7 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
                         Some(format!("{path}.items")),
                         "an array needs an `items` schema",
                     );
-                    Schema {
-                        description: String::new(),
-                        sensitive: false,
-                        kind: Kind::Boolean,
-                    }
+                    placeholder()
                 }
             };
             Kind::Array {
@@ -1069,8 +1078,34 @@ fn lower_schema(t: &mut ToolCx<'_>, path: &str, raw: RawSchema) -> Schema {
     Schema {
         description,
         sensitive: raw.sensitive,
+        nullable: false,
         kind,
     }
+}
+
+/// Stands in for a schema whose errors are already reported, so validation can go on and find
+/// the other problems.
+fn placeholder() -> Schema {
+    Schema {
+        description: String::new(),
+        sensitive: false,
+        nullable: false,
+        kind: Kind::Boolean,
+    }
+}
+
+/// The `format` named `f`, or the message listing the known ones.
+fn format_named(f: &str) -> Result<Format, String> {
+    Format::ALL
+        .into_iter()
+        .find(|k| k.as_str() == f)
+        .ok_or_else(|| {
+            let known: Vec<_> = Format::ALL
+                .iter()
+                .map(|k| format!("`{}`", k.as_str()))
+                .collect();
+            format!("unknown format `{f}` (known: {})", known.join(", "))
+        })
 }
 
 fn check_bounds(t: &mut ToolCx<'_>, path: &str, min: Option<f64>, max: Option<f64>) {

@@ -96,6 +96,7 @@ fn tool_def(t: &Tool) -> TokenStream {
         t.paginated,
     );
     let schema = serde_json::to_string(&json_schema::object_schema(&t.input)).expect("json");
+    let output = serde_json::to_string(&json_schema::output_schema(&t.output)).expect("json");
     let sensitive = t.sensitive_paths();
     let path_params: Vec<&str> = match &t.target {
         Target::Upstream(u) => u
@@ -141,6 +142,7 @@ fn tool_def(t: &Tool) -> TokenStream {
             paginated: #paginated,
             action: actions::#action,
             input_schema: #schema,
+            output_schema: #output,
             sensitive: &[#(#sensitive),*],
             path_params: &[#(#path_params),*],
             target: #target,

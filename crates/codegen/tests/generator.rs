@@ -14,6 +14,15 @@ fn repo() -> PathBuf {
     root().join("../..")
 }
 
+/// What the generator makes of the fixture manifest and the shipped policies.
+fn basic() -> flowgate_codegen::Generated {
+    generate(
+        &root().join("tests/fixtures/basic"),
+        &repo().join("policies"),
+    )
+    .unwrap()
+}
+
 /// Compares `actual` with the snapshot file; `FLOWGATE_BLESS=1` rewrites it.
 fn snapshot(name: &str, actual: &str) {
     let path = root().join("tests/snapshots").join(name);
@@ -30,11 +39,7 @@ fn snapshot(name: &str, actual: &str) {
 
 #[test]
 fn fixture_manifest_generates_the_snapshotted_code_and_schema() {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     snapshot("basic.tools.rs", &g.rust);
     snapshot("basic.cedarschema", &g.cedar_schema);
     snapshot("basic.scope_guards.cedar", &g.scope_guards);
@@ -42,27 +47,15 @@ fn fixture_manifest_generates_the_snapshotted_code_and_schema() {
 
 #[test]
 fn generation_is_deterministic() {
-    let a = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
-    let b = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let a = basic();
+    let b = basic();
     assert_eq!(a.rust, b.rust);
     assert_eq!(a.cedar_schema, b.cedar_schema);
 }
 
 #[test]
 fn generated_inputs_are_added_to_write_and_paginated_tools() {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     let tool = |n: &str| g.manifest.tools.iter().find(|t| t.name == n).unwrap();
     let names = |n: &str| -> Vec<String> {
         tool(n)
@@ -107,6 +100,7 @@ tools:
     access: read
     upstream: {method: GET, path: /classes}
     example: {input: {}, request: {method: GET, path: /v1/classes}}
+    output: {shape: Class}
   - name: get_class
     title: Get a class
     description: Gets a class.
@@ -119,6 +113,16 @@ tools:
       required: [class_id]
     upstream: {method: POST, path: "/classes/{class_id}/touch"}
     example: {input: {class_id: c1}, request: {method: POST, path: /v1/classes/c1/touch}}
+    output:
+      properties:
+        touched: {type: boolean, description: Whether it was touched.}
+shapes:
+  Class:
+    description: A class.
+    properties:
+      id: {type: string}
+      name: {type: string, nullable: true}
+      level: {type: integer}
 "#;
 
 fn errors_for(tools: &str) -> Vec<String> {
@@ -153,7 +157,7 @@ fn rejects_unknown_keys() {
     assert_error(
         "    tier: free\n",
         "    tier: free\n    colour: blue\n",
-        "manifest/classes.yaml: tool `list_classes`: field `colour`: unknown field `colour`, expected one of `name`, `title`, `description`, `scope`, `tier`, `access`, `destructive`, `idempotent`, `open_world`, `public`, `paginated`, `input`, `upstream`, `builtin`, `example`",
+        "manifest/classes.yaml: tool `list_classes`: field `colour`: unknown field `colour`, expected one of `name`, `title`, `description`, `scope`, `tier`, `access`, `destructive`, `idempotent`, `open_world`, `public`, `paginated`, `input`, `upstream`, `builtin`, `example`, `output`",
     );
 }
 
@@ -364,6 +368,165 @@ fn rejects_unknown_builtins() {
     );
 }
 
+// --- outputs and shapes ---
+
+#[test]
+fn rejects_tools_without_an_output() {
+    assert_error(
+        "    output: {shape: Class}\n",
+        "",
+        "manifest/classes.yaml: tool `list_classes`: field `output`: every tool needs an `output`: `list: Shape` for a paginated tool, otherwise `shape: Shape` or `properties`",
+    );
+}
+
+#[test]
+fn rejects_unknown_shapes() {
+    assert_error(
+        "output: {shape: Class}",
+        "output: {shape: Clas}",
+        "manifest/classes.yaml: tool `list_classes`: field `output.shape`: unknown shape `Clas` (declared: `Class`)",
+    );
+}
+
+#[test]
+fn rejects_paginated_tools_that_do_not_return_a_page() {
+    assert_error(
+        "    access: read\n",
+        "    access: read\n    paginated: true\n",
+        "manifest/classes.yaml: tool `list_classes`: field `output`: a paginated tool returns a page: declare `list: Shape`",
+    );
+}
+
+#[test]
+fn rejects_pages_from_tools_that_are_not_paginated() {
+    assert_error(
+        "output: {shape: Class}",
+        "output: {list: Class}",
+        "manifest/classes.yaml: tool `list_classes`: field `output.list`: `list` is the page envelope of a paginated tool, and this tool is not `paginated: true`; declare `properties` instead",
+    );
+}
+
+#[test]
+fn rejects_unknown_types_in_shapes() {
+    assert_error(
+        "      level: {type: integer}",
+        "      level: {type: int}",
+        "manifest/classes.yaml: field `shapes.Class.level.type`: unsupported type `int` (known: `string`, `integer`, `number`, `boolean`, `array`, `object`)",
+    );
+}
+
+#[test]
+fn rejects_keywords_that_do_not_apply_in_outputs() {
+    assert_error(
+        "      level: {type: integer}",
+        "      level: {type: integer, enum: [a, b]}",
+        "manifest/classes.yaml: field `shapes.Class.level.enum`: `enum` does not apply to type `integer`",
+    );
+    assert_error(
+        "touched: {type: boolean, description: Whether it was touched.}",
+        "touched: {type: boolean, maxLength: 3}",
+        "manifest/classes.yaml: tool `get_class`: field `output.properties.touched.maxLength`: unknown field `maxLength`, expected one of `type`, `shape`, `description`, `nullable`, `optional`, `enum`, `format`, `items`, `properties`",
+    );
+}
+
+#[test]
+fn rejects_output_fields_without_a_type() {
+    assert_error(
+        "touched: {type: boolean, description: Whether it was touched.}",
+        "touched: {description: Whether it was touched.}",
+        "manifest/classes.yaml: tool `get_class`: field `output.touched`: needs a `type` (`string`, `integer`, `number`, `boolean`, `array`, `object`) or a `shape`",
+    );
+}
+
+#[test]
+fn rejects_fields_added_twice_to_a_shape() {
+    assert_error(
+        "output: {shape: Class}",
+        "output: {shape: Class, properties: {name: {type: string}}}",
+        "manifest/classes.yaml: tool `list_classes`: field `output.name`: `name` is already a field of shape `Class`",
+    );
+}
+
+#[test]
+fn rejects_shapes_that_contain_themselves() {
+    assert_error(
+        "      level: {type: integer}",
+        "      level: {type: integer}\n      parent: {shape: Class, nullable: true}",
+        "manifest/classes.yaml: field `shapes.Class.parent`: shape `Class` contains itself (through Class); results are finite trees",
+    );
+}
+
+#[test]
+fn rejects_shapes_no_tool_returns_and_bad_shape_names() {
+    let extra = "  Room:\n    description: A room.\n    properties: {id: {type: string}}\n  room_type:\n    description: A kind of room.\n    properties: {id: {type: string}}\n";
+    let errors = errors_for(&format!("{BASE_TOOLS}{extra}"));
+    assert_eq!(
+        errors,
+        [
+            "manifest/classes.yaml: field `shapes.Room`: no tool returns this shape; remove it or use it",
+            "manifest/classes.yaml: field `shapes.room_type`: `room_type` is not a valid shape name (use PascalCase, e.g. `Class`)",
+            "manifest/classes.yaml: field `shapes.room_type`: no tool returns this shape; remove it or use it",
+        ]
+    );
+}
+
+#[test]
+fn rejects_a_shape_declared_in_two_files() {
+    let files = vec![
+        ("manifest/flowgate.yaml".to_string(), GLOBAL.to_string()),
+        ("manifest/classes.yaml".to_string(), BASE_TOOLS.to_string()),
+        (
+            "manifest/rooms.yaml".to_string(),
+            "shapes:\n  Class:\n    description: Another class.\n    properties: {id: {type: string}}\n"
+                .to_string(),
+        ),
+    ];
+    let errors: Vec<String> = manifest::load_sources(&files)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "manifest/rooms.yaml: field `shapes.Class`: shape `Class` is already declared in manifest/classes.yaml"
+        ]
+    );
+}
+
+#[test]
+fn outputs_inline_shapes_and_wrap_pages() {
+    let g = basic();
+    let tool = |n: &str| g.manifest.tools.iter().find(|t| t.name == n).unwrap();
+    let schema = |n: &str| flowgate_codegen::json_schema::output_schema(&tool(n).output);
+    let page = schema("list_classes");
+    assert_eq!(page["type"], "object");
+    assert_eq!(page["required"], serde_json::json!(["data", "next_cursor"]));
+    assert_eq!(
+        page["properties"]["next_cursor"]["type"],
+        serde_json::json!(["string", "null"])
+    );
+    let item = &page["properties"]["data"]["items"];
+    assert_eq!(item["description"], "A class of the studio.");
+    // A nullable enum admits null; an optional field is not required; objects stay open.
+    assert_eq!(
+        item["properties"]["level"]["enum"],
+        serde_json::json!(["beginner", "advanced", null])
+    );
+    assert!(
+        !item["required"]
+            .as_array()
+            .unwrap()
+            .contains(&"note".into())
+    );
+    assert!(item.get("additionalProperties").is_none());
+    // The same shape, inlined where another tool returns it.
+    assert_eq!(
+        schema("update_class")["properties"]["class"]["properties"],
+        item["properties"]
+    );
+}
+
 #[test]
 fn reports_every_error_at_once() {
     let broken = BASE_TOOLS
@@ -384,11 +547,7 @@ fn reports_every_error_at_once() {
 // === policies ===
 
 fn policy_errors(extra: &str) -> Vec<String> {
-    let g = generate(
-        &root().join("tests/fixtures/basic"),
-        &repo().join("policies"),
-    )
-    .unwrap();
+    let g = basic();
     let mut files = policy::read_dir(&repo().join("policies")).unwrap();
     files.push(policy::PolicyFile {
         name: "policies/extra.cedar".into(),
@@ -510,6 +669,7 @@ tools:
     example:
       input: {occurrence_id: occ_1, member_id: mem_1}
       request: {method: POST, path: /v1/schedule/occ_1/waitlist, body: {member_id: mem_1}}
+    output: {shape: Booking}
 "#,
     )
     .unwrap();
@@ -549,7 +709,7 @@ fn rejects_unknown_top_level_keys_with_their_line() {
     assert_eq!(
         errors_for(&format!("tool: []\n{BASE_TOOLS}")),
         [
-            "manifest/classes.yaml: field `tool`: unknown field `tool`, expected one of `upstream`, `tiers`, `scopes`, `tools` at line 1, column 1"
+            "manifest/classes.yaml: field `tool`: unknown field `tool`, expected one of `upstream`, `tiers`, `scopes`, `shapes`, `tools` at line 1, column 1"
         ]
     );
 }

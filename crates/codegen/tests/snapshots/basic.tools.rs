@@ -410,6 +410,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         paginated: false,
         action: actions::CREATE_COUPON,
         input_schema: "{\"type\":\"object\",\"properties\":{\"code\":{\"type\":\"string\",\"pattern\":\"^[A-Z0-9]{3,12}$\",\"description\":\"The code.\"},\"percent_off\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"Percent off.\"},\"amount_off_cents\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"Fixed amount off, in minor units.\"},\"idempotency_key\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":\"Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.\"}},\"required\":[\"code\"],\"additionalProperties\":false}",
+        output_schema: "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\"},\"percent_off\":{\"type\":[\"integer\",\"null\"]},\"extra\":{\"type\":\"object\",\"properties\":{},\"description\":\"Anything else the API says.\"}},\"required\":[\"id\",\"percent_off\",\"extra\"]}",
         sensitive: &[],
         path_params: &[],
         target: rt::Target::Upstream {
@@ -434,6 +435,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         paginated: true,
         action: actions::LIST_CLASSES,
         input_schema: "{\"type\":\"object\",\"properties\":{\"status\":{\"type\":\"string\",\"enum\":[\"active\",\"cancelled\"],\"description\":\"Only classes with this status.\"},\"from\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"Only classes starting after this time.\"},\"cursor\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":512,\"description\":\"Opaque cursor from the `next_cursor` of a previous page; omit it for the first page.\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100,\"description\":\"How many items to return, 1 to 100 (default 25).\"}},\"additionalProperties\":false}",
+        output_schema: "{\"type\":\"object\",\"properties\":{\"data\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The class id.\"},\"name\":{\"type\":\"string\"},\"starts_at\":{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"},\"level\":{\"type\":[\"string\",\"null\"],\"enum\":[\"beginner\",\"advanced\",null]},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"room\":{\"type\":[\"object\",\"null\"],\"properties\":{\"id\":{\"type\":\"string\"},\"capacity\":{\"type\":\"integer\"}},\"required\":[\"id\",\"capacity\"],\"description\":\"A room.\"},\"note\":{\"type\":\"string\",\"description\":\"Present only for staff.\"}},\"required\":[\"id\",\"name\",\"starts_at\",\"level\",\"tags\",\"room\"],\"description\":\"A class of the studio.\"},\"description\":\"The items of this page, in order.\"},\"next_cursor\":{\"type\":[\"string\",\"null\"],\"description\":\"Pass it back as `cursor` for the next page; null on the last page.\"}},\"required\":[\"data\",\"next_cursor\"]}",
         sensitive: &[],
         path_params: &[],
         target: rt::Target::Upstream {
@@ -458,6 +460,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         paginated: false,
         action: actions::SEARCH_STUDIOS,
         input_schema: "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\",\"description\":\"Words to look for.\"}},\"additionalProperties\":false}",
+        output_schema: "{\"type\":\"object\",\"properties\":{}}",
         sensitive: &[],
         path_params: &[],
         target: rt::Target::Upstream {
@@ -482,6 +485,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         paginated: false,
         action: actions::UPDATE_CLASS,
         input_schema: "{\"type\":\"object\",\"properties\":{\"class_id\":{\"type\":\"string\",\"minLength\":1,\"description\":\"The class to change.\"},\"name\":{\"type\":\"string\",\"maxLength\":80,\"description\":\"New name.\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"description\":\"A label.\"},\"maxItems\":5,\"description\":\"Labels.\"},\"price\":{\"type\":\"number\",\"description\":\"A number no policy may compare.\"},\"schedule\":{\"type\":\"object\",\"properties\":{\"starts_at\":{\"type\":\"string\",\"format\":\"date-time\",\"description\":\"First session.\"},\"notes\":{\"type\":\"string\",\"description\":\"Private notes.\"}},\"required\":[\"starts_at\"],\"additionalProperties\":false,\"description\":\"When it runs.\"},\"idempotency_key\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":255,\"description\":\"Any unique string (for example a UUID) that makes retrying this call safe: the same key with the same arguments within 24 hours returns the first result without repeating the change.\"}},\"required\":[\"class_id\"],\"additionalProperties\":false}",
+        output_schema: "{\"type\":\"object\",\"properties\":{\"class\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"string\",\"description\":\"The class id.\"},\"name\":{\"type\":\"string\"},\"starts_at\":{\"type\":[\"string\",\"null\"],\"format\":\"date-time\"},\"level\":{\"type\":[\"string\",\"null\"],\"enum\":[\"beginner\",\"advanced\",null]},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},\"room\":{\"type\":[\"object\",\"null\"],\"properties\":{\"id\":{\"type\":\"string\"},\"capacity\":{\"type\":\"integer\"}},\"required\":[\"id\",\"capacity\"],\"description\":\"A room.\"},\"note\":{\"type\":\"string\",\"description\":\"Present only for staff.\"}},\"required\":[\"id\",\"name\",\"starts_at\",\"level\",\"tags\",\"room\"],\"description\":\"The class as changed.\"},\"changed\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"description\":\"The fields that changed.\"}},\"required\":[\"class\",\"changed\"]}",
         sensitive: &["schedule.notes"],
         path_params: &["class_id"],
         target: rt::Target::Upstream {
@@ -506,6 +510,7 @@ pub static TOOLS: &[rt::ToolDef] = &[
         paginated: false,
         action: actions::WHOAMI,
         input_schema: "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
+        output_schema: "{\"type\":\"object\",\"properties\":{\"studio\":{\"type\":\"string\",\"description\":\"The studio id.\"},\"scopes\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}}},\"required\":[\"studio\",\"scopes\"]}",
         sensitive: &[],
         path_params: &[],
         target: rt::Target::Builtin(rt::Builtin::Whoami),
