@@ -253,3 +253,33 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
         }
     }
 }
+
+// === Shared secrets ===
+
+impl super::Store {
+    /// The secret called `name` that every process using this store shares (a signing key),
+    /// created on first use: 32 random bytes, base64url. Replicas starting together agree, since
+    /// only the first insert wins and everyone reads what it wrote. Rotating it is deleting the
+    /// row (`docs/DEPLOYMENT.md`).
+    pub async fn shared_secret(&self, name: &str) -> Result<String, StoreError> {
+        use base64::Engine as _;
+        let fresh =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let now = super::Timestamp::now();
+        Ok(super::on_db!(self.db(), pool => {
+            sqlx::query(
+                "INSERT INTO flowgate_secrets (name, value, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(name)
+            .bind(&fresh)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            sqlx::query_scalar("SELECT value FROM flowgate_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+}

@@ -35,7 +35,14 @@ fn record(n: usize, at: Timestamp) -> Record {
         seq: 0,
         at,
         request_id: format!("req-{n}"),
-        studio: Some(if n.is_multiple_of(2) { "std_a" } else { "std_b" }.into()),
+        studio: Some(
+            if n.is_multiple_of(2) {
+                "std_a"
+            } else {
+                "std_b"
+            }
+            .into(),
+        ),
         principal_kind: Some("key".into()),
         principal_id: Some("key_1".into()),
         principal_name: Some("k".into()),
@@ -465,6 +472,30 @@ async fn replicas_opening_a_new_database_together_migrate_it_once() {
     for store in futures::future::join_all(opens).await {
         let store = store.unwrap();
         store.ping().await.unwrap();
+        store.close().await.unwrap();
+    }
+}
+
+/// A shared secret is created once, and every handle on the store (every replica) reads the
+/// same one, even when they ask at the same moment.
+#[tokio::test]
+async fn a_shared_secret_is_the_same_for_every_replica() {
+    for (backend, store, _dir) in backends().await {
+        let asks = (0..6).map(|_| {
+            let store = store.clone();
+            async move { store.shared_secret("session-key").await.unwrap() }
+        });
+        let secrets = futures::future::join_all(asks).await;
+        assert!(
+            secrets.iter().all(|s| s == &secrets[0]),
+            "{backend}: {secrets:?}"
+        );
+        assert_eq!(secrets[0].len(), 43, "{backend}: 32 bytes, base64url");
+        assert_ne!(
+            store.shared_secret("other").await.unwrap(),
+            secrets[0],
+            "{backend}"
+        );
         store.close().await.unwrap();
     }
 }
