@@ -96,7 +96,9 @@ impl App {
             config.upstream_timeout() + Duration::from_secs(2),
             config.upstream_timeout() * 2 + Duration::from_secs(5),
         );
-        let limits = Limits::new(&config.rate_limit_per_minute);
+        // With PostgreSQL (replicas) the buckets are shared through the store.
+        let shared = (store.backend() == "postgres").then(|| store.clone());
+        let limits = Limits::new(&config.rate_limit_per_minute, shared);
         let oauth = crate::oauth::OAuth::new(
             crate::oauth::grants::Grants::new(store.clone(), config.oauth_access_token_ttl_secs),
             config.oauth_allow_private_client_metadata,

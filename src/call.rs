@@ -236,23 +236,25 @@ async fn admit(stages: &Stages<'_>, principal: &Principal) -> Result<StudioInfo,
         .studio(&principal.studio)
         .await
         .map_err(Failure::Studio)?;
-    let limited = rate_limit(app, principal, &studio.tier).map_err(Failure::RateLimited);
+    let limited = rate_limit(app, principal, &studio.tier)
+        .await
+        .map_err(Failure::RateLimited);
     stages.done(Stage::RateLimit, started);
     limited.map(|()| studio)
 }
 
-fn rate_limit(app: &App, principal: &Principal, tier: &str) -> Result<(), Limited> {
+async fn rate_limit(app: &App, principal: &Principal, tier: &str) -> Result<(), Limited> {
     let key = format!("{}:{}", principal.kind.as_str(), principal.id);
-    app.limits.check(tier, &key).inspect_err(|_| {
+    app.limits.check(tier, &key).await.inspect_err(|_| {
         app.metrics.rate_limited(tier);
     })
 }
 
 /// `initialize` and `tools/list` count against the principal's rate limit like `tools/call`.
 /// With the studio's tier unknown (the upstream is down), the lowest tier's limit applies.
-pub fn charge(app: &App, principal: &Principal, tier: Option<&str>) -> Result<(), ErrorData> {
+pub async fn charge(app: &App, principal: &Principal, tier: Option<&str>) -> Result<(), ErrorData> {
     let tier = tier.unwrap_or(tool::catalog::TIERS[0].name);
-    rate_limit(app, principal, tier).map_err(|l| {
+    rate_limit(app, principal, tier).await.map_err(|l| {
         ErrorData::new(
             rmcp::model::ErrorCode(RATE_LIMITED),
             format!(

@@ -160,7 +160,7 @@ impl ServerHandler for Gateway {
             .await
             .ok()
             .map(|s| s.tier);
-        call::charge(&self.app, &principal, tier.as_deref())?;
+        call::charge(&self.app, &principal, tier.as_deref()).await?;
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -179,7 +179,7 @@ impl ServerHandler for Gateway {
                 None
             }
         };
-        call::charge(&self.app, &principal, tier.as_deref())?;
+        call::charge(&self.app, &principal, tier.as_deref()).await?;
         let studio_rank = tier.as_deref().map(tool::tier_rank);
         let visible: Vec<&McpTool> = self
             .app

@@ -185,7 +185,7 @@ async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
         if let Err(e) = app.idempotency.prune().await {
             tracing::warn!(error = %e, "cannot prune idempotency records");
         }
-        app.limits.shrink();
+        app.limits.shrink().await;
         match app.oauth.grants.expire_unused_clients().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

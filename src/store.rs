@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod oauth;
 mod postgres;
+pub mod ratelimit;
 mod sqlite;
 pub mod time;
 pub mod writer;
@@ -214,7 +215,7 @@ impl Store {
             })
             .await?;
         }
-        self.revocations.stop();
+        self.revocations.stop().await;
         on_db!(&self.db, pool => pool.close().await);
         Ok(())
     }

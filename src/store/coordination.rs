@@ -79,15 +79,20 @@ impl Revocations {
                     secs,
                 })?;
                 epoch.seen(n);
+                acknowledged(pool, n).await;
                 Ok(())
             }
             (Revocations::Epoch(_), Db::Sqlite(_)) => Ok(()),
         }
     }
 
-    pub(super) fn stop(&self) {
+    pub(super) async fn stop(&self) {
         if let Revocations::Epoch(e) = self {
+            let listened = e.task.lock().unwrap_or_else(|p| p.into_inner()).is_some();
             e.stop();
+            if listened {
+                deregister(&e.pool, &e.replica_id).await;
+            }
         }
     }
 }
@@ -142,6 +147,8 @@ pub struct Epoch {
     pool: PgPool,
     /// The highest epoch seen.
     seen: AtomicU64,
+    /// This replica's row in `flowgate_replicas`, where it acknowledges epochs.
+    replica_id: String,
     /// Whether the listening connection is up (and the epoch was read since it came up).
     listening: AtomicBool,
     /// The listener task, started by the first [`Epoch::mark`].
@@ -154,6 +161,7 @@ impl Epoch {
         Self {
             pool,
             seen: AtomicU64::new(0),
+            replica_id: format!("{:032x}", rand::random::<u128>()),
             listening: AtomicBool::new(false),
             task: Mutex::new(None),
             stopped: AtomicBool::new(false),
@@ -216,6 +224,7 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
             Ok((listener, n)) => {
                 let Some(e) = epoch.upgrade() else { return };
                 e.seen(n);
+                acknowledge(&pool, &e.replica_id, n).await;
                 e.listening.store(true, Ordering::Release);
                 backoff = Duration::from_millis(100);
                 listener
@@ -227,12 +236,25 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
                 continue;
             }
         };
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
-            match listener.try_recv().await {
+            let received = tokio::select! {
+                r = listener.try_recv() => r,
+                _ = heartbeat.tick() => {
+                    let Some(e) = epoch.upgrade() else { return };
+                    let n = i64::try_from(e.seen.load(Ordering::Acquire)).unwrap_or(0);
+                    acknowledge(&pool, &e.replica_id, n).await;
+                    continue;
+                }
+            };
+            match received {
                 Ok(Some(note)) => {
                     let Some(e) = epoch.upgrade() else { return };
                     match note.payload().parse::<i64>() {
-                        Ok(n) => e.seen(n),
+                        Ok(n) => {
+                            e.seen(n);
+                            acknowledge(&pool, &e.replica_id, n).await;
+                        }
                         // Not ours to parse: distrust everything until the epoch is read again.
                         Err(_) => {
                             e.listening.store(false, Ordering::Release);
@@ -252,6 +274,71 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
             }
         }
     }
+}
+
+/// How often a listening replica says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// A replica silent for longer is not waited for (it was killed, or lost its connection: then it
+/// trusts nothing it remembers anyway).
+const ALIVE_WITHIN_SECS: i64 = 15;
+/// How long a revocation waits for every live replica to acknowledge it.
+const ACK_WAIT: Duration = Duration::from_secs(2);
+
+/// Records that this replica has received every epoch up to `n` (and is alive).
+async fn acknowledge(pool: &PgPool, replica_id: &str, n: i64) {
+    let done = sqlx::query(
+        "INSERT INTO flowgate_replicas (replica_id, epoch_seen, heartbeat) VALUES ($1, $2, now())
+         ON CONFLICT (replica_id) DO UPDATE
+           SET epoch_seen = GREATEST(flowgate_replicas.epoch_seen, $2), heartbeat = now()",
+    )
+    .bind(replica_id)
+    .bind(n)
+    .execute(pool)
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "cannot acknowledge a revocation epoch");
+    }
+}
+
+/// Waits until every live replica has acknowledged epoch `n`, so that when a revocation answers,
+/// no replica still trusts the credential. Bounded by [`ACK_WAIT`]; past it the replicas that
+/// lag still learn of it (their listener, their next lookup, at worst `auth::REMEMBER`).
+async fn acknowledged(pool: &PgPool, n: i64) {
+    let deadline = tokio::time::Instant::now() + ACK_WAIT;
+    loop {
+        let behind: Result<i64, _> = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM flowgate_replicas
+             WHERE epoch_seen < $1 AND heartbeat > now() - make_interval(secs => $2)",
+        )
+        .bind(n)
+        .bind(ALIVE_WITHIN_SECS as f64)
+        .fetch_one(pool)
+        .await;
+        match behind {
+            Ok(0) => return,
+            Ok(lagging) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(
+                    lagging,
+                    epoch = n,
+                    "replicas did not acknowledge a revocation within 2 s"
+                );
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check that replicas received a revocation");
+                return;
+            }
+            Ok(_) => tokio::time::sleep(Duration::from_millis(2)).await,
+        }
+    }
+}
+
+/// Removes this replica from `flowgate_replicas` (at shutdown: revocations stop waiting for it).
+async fn deregister(pool: &PgPool, replica_id: &str) {
+    let _ = sqlx::query("DELETE FROM flowgate_replicas WHERE replica_id = $1")
+        .bind(replica_id)
+        .execute(pool)
+        .await;
 }
 
 // === Shared secrets ===

@@ -499,3 +499,94 @@ async fn a_shared_secret_is_the_same_for_every_replica() {
         store.close().await.unwrap();
     }
 }
+
+/// Of takers racing on one rate-limit bucket, together they get exactly what it holds, never
+/// more; then it is empty until it drains.
+#[tokio::test]
+async fn a_rate_bucket_is_never_granted_twice() {
+    for (backend, store, _dir) in backends().await {
+        let now = chrono::Utc::now().timestamp_micros();
+        let second = 1_000_000;
+        let takes = (0..16).map(|_| {
+            let store = store.clone();
+            async move {
+                store
+                    .take_rate_budget("pro|key:k1", now, second, 20 * second, 3)
+                    .await
+                    .unwrap()
+                    .granted
+            }
+        });
+        let granted: i64 = futures::future::join_all(takes).await.into_iter().sum();
+        assert_eq!(granted, 20, "{backend}: the burst, exactly");
+        let empty = store
+            .take_rate_budget("pro|key:k1", now, second, 20 * second, 3)
+            .await
+            .unwrap();
+        assert_eq!(empty.granted, 0, "{backend}");
+        assert_eq!(empty.tat_us, now + 20 * second, "{backend}");
+        // Two seconds later, two calls have drained.
+        let later = store
+            .take_rate_budget("pro|key:k1", now + 2 * second, second, 20 * second, 3)
+            .await
+            .unwrap();
+        assert_eq!(later.granted, 2, "{backend}");
+        // Another principal's bucket is its own.
+        let other = store
+            .take_rate_budget("pro|key:k2", now, second, 20 * second, 3)
+            .await
+            .unwrap();
+        assert_eq!(other.granted, 3, "{backend}");
+        store.close().await.unwrap();
+    }
+}
+
+/// Two replicas sharing a PostgreSQL store do not double a principal's limit: hammered from both
+/// at once, they admit no more than the burst plus what drains meanwhile, and no less than the
+/// burst minus one lease per replica (the tolerance `limit.rs` states).
+#[tokio::test]
+async fn two_replicas_share_one_rate_limit() {
+    let Some(url) = postgres::database().await else {
+        return;
+    };
+    let location = Location::Postgres(url);
+    let (a, b) = (
+        Store::open(&location).await.unwrap(),
+        Store::open(&location).await.unwrap(),
+    );
+    // 600 a minute: a burst of 150, leases of 10, 10 calls drain per second.
+    let per_minute = std::collections::BTreeMap::from([("pro".to_string(), 600)]);
+    let replicas = [
+        flowgate::limit::Limits::new(&per_minute, Some(a.clone())),
+        flowgate::limit::Limits::new(&per_minute, Some(b.clone())),
+    ];
+    let started = std::time::Instant::now();
+    let calls = (0..400).map(|i| {
+        let limits = &replicas[i % 2];
+        async move { limits.check("pro", "key:shared").await.is_ok() }
+    });
+    let admitted = futures::future::join_all(calls)
+        .await
+        .into_iter()
+        .filter(|ok| *ok)
+        .count();
+    let drained = (started.elapsed().as_secs_f64() * 10.0).ceil() as usize;
+    assert!(
+        admitted <= 150 + drained,
+        "two replicas admitted {admitted}: more than the burst (150) + {drained} drained"
+    );
+    assert!(
+        admitted >= 150 - 2 * 10,
+        "two replicas admitted only {admitted}"
+    );
+    // One replica alone, with its own in-memory limiter, would have admitted 150 itself: the
+    // shared bucket is what holds the pair to the limit.
+    let refused = replicas[1].check("pro", "key:shared").await.unwrap_err();
+    assert_eq!(refused.per_minute, 600);
+    assert!(
+        refused.retry_after <= Duration::from_millis(200),
+        "{refused:?}"
+    );
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
