@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::app::{App, StudioInfo};
 use crate::audit::{self, Outcome, Record};
 use crate::authz::{Decision, Principal, Studio};
-use crate::idempotency::{self, Claim, Stored};
+use crate::idempotency::{self, Guarded};
 use crate::limit::Limited;
 use crate::metrics::Stage;
 use crate::store::Timestamp;
@@ -53,25 +53,18 @@ pub async fn call_tool(
     args: Option<JsonObject>,
     arrival: Option<&Arrival>,
 ) -> Result<CallToolResult, ErrorData> {
-    let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let record = Record {
-        seq: 0,
-        at: crate::store::Timestamp::now(),
-        request_id: request_id.clone(),
-        studio: Some(principal.studio.clone()),
-        principal_kind: Some(principal.kind.as_str().into()),
-        principal_id: Some(principal.id.clone()),
-        principal_name: Some(principal.name.clone()),
-        tool: Some(name.to_string()),
+    let mut call = CallContext {
+        principal,
+        tool: name,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        at: Timestamp::now(),
+        started: Instant::now(),
         arguments: None,
         decision: None,
         policies: Vec::new(),
-        outcome: String::new(),
-        message: None,
         upstream_status: None,
-        duration_ms: 0,
-        client_addr: None,
+        note: None,
+        outcome: Outcome::Error,
     };
     // Debug level: the audit log is the per-call record; at the default `info` level the span
     // is disabled and costs nothing on the hot path.
@@ -80,18 +73,58 @@ pub async fn call_tool(
         tool = name,
         studio = %principal.studio,
         principal = %principal.id,
-        request_id = %request_id,
+        request_id = %call.request_id,
     );
     let stages = Stages {
         app,
         trace: app.telemetry.begin(arrival).map(std::sync::Mutex::new),
     };
-    let mut record = record;
-    let answer = handle(&stages, principal, name, args, started, &mut record)
-        .instrument(span)
-        .await;
-    stages.finish(&record);
+    let answer = handle(&stages, &mut call, args).instrument(span).await;
+    stages.finish(&call);
     answer
+}
+
+/// What one call learns on its way through the stages. Its audit record is built from it once,
+/// at the end ([`CallContext::record`]).
+struct CallContext<'a> {
+    principal: &'a Principal,
+    tool: &'a str,
+    request_id: String,
+    at: Timestamp,
+    started: Instant,
+    /// The arguments, `sensitive` fields redacted (once the tool is known).
+    arguments: Option<Value>,
+    decision: Option<&'static str>,
+    policies: Vec<String>,
+    upstream_status: Option<i64>,
+    /// Kept as the record's message when the outcome has none of its own (a replay).
+    note: Option<&'static str>,
+    outcome: Outcome,
+}
+
+impl CallContext<'_> {
+    /// The call's audit record.
+    fn record(&self, message: Option<String>) -> Record {
+        let p = self.principal;
+        Record {
+            seq: 0,
+            at: self.at,
+            request_id: self.request_id.clone(),
+            studio: Some(p.studio.clone()),
+            principal_kind: Some(p.kind.as_str().into()),
+            principal_id: Some(p.id.clone()),
+            principal_name: Some(p.name.clone()),
+            tool: Some(self.tool.to_string()),
+            arguments: self.arguments.clone(),
+            decision: self.decision.map(str::to_string),
+            policies: self.policies.clone(),
+            outcome: self.outcome.as_str().into(),
+            message: message.or_else(|| self.note.map(str::to_string)),
+            upstream_status: self.upstream_status,
+            duration_ms: i64::try_from(self.started.elapsed().as_millis()).unwrap_or(i64::MAX),
+            client_addr: None,
+        }
+    }
 }
 
 /// Times each stage of one call: the stage histograms, and the call's trace when tracing is on.
@@ -126,17 +159,17 @@ impl Stages<'_> {
         })
     }
 
-    fn finish(self, record: &Record) {
+    fn finish(self, call: &CallContext<'_>) {
         if let Some(trace) = self.trace {
             let trace = trace.into_inner().unwrap_or_else(|p| p.into_inner());
             self.app.telemetry.finish(
                 &trace,
                 &Finished {
-                    tool: record.tool.as_deref().unwrap_or_default(),
-                    studio: record.studio.as_deref().unwrap_or_default(),
-                    principal: record.principal_id.as_deref().unwrap_or_default(),
-                    outcome: &record.outcome,
-                    request_id: &record.request_id,
+                    tool: call.tool,
+                    studio: &call.principal.studio,
+                    principal: &call.principal.id,
+                    outcome: call.outcome.as_str(),
+                    request_id: &call.request_id,
                 },
             );
         }
@@ -145,20 +178,18 @@ impl Stages<'_> {
 
 async fn handle(
     stages: &Stages<'_>,
-    principal: &Principal,
-    name: &str,
+    call: &mut CallContext<'_>,
     args: Option<JsonObject>,
-    started: Instant,
-    record: &mut Record,
 ) -> Result<CallToolResult, ErrorData> {
     let app = stages.app;
+    let (name, principal) = (call.tool, call.principal);
     let tool = app.registry.get(name);
     let args = Value::Object(args.unwrap_or_default());
     // The values of `sensitive` arguments: redacted from the stored arguments, and scrubbed from
     // the stored (and logged) message even where an error quotes them.
     let mut secrets = Vec::new();
     if let Some(tool) = tool {
-        record.arguments = Some(audit::redact(&args, tool.def.sensitive));
+        call.arguments = Some(audit::redact(&args, tool.def.sensitive));
         secrets = audit::sensitive_values(&args, tool.def.sensitive);
     }
     let write = tool.is_some_and(|t| t.def.access == Access::Write);
@@ -167,16 +198,15 @@ async fn handle(
         Err(failure) => Err(failure),
         Ok(studio) => match tool {
             None => {
-                record.outcome = Outcome::Invalid.as_str().into();
-                record.message = Some(format!("unknown tool {name}"));
-                finish(stages, record, started).await;
+                call.outcome = Outcome::Invalid;
+                finish(stages, call, Some(format!("unknown tool {name}"))).await;
                 app.metrics.call("unknown", Outcome::Invalid.as_str());
                 return Err(ErrorData::invalid_params(
                     format!("Unknown tool: {name}"),
                     None,
                 ));
             }
-            Some(tool) => run(stages, principal, &studio, tool, args, record).await,
+            Some(tool) => run(stages, call, &studio, tool, args).await,
         },
     };
     let result = result.map_err(|f| match f {
@@ -184,19 +214,17 @@ async fn handle(
         f => f,
     });
     let (response, outcome, message) = present(name, write, &result);
-    record.outcome = outcome.as_str().into();
-    // A success has no message of its own; a replay keeps the note that it was one.
-    record.message = message.or(record.message.take());
+    call.outcome = outcome;
     if let Err(Failure::Upstream(e) | Failure::Studio(e)) = &result {
-        record.upstream_status = e.status().map(i64::from);
+        call.upstream_status = e.status().map(i64::from);
     }
     if let Some(tool) = tool {
         app.metrics.call(tool.def.name, outcome.as_str());
     }
     // Errors may quote what the caller sent (a 4xx from the Management API does): the stored copy
     // never holds a sensitive value.
-    record.message = record.message.take().map(|m| audit::scrub(&m, &secrets));
-    if !finish(stages, record, started).await {
+    let message = message.map(|m| audit::scrub(&m, &secrets));
+    if !finish(stages, call, message).await {
         let reached_upstream = matches!(&result, Ok(_) | Err(Failure::Upstream(_)));
         return Ok(CallToolResult::error(vec![ContentBlock::text(
             if outcome == Outcome::Ok && write {
@@ -214,11 +242,7 @@ async fn handle(
             },
         )]));
     }
-    tracing::debug!(
-        outcome = outcome.as_str(),
-        duration_ms = record.duration_ms,
-        "call finished"
-    );
+    tracing::debug!(outcome = outcome.as_str(), "call finished");
     Ok(response)
 }
 
@@ -278,34 +302,28 @@ fn wait_text(l: &Limited) -> String {
     }
 }
 
-/// Appends the record; `false` if it could not be written.
-async fn finish(stages: &Stages<'_>, record: &mut Record, started: Instant) -> bool {
+/// Builds the call's audit record and appends it; `false` if it could not be written.
+async fn finish(stages: &Stages<'_>, call: &CallContext<'_>, message: Option<String>) -> bool {
     let app = stages.app;
-    record.duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let record = call.record(message);
     let appending = Instant::now();
-    let appended = app.audit.append(record).await;
+    let appended = app.audit.append(&record).await;
     stages.done(Stage::Audit, appending);
-    match appended {
-        Ok(seq) => {
-            record.seq = seq;
-            true
-        }
-        Err(e) => {
-            tracing::error!(error = %e, request_id = %record.request_id, "cannot write the audit record");
-            false
-        }
+    if let Err(e) = &appended {
+        tracing::error!(error = %e, request_id = %call.request_id, "cannot write the audit record");
     }
+    appended.is_ok()
 }
 
 async fn run(
     stages: &Stages<'_>,
-    principal: &Principal,
+    call: &mut CallContext<'_>,
     studio: &StudioInfo,
     tool: &Tool,
     args: Value,
-    record: &mut Record,
 ) -> Result<Value, Failure> {
     let app = stages.app;
+    let principal = call.principal;
     let studio_ref = Studio {
         id: studio.id.clone(),
         tier: studio.tier.clone(),
@@ -321,8 +339,8 @@ async fn run(
             if let Some(example) = app.example_context(tool.def.name) {
                 let decision = authorize(stages, principal, &studio_ref, tool, example);
                 if let Decision::Deny { policies, reason } = decision {
-                    record.decision = Some("deny".into());
-                    record.policies = policies;
+                    call.decision = Some("deny");
+                    call.policies = policies;
                     return Err(Failure::Denied(reason));
                 }
             }
@@ -332,11 +350,11 @@ async fn run(
     };
 
     let decision = authorize(stages, principal, &studio_ref, tool, decoded.context);
-    record.policies = decision.policies().to_vec();
+    call.policies = decision.policies().to_vec();
     match decision {
-        Decision::Allow { .. } => record.decision = Some("allow".into()),
+        Decision::Allow { .. } => call.decision = Some("allow"),
         Decision::Deny { reason, .. } => {
-            record.decision = Some("deny".into());
+            call.decision = Some("deny");
             return Err(Failure::Denied(reason));
         }
     }
@@ -357,91 +375,52 @@ async fn run(
                 return Err(Failure::Internal("no upstream request".into()));
             };
             let key = decoded.idempotency_key.as_deref();
-            let claimed = match key {
-                None => None,
-                Some(key) => {
-                    let hash = idempotency::args_hash(decoded.canonical.as_ref().unwrap_or(&args));
-                    let claiming = Instant::now();
-                    let claim = app
-                        .idempotency
-                        .claim(&principal.studio, tool.def.name, key, &hash)
-                        .await;
-                    stages.done(Stage::Idempotency, claiming);
-                    match claim.map_err(|e| Failure::Internal(e.to_string()))? {
-                        Claim::Fresh => Some(key),
-                        Claim::Replay(stored) => {
-                            record.message = Some("replayed from the idempotency store".into());
-                            return match stored {
-                                Stored::Ok(v) => Ok(v),
-                                Stored::Rejected {
-                                    status,
-                                    code,
-                                    message,
-                                } => Err(Failure::Upstream(UpstreamError::Rejected {
-                                    status,
-                                    code,
-                                    message,
-                                })),
-                            };
-                        }
-                        Claim::Mismatch => return Err(Failure::KeyReused),
-                        Claim::InProgress => return Err(Failure::InProgress),
-                    }
-                }
-            };
             let actor = format!("{}:{}", principal.kind.as_str(), principal.id);
             let upstream_key = key.map(|k| idempotency::upstream_key(tool.def.name, k));
             let traceparent = stages.upstream_parent();
             let headers = CallHeaders {
                 studio: &principal.studio,
                 actor: &actor,
-                request_id: &record.request_id,
+                request_id: &call.request_id,
                 idempotency_key: upstream_key.as_deref(),
                 traceparent: traceparent.as_deref(),
             };
-            let calling = Instant::now();
-            let result = app.call_upstream(&req, &headers).await;
-            // The histogram is kept by `call_upstream` (for every upstream request).
-            stages.span(Stage::Upstream, calling);
-            if let Some(key) = claimed {
-                let stored = match &result {
-                    Ok(v) => Some(Stored::Ok(v.clone())),
-                    // Not final: the upstream has not finished with this key.
-                    Err(e) if upstream_in_progress(e) => None,
-                    Err(UpstreamError::Rejected {
-                        status,
-                        code,
-                        message,
-                    }) => Some(Stored::Rejected {
-                        status: *status,
-                        code: code.clone(),
-                        message: message.clone(),
-                    }),
-                    Err(_) => None,
-                };
-                let done = match &stored {
-                    Some(s) => {
-                        app.idempotency
-                            .complete(&principal.studio, tool.def.name, key, s)
-                            .await
+            let upstream = async {
+                let calling = Instant::now();
+                let result = app.call_upstream(&req, &headers).await;
+                // The histogram is kept by `call_upstream` (for every upstream request).
+                stages.span(Stage::Upstream, calling);
+                result
+            };
+            let result = match key {
+                None => upstream.await,
+                Some(key) => {
+                    let hash = idempotency::args_hash(decoded.canonical.as_ref().unwrap_or(&args));
+                    let guarded = app
+                        .idempotency
+                        .guard(
+                            &principal.studio,
+                            tool.def.name,
+                            key,
+                            &hash,
+                            |claiming| stages.done(Stage::Idempotency, claiming),
+                            upstream,
+                        )
+                        .await
+                        .map_err(|e| Failure::Internal(e.to_string()))?;
+                    match guarded {
+                        Guarded::Called(result) => result,
+                        Guarded::Replayed(result) => {
+                            call.note = Some("replayed from the idempotency store");
+                            return result.map_err(Failure::Upstream);
+                        }
+                        Guarded::Mismatch => return Err(Failure::KeyReused),
+                        Guarded::InProgress => return Err(Failure::InProgress),
                     }
-                    None => {
-                        app.idempotency
-                            .release(&principal.studio, tool.def.name, key)
-                            .await
-                    }
-                };
-                if let Err(e) = done {
-                    tracing::error!(
-                        error = %e,
-                        tool = tool.def.name,
-                        request_id = %record.request_id,
-                        "cannot store the idempotent answer"
-                    );
                 }
-            }
+            };
             let value = result.map_err(Failure::Upstream)?;
-            record.upstream_status = Some(200);
+            call.upstream_status = Some(200);
             Ok(value)
         }
     }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::store::{Store, StoreError, Timestamp};
+use crate::upstream::UpstreamError;
 
 /// A final answer, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +27,61 @@ pub enum Stored {
         code: Option<String>,
         message: String,
     },
+}
+
+impl Stored {
+    /// The final answer a call's result is, if it is final: a success or a refusal. A timeout, a
+    /// 5xx, an unreachable upstream, or the upstream still working on the same key is not: a
+    /// retry must be allowed to go through.
+    pub fn of(result: &Result<Value, UpstreamError>) -> Option<Stored> {
+        match result {
+            Ok(v) => Some(Stored::Ok(v.clone())),
+            Err(UpstreamError::Rejected {
+                status: 409,
+                code: Some(code),
+                ..
+            }) if code == "idempotency_in_progress" => None,
+            Err(UpstreamError::Rejected {
+                status,
+                code,
+                message,
+            }) => Some(Stored::Rejected {
+                status: *status,
+                code: code.clone(),
+                message: message.clone(),
+            }),
+            Err(_) => None,
+        }
+    }
+
+    /// The answer as the original call gave it.
+    pub fn into_result(self) -> Result<Value, UpstreamError> {
+        match self {
+            Stored::Ok(v) => Ok(v),
+            Stored::Rejected {
+                status,
+                code,
+                message,
+            } => Err(UpstreamError::Rejected {
+                status,
+                code,
+                message,
+            }),
+        }
+    }
+}
+
+/// How a call guarded by [`Idempotency::guard`] went.
+#[derive(Debug)]
+pub enum Guarded {
+    /// This call made the upstream request: its result (stored if final).
+    Called(Result<Value, UpstreamError>),
+    /// An earlier call with the key answered this: its stored answer, no upstream request.
+    Replayed(Result<Value, UpstreamError>),
+    /// The key was used with other arguments.
+    Mismatch,
+    /// Another call with the key is still running (past the wait).
+    InProgress,
 }
 
 /// What claiming a key found.
@@ -178,6 +234,42 @@ impl Idempotency {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The whole protocol around one upstream call made with `key`: claim it, then replay,
+    /// refuse, or make the call with `call` and store its answer when final (give the key back
+    /// when not). `claimed` is told how long the claim took (a stage of the call). A store
+    /// failure after the call is logged, never turned into a second call.
+    pub async fn guard<F>(
+        &self,
+        studio: &str,
+        tool: &str,
+        key: &str,
+        args_hash: &str,
+        claimed: impl FnOnce(std::time::Instant),
+        call: F,
+    ) -> Result<Guarded, StoreError>
+    where
+        F: Future<Output = Result<Value, UpstreamError>>,
+    {
+        let claiming = std::time::Instant::now();
+        let claim = self.claim(studio, tool, key, args_hash).await;
+        claimed(claiming);
+        match claim? {
+            Claim::Replay(stored) => return Ok(Guarded::Replayed(stored.into_result())),
+            Claim::Mismatch => return Ok(Guarded::Mismatch),
+            Claim::InProgress => return Ok(Guarded::InProgress),
+            Claim::Fresh => {}
+        }
+        let result = call.await;
+        let kept = match Stored::of(&result) {
+            Some(stored) => self.complete(studio, tool, key, &stored).await,
+            None => self.release(studio, tool, key).await,
+        };
+        if let Err(e) = kept {
+            tracing::error!(error = %e, tool, "cannot store the idempotent answer");
+        }
+        Ok(Guarded::Called(result))
     }
 
     /// Stores the final answer of a claimed call.
