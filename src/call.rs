@@ -24,7 +24,7 @@ use crate::metrics::Stage;
 use crate::store::Timestamp;
 use crate::telemetry::{Arrival, Finished, Trace};
 use crate::tool::glue::Expr;
-use crate::tool::{self, Access, ArgsError, Builtin, Problem, Target, Tool};
+use crate::tool::{self, Access, ArgsError, Builtin, BuiltinInput, Problem, Target, Tool, catalog};
 use crate::upstream::{CallHeaders, UpstreamError};
 
 /// Why a call did not succeed.
@@ -369,7 +369,12 @@ async fn run(
             },
             "scopes": principal.scopes,
         })),
-        Target::Builtin(Builtin::AuditLog) => audit_log(app, principal, &args).await,
+        Target::Builtin(Builtin::AuditLog) => match decoded.builtin {
+            Some(BuiltinInput::AuditLog(input)) => audit_log(app, principal, input).await,
+            _ => Err(Failure::Internal(
+                "list_audit_log was decoded without its input".into(),
+            )),
+        },
         Target::Upstream { .. } => {
             let Some(req) = decoded.upstream else {
                 return Err(Failure::Internal("no upstream request".into()));
@@ -445,19 +450,23 @@ fn authorize(
 }
 
 /// `list_audit_log`: this studio's records only, newest first.
-async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Value, Failure> {
-    let text = |k: &str| args.get(k).and_then(Value::as_str).map(str::to_string);
-    let time = |k: &str| match text(k) {
+async fn audit_log(
+    app: &App,
+    principal: &Principal,
+    input: catalog::ListAuditLogInput,
+) -> Result<Value, Failure> {
+    // The schema checked the times' format; an instant is still parsed once, here.
+    let time = |field: &str, t: Option<String>| match t {
         None => Ok(None),
         Some(t) => Timestamp::parse(&t).map(Some).ok_or_else(|| {
             Failure::Invalid(vec![Problem {
-                path: k.into(),
+                path: field.into(),
                 message: "is not an RFC 3339 time with an offset".into(),
             }])
         }),
     };
-    let limit = args.get("limit").and_then(Value::as_i64).unwrap_or(25);
-    let before_seq = match text("cursor") {
+    let limit = input.limit.unwrap_or(25);
+    let before_seq = match input.cursor {
         None => None,
         Some(c) => Some(c.parse::<i64>().map_err(|_| {
             Failure::Invalid(vec![Problem {
@@ -469,10 +478,10 @@ async fn audit_log(app: &App, principal: &Principal, args: &Value) -> Result<Val
     let filter = audit::Filter {
         studio: Some(principal.studio.clone()),
         principal: None,
-        tool: text("tool"),
-        outcome: text("outcome"),
-        since: time("since")?,
-        until: time("until")?,
+        tool: input.tool,
+        outcome: input.outcome,
+        since: time("since", input.since)?,
+        until: time("until", input.until)?,
         before_seq,
         limit: limit + 1,
     };

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use args::Problem;
-pub use glue::{Access, Builtin, Decoded, ScopeDef, Target, TierDef, ToolDef};
+pub use glue::{Access, Builtin, BuiltinInput, Decoded, ScopeDef, Target, TierDef, ToolDef};
 
 /// The generated Cedar schema.
 pub const CEDAR_SCHEMA: &str = include_str!(concat!(env!("OUT_DIR"), "/flowgate.cedarschema"));

@@ -54,6 +54,13 @@ pub enum Builtin {
     AuditLog,
 }
 
+/// The typed input of a built-in handler, decoded by the generated code like any tool's.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BuiltinInput {
+    Whoami(super::catalog::WhoamiInput),
+    AuditLog(super::catalog::ListAuditLogInput),
+}
+
 /// What a tool calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -129,6 +136,8 @@ pub struct Decoded {
     /// the idempotency key left out), when there is an idempotency key: what a retry is compared
     /// by. `60`, `60.0` and `6e1` are the same call.
     pub canonical: Option<Value>,
+    /// A built-in tool's typed input (`None` for upstream tools).
+    pub builtin: Option<BuiltinInput>,
 }
 
 pub fn from_value<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, DecodeError> {

@@ -220,12 +220,20 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
     } else {
         quote! { None }
     };
+    // A built-in handler gets the typed input itself.
+    let builtin = match &t.target {
+        Target::Builtin(b) => {
+            let v = format_ident!("{}", pascal(b));
+            quote! { Some(rt::BuiltinInput::#v(input)) }
+        }
+        Target::Upstream(_) => quote! { None },
+    };
     out.extend(quote! {
         impl #ty { #upstream }
     });
     let decode = format_ident!("decode_{}", t.name);
     let doc = doc_attr(&format!(
-        "Decodes validated arguments of `{}` into its Cedar context and upstream request.",
+        "Decodes validated arguments of `{}` into its Cedar context and upstream request (or its built-in handler's typed input).",
         t.name
     ));
     out.extend(quote! {
@@ -237,6 +245,7 @@ fn tool_items(m: &Manifest, t: &Tool) -> TokenStream {
                 upstream: #upstream_call,
                 canonical: #canonical,
                 idempotency_key: #idem,
+                builtin: #builtin,
             })
         }
     });

@@ -108,7 +108,7 @@ impl CreateCouponInput {
         Ok(req)
     }
 }
-/// Decodes validated arguments of `create_coupon` into its Cedar context and upstream request.
+/// Decodes validated arguments of `create_coupon` into its Cedar context and upstream request (or its built-in handler's typed input).
 fn decode_create_coupon(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     let input: CreateCouponInput = rt::from_value(args)?;
     Ok(rt::Decoded {
@@ -116,6 +116,7 @@ fn decode_create_coupon(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError>
         upstream: Some(input.to_upstream()?),
         canonical: input.idempotency_key.is_some().then(|| rt::canonical(&input)),
         idempotency_key: input.idempotency_key,
+        builtin: None,
     })
 }
 /// Arguments of `list_classes` (List classes).
@@ -185,7 +186,7 @@ impl ListClassesInput {
         Ok(req)
     }
 }
-/// Decodes validated arguments of `list_classes` into its Cedar context and upstream request.
+/// Decodes validated arguments of `list_classes` into its Cedar context and upstream request (or its built-in handler's typed input).
 fn decode_list_classes(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     let input: ListClassesInput = rt::from_value(args)?;
     Ok(rt::Decoded {
@@ -193,6 +194,7 @@ fn decode_list_classes(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> 
         upstream: Some(input.to_upstream()?),
         canonical: None,
         idempotency_key: None,
+        builtin: None,
     })
 }
 /// Arguments of `search_studios` (Search studios).
@@ -235,7 +237,7 @@ impl SearchStudiosInput {
         Ok(req)
     }
 }
-/// Decodes validated arguments of `search_studios` into its Cedar context and upstream request.
+/// Decodes validated arguments of `search_studios` into its Cedar context and upstream request (or its built-in handler's typed input).
 fn decode_search_studios(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     let input: SearchStudiosInput = rt::from_value(args)?;
     Ok(rt::Decoded {
@@ -243,6 +245,7 @@ fn decode_search_studios(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError
         upstream: Some(input.to_upstream()?),
         canonical: None,
         idempotency_key: None,
+        builtin: None,
     })
 }
 /// When it runs.
@@ -353,7 +356,7 @@ impl UpdateClassInput {
         Ok(req)
     }
 }
-/// Decodes validated arguments of `update_class` into its Cedar context and upstream request.
+/// Decodes validated arguments of `update_class` into its Cedar context and upstream request (or its built-in handler's typed input).
 fn decode_update_class(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     let input: UpdateClassInput = rt::from_value(args)?;
     Ok(rt::Decoded {
@@ -361,6 +364,7 @@ fn decode_update_class(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> 
         upstream: Some(input.to_upstream()?),
         canonical: input.idempotency_key.is_some().then(|| rt::canonical(&input)),
         idempotency_key: input.idempotency_key,
+        builtin: None,
     })
 }
 /// Arguments of `whoami` (Who am I).
@@ -384,7 +388,7 @@ impl WhoamiInput {
     }
 }
 impl WhoamiInput {}
-/// Decodes validated arguments of `whoami` into its Cedar context and upstream request.
+/// Decodes validated arguments of `whoami` into its Cedar context and upstream request (or its built-in handler's typed input).
 fn decode_whoami(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
     let input: WhoamiInput = rt::from_value(args)?;
     Ok(rt::Decoded {
@@ -392,6 +396,7 @@ fn decode_whoami(args: rt::Value) -> Result<rt::Decoded, rt::DecodeError> {
         upstream: None,
         canonical: None,
         idempotency_key: None,
+        builtin: Some(rt::BuiltinInput::Whoami(input)),
     })
 }
 /// Every tool of the manifest, sorted by name.
