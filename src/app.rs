@@ -100,6 +100,7 @@ impl App {
         let shared = (store.backend() == "postgres").then(|| store.clone());
         let limits = Limits::new(&config.rate_limit_per_minute, shared);
         let oauth = crate::oauth::OAuth::new(
+            &store,
             crate::oauth::grants::Grants::new(store.clone(), config.oauth_access_token_ttl_secs),
             config.oauth_allow_private_client_metadata,
             config.oauth_max_clients,

@@ -15,6 +15,7 @@
 //! the client's address; never a password, code, token or verifier.
 
 pub mod cimd;
+pub mod flows;
 pub mod grants;
 pub mod limits;
 pub mod pages;
@@ -35,35 +36,13 @@ use crate::app::App;
 use crate::audit::{Outcome, Record};
 use crate::auth::Rejection;
 use crate::authz::Principal;
+use crate::store::{Store, StoreError, Timestamp};
 use crate::tool::catalog::SCOPES;
+use flows::{Flow, Flows, SignedIn};
 use grants::{Client, Grants, NewGrant, TokenError};
-use limits::{Attempts, Backoff, Buckets, Checks, ClientAddr, Refused};
+use limits::{Attempts, Backoff, Buckets, Checks, ClientAddr, Refused, SharedAttempts};
 
-/// How long a sign-in and consent flow may take.
-const FLOW_TTL: Duration = Duration::from_secs(600);
 const CSRF_COOKIE: &str = "flowgate_csrf";
-
-/// The studio user who signed in during a flow.
-#[derive(Debug, Clone)]
-struct SignedIn {
-    user_id: String,
-    email: String,
-    name: String,
-    studio_id: String,
-    studio_name: String,
-}
-
-/// One authorization in progress, between the authorize request and the code.
-#[derive(Debug, Clone)]
-struct Flow {
-    csrf: String,
-    client: Client,
-    redirect_uri: String,
-    state: Option<String>,
-    code_challenge: String,
-    requested: BTreeSet<String>,
-    user: Option<SignedIn>,
-}
 
 /// Failed sign-ins per account: 5 free, then 5 s doubling with each failure, up to 15 minutes.
 pub const ACCOUNT_BACKOFF: Backoff = Backoff {
@@ -84,8 +63,8 @@ pub const CHECK_QUEUE: usize = 64;
 pub const CHECK_WAIT: Duration = Duration::from_secs(2);
 /// Registrations per client address: 10 at once, then 20 an hour.
 /// Sign-in flows one address may start (`/oauth/authorize`): at once, and then per hour. A
-/// flow is held in memory for ten minutes, so without this an anonymous client could push
-/// everyone else's sign-in in progress out of the bounded flow cache.
+/// flow is stored for ten minutes and at most [`flows::MAX_FLOWS`] are live, so without this an
+/// anonymous client could fill the flows and keep everyone else from starting a sign-in.
 pub const FLOW_BURST: u32 = 30;
 pub const FLOWS_PER_HOUR: u32 = 600;
 /// Refused bearer credentials recorded per address: at once, and then per hour; past that, one
@@ -118,10 +97,11 @@ pub mod events {
     pub const REGISTER: &str = "oauth.register";
 }
 
-/// The sign-in limits.
+/// The sign-in limits: failures per account in the store (shared by every replica), failures
+/// per address and concurrent checks in this process (see [`limits`]).
 #[derive(Debug)]
 pub struct SignInLimits {
-    pub accounts: Attempts<String>,
+    pub accounts: SharedAttempts,
     pub addresses: Attempts<u128>,
     pub checks: Checks,
 }
@@ -129,20 +109,19 @@ pub struct SignInLimits {
 impl SignInLimits {
     /// Whether `account` or `addr` must wait before another attempt: the refusal, and whom it
     /// concerns (as the sign-in page and as the audit log say it).
-    pub fn refusal(
+    pub async fn refusal(
         &self,
-        account: &String,
+        account: &str,
         addr: ClientAddr,
-    ) -> Option<(Refused, &'static str, &'static str)> {
-        let now = Instant::now();
-        match self.accounts.check(account, now) {
-            Err(r) => Some((r, "this account", "this account")),
-            Ok(()) => self
-                .addresses
-                .check(&addr.key(), now)
-                .err()
-                .map(|r| (r, "your network", "this address")),
+    ) -> Result<Option<(Refused, &'static str, &'static str)>, StoreError> {
+        if let Err(r) = self.accounts.check(account, Timestamp::now()).await? {
+            return Ok(Some((r, "this account", "this account")));
         }
+        Ok(self
+            .addresses
+            .check(&addr.key(), Instant::now())
+            .err()
+            .map(|r| (r, "your network", "this address")))
     }
 }
 
@@ -150,7 +129,8 @@ impl SignInLimits {
 pub struct OAuth {
     pub grants: Grants,
     pub cimd: cimd::Cimd,
-    flows: moka::future::Cache<String, Flow>,
+    /// Sign-ins in progress, in the store.
+    pub flows: Flows,
     registrations: Buckets<u128>,
     /// Flows started, by address.
     flows_started: Buckets<u128>,
@@ -167,15 +147,16 @@ impl std::fmt::Debug for OAuth {
 }
 
 impl OAuth {
-    pub fn new(grants: Grants, allow_private_metadata: bool, max_clients: i64) -> Self {
+    pub fn new(
+        store: &Store,
+        grants: Grants,
+        allow_private_metadata: bool,
+        max_clients: i64,
+    ) -> Self {
         Self {
             grants,
             cimd: cimd::Cimd::new(allow_private_metadata),
-            flows: moka::future::Cache::builder()
-                .name("oauth_flows")
-                .max_capacity(10_000)
-                .time_to_live(FLOW_TTL)
-                .build(),
+            flows: Flows::new(store.clone()),
             registrations: Buckets::new(
                 "registrations_by_address",
                 REGISTRATION_BURST,
@@ -190,7 +171,7 @@ impl OAuth {
                 TRACKED,
             ),
             sign_in: SignInLimits {
-                accounts: Attempts::new("sign_in_failures_by_account", ACCOUNT_BACKOFF, TRACKED),
+                accounts: SharedAttempts::new(store.clone(), ACCOUNT_BACKOFF),
                 addresses: Attempts::new("sign_in_failures_by_address", ADDRESS_BACKOFF, TRACKED),
                 checks: Checks::new(CONCURRENT_CHECKS, CHECK_QUEUE, CHECK_WAIT),
             },
@@ -615,6 +596,18 @@ fn internal(e: &dyn std::fmt::Display) -> Response {
     )
 }
 
+/// A store failure during a sign-in page's step: logged; the person is asked to try again.
+fn page_internal(e: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "oauth store error");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(pages::error(
+            "flowgate could not complete this step. Try again in a moment.",
+        )),
+    )
+        .into_response()
+}
+
 // === authorize ===
 
 async fn find_client(app: &App, client_id: &str) -> Result<Client, String> {
@@ -699,6 +692,12 @@ async fn authorize(
         return page_error("The redirect_uri is not one this application registered.");
     }
     let state = q.get("state").map(String::as_str);
+    if state.is_some_and(|s| s.len() > flows::MAX_STATE) {
+        return page_error(&format!(
+            "The request's state is longer than {} characters.",
+            flows::MAX_STATE
+        ));
+    }
     let fail = |error: &str, d: &str| error_redirect(&app, redirect_uri, state, error, d);
     if q.get("response_type").map(String::as_str) != Some("code") {
         return fail("unsupported_response_type", "response_type must be code");
@@ -743,18 +742,37 @@ async fn authorize(
     if requested.is_empty() {
         return fail("invalid_scope", "no scope was requested");
     }
-    let flow_id = grants::random_token("");
     let csrf = grants::random_token("");
     let flow = Flow {
         csrf: csrf.clone(),
-        client: client.clone(),
+        client_id: client.client_id.clone(),
+        client_name: client.client_name.clone(),
         redirect_uri: redirect_uri.clone(),
         state: state.map(str::to_string),
         code_challenge: challenge.clone(),
         requested,
         user: None,
     };
-    app.oauth.flows.insert(flow_id.clone(), flow).await;
+    let flow_id = match app.oauth.flows.start(&flow).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            tracing::warn!(
+                max = flows::MAX_FLOWS,
+                "refused a sign-in: too many are in progress"
+            );
+            let mut r = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(pages::error(
+                    "Too many sign-ins are in progress right now. Try again in a few minutes.",
+                )),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(60u32));
+            return r;
+        }
+        Err(e) => return page_internal(&e),
+    };
     let html = pages::sign_in(
         &flow_id,
         &csrf,
@@ -801,7 +819,19 @@ fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-/// The flow a form belongs to, if its CSRF token matches both the flow and the cookie.
+/// The answer to a form whose flow is not (or no longer) live.
+fn flow_expired() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(pages::error(
+            "This sign-in has expired. Go back to your assistant and connect again.",
+        )),
+    )
+        .into_response()
+}
+
+/// The flow a form belongs to (read from the store: any replica may have started it), if its
+/// CSRF token matches both the flow and the cookie.
 async fn checked_flow(
     app: &App,
     headers: &HeaderMap,
@@ -809,10 +839,10 @@ async fn checked_flow(
 ) -> Result<(String, Flow), Response> {
     let forbidden = |m: &str| (StatusCode::FORBIDDEN, Html(pages::error(m))).into_response();
     let flow_id = field(f, "flow").unwrap_or_default().to_string();
-    let Some(flow) = app.oauth.flows.get(&flow_id).await else {
-        return Err(forbidden(
-            "This sign-in has expired. Go back to your assistant and connect again.",
-        ));
+    let flow = match app.oauth.flows.get(&flow_id).await {
+        Ok(Some(flow)) => flow,
+        Ok(None) => return Err(flow_expired()),
+        Err(e) => return Err(page_internal(&e)),
     };
     let csrf = field(f, "csrf").unwrap_or_default();
     let from_cookie = cookie(headers, CSRF_COOKIE).unwrap_or_default();
@@ -842,7 +872,7 @@ async fn sign_in(
         let html = pages::sign_in(
             &flow_id,
             &flow.csrf,
-            &flow.client.client_name,
+            &flow.client_name,
             &redirect_host(&flow.redirect_uri),
             Some(error),
             &email,
@@ -858,7 +888,11 @@ async fn sign_in(
 
     // Limits first: a refused attempt never reaches the upstream. They are checked again once
     // a check may start, since failures may have been counted while this attempt waited.
-    let mut refusal = app.oauth.sign_in.refusal(&account, addr);
+    let limits = async || app.oauth.sign_in.refusal(&account, addr).await;
+    let mut refusal = match limits().await {
+        Ok(r) => r,
+        Err(e) => return page_internal(&e),
+    };
     let mut permit = None;
     if refusal.is_none() {
         match app.oauth.sign_in.checks.enter().await {
@@ -871,7 +905,10 @@ async fn sign_in(
                 return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
             }
         }
-        refusal = app.oauth.sign_in.refusal(&account, addr);
+        refusal = match limits().await {
+            Ok(r) => r,
+            Err(e) => return page_internal(&e),
+        };
     }
     if let Some((r, on_page, in_log)) = refusal {
         // One row per back-off period, not one per refused attempt.
@@ -895,9 +932,19 @@ async fn sign_in(
         Err(crate::upstream::UpstreamError::Rejected {
             status: 401 | 400, ..
         }) => {
-            let now = Instant::now();
-            app.oauth.sign_in.accounts.failed(account.clone(), now);
-            app.oauth.sign_in.addresses.failed(addr.key(), now);
+            app.oauth
+                .sign_in
+                .addresses
+                .failed(addr.key(), Instant::now());
+            if let Err(e) = app
+                .oauth
+                .sign_in
+                .accounts
+                .failed(&account, Timestamp::now())
+                .await
+            {
+                return page_internal(&e);
+            }
             audit(
                 &app,
                 user_event(
@@ -924,19 +971,26 @@ async fn sign_in(
     if signed.studio_id.is_empty() || signed.user_id.is_empty() {
         return again("Your studio's platform gave an answer flowgate cannot use.");
     }
-    app.oauth.sign_in.accounts.reset(&account);
+    if let Err(e) = app.oauth.sign_in.accounts.reset(&account).await {
+        return page_internal(&e);
+    }
     let record = Record {
         studio: Some(signed.studio_id.clone()),
         principal_id: Some(signed.user_id.clone()),
-        arguments: Some(json!({"client_id": flow.client.client_id})),
+        arguments: Some(json!({"client_id": flow.client_id})),
         ..user_event(
             Outcome::Ok,
-            &format!("signed in to authorize {}", flow.client.client_name),
+            &format!("signed in to authorize {}", flow.client_name),
         )
     };
     audit(&app, record).await;
+    match app.oauth.flows.signed_in(&flow_id, &signed).await {
+        Ok(true) => {}
+        // Approved or denied meanwhile (another tab, another replica), or expired.
+        Ok(false) => return flow_expired(),
+        Err(e) => return page_internal(&e),
+    }
     flow.user = Some(signed);
-    app.oauth.flows.insert(flow_id.clone(), flow.clone()).await;
     let requested = flow.requested.clone();
     consent_page(&flow_id, &flow, &requested)
 }
@@ -946,7 +1000,7 @@ fn consent_page(flow_id: &str, flow: &Flow, ticked: &BTreeSet<String>) -> Respon
     let html = pages::consent(
         flow_id,
         &flow.csrf,
-        &flow.client.client_name,
+        &flow.client_name,
         &redirect_host(&flow.redirect_uri),
         &user
             .map(|u| format!("{} <{}>", u.name, u.email))
@@ -969,31 +1023,46 @@ async fn consent(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Some(user) = flow.user.clone() else {
-        return (StatusCode::FORBIDDEN, Html(pages::error("Sign in first."))).into_response();
-    };
+    let sign_in_first =
+        || (StatusCode::FORBIDDEN, Html(pages::error("Sign in first."))).into_response();
+    if flow.user.is_none() {
+        return sign_in_first();
+    }
     let action = field(&f, "action").unwrap_or("approve");
     if let Some(preset) = action.strip_prefix("preset:") {
         return consent_page(&flow_id, &flow, &pages::preset(preset, &flow.requested));
     }
+    let ticked: BTreeSet<String> = f
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .filter(|s| flow.requested.contains(s))
+        .collect();
+    if action != "deny" && ticked.is_empty() {
+        return consent_page(&flow_id, &flow, &ticked);
+    }
+    // The flow is used up, whichever way the answer goes: a replayed form (on this replica or
+    // another) finds it gone and cannot mint a second code. What was taken is what is granted.
+    let flow = match app.oauth.flows.take(&flow_id).await {
+        Ok(Some(flow)) => flow,
+        Ok(None) => return flow_expired(),
+        Err(e) => return page_internal(&e),
+    };
+    let Some(user) = flow.user.clone() else {
+        return sign_in_first();
+    };
     if action == "deny" {
-        app.oauth.flows.invalidate(&flow_id).await;
         let record = Record {
             studio: Some(user.studio_id.clone()),
             principal_kind: Some("user".into()),
             principal_id: Some(user.user_id.clone()),
             principal_name: Some(user.email.clone()),
-            arguments: Some(
-                json!({"client_id": flow.client.client_id, "requested": flow.requested}),
-            ),
+            arguments: Some(json!({"client_id": flow.client_id, "requested": flow.requested})),
             ..event(
                 events::CONSENT,
                 Outcome::Denied,
                 addr,
-                &format!(
-                    "{} denied access to {}",
-                    user.email, flow.client.client_name
-                ),
+                &format!("{} denied access to {}", user.email, flow.client_name),
             )
         };
         audit(&app, record).await;
@@ -1005,23 +1074,12 @@ async fn consent(
             "the studio owner denied the request",
         );
     }
-    let ticked: BTreeSet<String> = f
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.clone())
-        .filter(|s| flow.requested.contains(s))
-        .collect();
-    if ticked.is_empty() {
-        return consent_page(&flow_id, &flow, &ticked);
-    }
-    // The flow is used up: a replayed form cannot mint a second code.
-    app.oauth.flows.invalidate(&flow_id).await;
     let grant = NewGrant {
         studio: &user.studio_id,
         user_id: &user.user_id,
         user_email: &user.email,
-        client_id: &flow.client.client_id,
-        client_name: &flow.client.client_name,
+        client_id: &flow.client_id,
+        client_name: &flow.client_name,
         scopes: &ticked,
         resource: &app.mcp_url(),
         redirect_uri: &flow.redirect_uri,
@@ -1032,7 +1090,7 @@ async fn consent(
             let granted = grants::GrantRef {
                 id,
                 studio: user.studio_id.clone(),
-                client_name: flow.client.client_name.clone(),
+                client_name: flow.client_name.clone(),
             };
             let mut record = grant_event(
                 events::CONSENT,
@@ -1042,12 +1100,12 @@ async fn consent(
                 &format!(
                     "{} approved {}: {}",
                     user.email,
-                    flow.client.client_name,
+                    flow.client_name,
                     ticked.iter().cloned().collect::<Vec<_>>().join(" ")
                 ),
             );
             record.arguments = Some(json!({
-                "client_id": flow.client.client_id,
+                "client_id": flow.client_id,
                 "user": user.email,
                 "user_id": user.user_id,
                 "scopes": ticked,

@@ -169,7 +169,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 }
 
 /// Hourly (and at start): prune old audit records and idempotent answers, forget rate-limit
-/// state of idle principals, and remove OAuth registrations that never led to a grant (24 h).
+/// state of idle principals, remove OAuth registrations that never led to a grant (24 h),
+/// expired sign-in flows and failed sign-ins older than an hour.
 async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -193,6 +194,14 @@ async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
                 "removed registrations that never led to a grant"
             ),
             Err(e) => tracing::warn!(error = %e, "cannot remove unused OAuth registrations"),
+        }
+        // Sign-ins in progress and failed sign-ins past their time (flows are also pruned
+        // whenever one starts).
+        if let Err(e) = app.oauth.flows.prune().await {
+            tracing::warn!(error = %e, "cannot remove expired sign-in flows");
+        }
+        if let Err(e) = app.oauth.sign_in.accounts.prune().await {
+            tracing::warn!(error = %e, "cannot forget old failed sign-ins");
         }
     }
 }

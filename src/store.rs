@@ -6,10 +6,11 @@
 //! - **PostgreSQL** (`postgres://…`): shared by every replica of the gateway.
 //!
 //! Each operation is a method of [`Store`] in the module of what it concerns ([`keys`],
-//! [`oauth`], [`audit`], [`idempotency`], [`coordination`]). Its SQL is written once, in the
-//! dialect both backends speak (`$n` parameters, `ON CONFLICT`, `RETURNING`), and runs on
-//! whichever pool the store opened ([`on_db!`]); where the backends differ (time storage,
-//! migrations, how other processes are told of a revocation) the backend's module says how.
+//! [`oauth`], [`flows`], [`audit`], [`idempotency`], [`coordination`]). Its SQL is written
+//! once, in the dialect both backends speak (`$n` parameters, `ON CONFLICT`, `RETURNING`), and
+//! runs on whichever pool the store opened ([`on_db!`]); where the backends differ (time
+//! storage, migrations, how other processes are told of a revocation) the backend's module says
+//! how.
 //! Times are [`Timestamp`]s. Writes on the call path go through the group-commit [`writer`].
 //!
 //! Files hold secrets' hashes, OAuth state and the audit log, so they are private: a data
@@ -20,6 +21,7 @@
 
 pub mod audit;
 pub mod coordination;
+pub mod flows;
 pub mod idempotency;
 pub mod keys;
 pub mod oauth;

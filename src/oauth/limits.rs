@@ -1,12 +1,18 @@
 //! Limits that keep sign-in and registration from being abused: who is asking
-//! ([`ClientAddr`]), failed sign-ins per account and per address with a growing back-off
-//! ([`Attempts`]), how many password checks run at once ([`Checks`]), and registrations per
-//! address ([`Buckets`]).
+//! ([`ClientAddr`]), failed sign-ins per account ([`SharedAttempts`], in the store) and per
+//! address ([`Attempts`], in this process) with a growing back-off, how many password checks run
+//! at once ([`Checks`]), and registrations per address ([`Buckets`]).
 //!
 //! Contract: every piece of state here is bounded (moka caches with a capacity and a time to
-//! live), keyed by a normalised e-mail or by a client address (IPv4 whole, IPv6 by its /64, so
-//! one host cannot pose as many). A refusal says how long to wait, and says once per back-off
-//! period that it is the first refusal (so callers audit refusals without a flood of rows).
+//! live; store rows forgotten after an hour and pruned by housekeeping), keyed by a normalised
+//! e-mail or by a client address (IPv4 whole, IPv6 by its /64, so one host cannot pose as many).
+//! A refusal says how long to wait, and says once per back-off period that it is the first
+//! refusal (so callers audit refusals without a flood of rows).
+//!
+//! Across replicas: the per-account back-off is shared through the store, so N replicas allow
+//! an account no more guesses than one does. The per-address back-off, the concurrent checks and
+//! the buckets stay per process: behind N replicas an address gets up to N times their
+//! allowance (they protect each process and the upstream from floods, which are per process too).
 
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
@@ -20,6 +26,8 @@ use axum::http::{Extensions, HeaderMap};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::app::App;
+use crate::auth::secret_hash;
+use crate::store::{Store, StoreError, Timestamp};
 
 // === client address ===
 
@@ -206,6 +214,78 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Attempts<K> {
     /// Forgets `key`'s failures (after a success).
     pub fn reset(&self, key: &K) {
         self.cache.invalidate(key);
+    }
+}
+
+// === failed attempts shared by every replica ===
+
+/// Failed attempts by key (an e-mail, kept as its SHA-256) in the store, with the same back-off
+/// as [`Attempts`]: every replica sees every failure, and of concurrent refusals on any replicas
+/// one is told it is the first. Failures are forgotten an hour after the last one.
+#[derive(Debug, Clone)]
+pub struct SharedAttempts {
+    store: Store,
+    policy: Backoff,
+}
+
+impl SharedAttempts {
+    pub fn new(store: Store, policy: Backoff) -> Self {
+        Self { store, policy }
+    }
+
+    /// How long failures are remembered after the last one.
+    fn memory(&self) -> chrono::Duration {
+        let keep = self.policy.cap.max(Duration::from_secs(3600));
+        chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::hours(1))
+    }
+
+    /// Whether `key` may try at `now`.
+    pub async fn check(
+        &self,
+        key: &str,
+        now: Timestamp,
+    ) -> Result<Result<(), Refused>, StoreError> {
+        let hashed = secret_hash(key);
+        let Some(row) = self
+            .store
+            .sign_in_failures(&hashed, now - self.memory())
+            .await?
+        else {
+            return Ok(Ok(()));
+        };
+        let count = u32::try_from(row.failures).unwrap_or(u32::MAX);
+        let Some(delay) = self.policy.delay(count) else {
+            return Ok(Ok(()));
+        };
+        let until = row.last_failed_at + chrono::Duration::from_std(delay).unwrap_or_default();
+        let Ok(retry_after) = until.0.signed_duration_since(now.0).to_std() else {
+            return Ok(Ok(()));
+        };
+        if retry_after.is_zero() {
+            return Ok(Ok(()));
+        }
+        let first = !row.refusal_seen && self.store.first_sign_in_refusal(&hashed).await?;
+        Ok(Err(Refused { retry_after, first }))
+    }
+
+    /// Counts a failure of `key` at `now`.
+    pub async fn failed(&self, key: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.store
+            .sign_in_failed(&secret_hash(key), now, now - self.memory())
+            .await
+            .map(drop)
+    }
+
+    /// Forgets `key`'s failures (after a success).
+    pub async fn reset(&self, key: &str) -> Result<(), StoreError> {
+        self.store.clear_sign_in_failures(&secret_hash(key)).await
+    }
+
+    /// Deletes failures older than the memory; how many.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        self.store
+            .prune_sign_in_failures(Timestamp::now() - self.memory())
+            .await
     }
 }
 

@@ -11,6 +11,7 @@ mod guarantees;
 mod hardening;
 mod harness;
 mod oauth;
+mod oauth_hops;
 mod operations;
 mod policies;
 mod postgres;

@@ -590,3 +590,210 @@ async fn two_replicas_share_one_rate_limit() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// Sign-in flows: found by their hash only until they expire; the consent step takes one once,
+/// whichever of many concurrent callers asks; starting one removes the expired and refuses past
+/// the cap. Failed sign-ins: every failure made at once is counted, the first refusal is told
+/// once per failure, the count starts over after the memory, and success or pruning forgets it.
+#[tokio::test]
+async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
+    use flowgate::store::flows::{FlowRow, FlowUser};
+    let minutes = chrono::Duration::minutes;
+    for (backend, store, _dir) in backends().await {
+        let now = Timestamp::now();
+        let flow = |expires_at| FlowRow {
+            csrf: "csrf-1".into(),
+            client_id: "fgc_1".into(),
+            client_name: "Claude Desktop".into(),
+            redirect_uri: "http://127.0.0.1:3/cb".into(),
+            state: Some("st".into()),
+            code_challenge: "challenge".into(),
+            requested: "classes:read classes:write".into(),
+            user_id: None,
+            user_email: None,
+            user_name: None,
+            studio_id: None,
+            studio_name: None,
+            expires_at,
+        };
+        assert!(
+            store
+                .insert_flow("h1", &flow(now + minutes(10)), now, 3)
+                .await
+                .unwrap()
+        );
+        let found = store.flow("h1", now).await.unwrap().unwrap();
+        assert_eq!(found.csrf, "csrf-1", "{backend}");
+        assert_eq!(found.state.as_deref(), Some("st"), "{backend}");
+        assert_eq!(found.user_id, None, "{backend}");
+        assert!(store.flow("h2", now).await.unwrap().is_none(), "{backend}");
+
+        // An expired flow is refused, then removed when the next one starts.
+        assert!(
+            store
+                .insert_flow("old", &flow(now - minutes(1)), now, 3)
+                .await
+                .unwrap()
+        );
+        assert!(store.flow("old", now).await.unwrap().is_none(), "{backend}");
+        assert!(
+            store.take_flow("old", now).await.unwrap().is_none(),
+            "{backend}"
+        );
+        assert!(
+            store
+                .insert_flow("h2", &flow(now + minutes(10)), now, 3)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.prune_flows(now).await.unwrap(),
+            0,
+            "{backend}: pruned on insert"
+        );
+        // The cap: three live flows, the fourth is refused (and not stored).
+        assert!(
+            store
+                .insert_flow("h3", &flow(now + minutes(10)), now, 3)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_flow("h4", &flow(now + minutes(10)), now, 3)
+                .await
+                .unwrap()
+        );
+        assert!(store.flow("h4", now).await.unwrap().is_none(), "{backend}");
+
+        let user = FlowUser {
+            user_id: "usr_1",
+            email: "owner@example.com",
+            name: "Owner",
+            studio_id: "std_1",
+            studio_name: "Studio",
+        };
+        let later = now + minutes(20);
+        assert!(store.flow_signed_in("h1", &user, now, later).await.unwrap());
+        assert!(
+            !store
+                .flow_signed_in("nope", &user, now, later)
+                .await
+                .unwrap()
+        );
+        let signed = store.flow("h1", now + minutes(15)).await.unwrap().unwrap();
+        assert_eq!(signed.user_id.as_deref(), Some("usr_1"), "{backend}");
+        assert_eq!(signed.studio_name.as_deref(), Some("Studio"), "{backend}");
+        assert_eq!(signed.expires_at.rfc3339(), later.rfc3339(), "{backend}");
+
+        // Eight takes at once: one gets the flow.
+        let takes = (0..8).map(|_| {
+            let store = store.clone();
+            async move { store.take_flow("h1", now).await.unwrap() }
+        });
+        let taken: Vec<_> = futures::future::join_all(takes)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(taken.len(), 1, "{backend}");
+        assert_eq!(taken[0].user_email.as_deref(), Some("owner@example.com"));
+        assert!(store.flow("h1", now).await.unwrap().is_none(), "{backend}");
+        // Past its time a flow cannot be taken either.
+        assert!(
+            store
+                .take_flow("h2", now + minutes(11))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store.prune_flows(now + minutes(11)).await.unwrap(),
+            2,
+            "{backend}"
+        );
+
+        // Failed sign-ins.
+        let since = now - minutes(60);
+        assert!(
+            store
+                .sign_in_failures("acct", since)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let fails = (0..8).map(|_| {
+            let store = store.clone();
+            async move { store.sign_in_failed("acct", now, since).await.unwrap() }
+        });
+        let mut counts = futures::future::join_all(fails).await;
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=8).collect::<Vec<i64>>(), "{backend}");
+        let row = store
+            .sign_in_failures("acct", since)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((row.failures, row.refusal_seen), (8, false), "{backend}");
+        let refusals = (0..4).map(|_| {
+            let store = store.clone();
+            async move { store.first_sign_in_refusal("acct").await.unwrap() }
+        });
+        let firsts = futures::future::join_all(refusals).await;
+        assert_eq!(firsts.iter().filter(|f| **f).count(), 1, "{backend}");
+        assert!(
+            store
+                .sign_in_failures("acct", since)
+                .await
+                .unwrap()
+                .unwrap()
+                .refusal_seen
+        );
+        // Another failure: counted, and the next refusal is a first again.
+        assert_eq!(store.sign_in_failed("acct", now, since).await.unwrap(), 9);
+        assert!(
+            store.first_sign_in_refusal("acct").await.unwrap(),
+            "{backend}"
+        );
+        // An hour after the last failure it is forgotten, and counting starts over.
+        let hour_later = now + minutes(61);
+        assert!(
+            store
+                .sign_in_failures("acct", hour_later - minutes(60))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let again = store
+            .sign_in_failed("acct", hour_later, hour_later - minutes(60))
+            .await
+            .unwrap();
+        assert_eq!(again, 1, "{backend}");
+        store.clear_sign_in_failures("acct").await.unwrap();
+        assert!(
+            store
+                .sign_in_failures("acct", since)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        store
+            .sign_in_failed("stale", since - minutes(1), since)
+            .await
+            .unwrap();
+        store.sign_in_failed("fresh", now, since).await.unwrap();
+        assert_eq!(
+            store.prune_sign_in_failures(since).await.unwrap(),
+            1,
+            "{backend}"
+        );
+        assert!(
+            store
+                .sign_in_failures("fresh", since)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        store.close().await.unwrap();
+    }
+}
