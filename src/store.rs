@@ -6,7 +6,7 @@
 //! - **PostgreSQL** (`postgres://…`): shared by every replica of the gateway.
 //!
 //! Each operation is a method of [`Store`] in the module of what it concerns ([`keys`],
-//! [`oauth`], [`audit`], [`idempotency`], [`coordination`]). Its SQL is written once, in the
+//! [`oauth`], [`audit`], [`idempotency`], [`coordination`], [`sessions`]). Its SQL is written once, in the
 //! dialect both backends speak (`$n` parameters, `ON CONFLICT`, `RETURNING`), and runs on
 //! whichever pool the store opened ([`on_db!`]); where the backends differ (time storage,
 //! migrations, how other processes are told of a revocation) the backend's module says how.
@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod oauth;
 mod postgres;
+pub mod sessions;
 mod sqlite;
 pub mod time;
 pub mod writer;
@@ -156,6 +157,8 @@ pub struct Store {
     db: Db,
     location: Location,
     revocations: Revocations,
+    /// Ended MCP sessions, as this process knows them (see [`sessions`]).
+    ended: Arc<sessions::EndedSessions>,
     /// The group-commit writer's queue, started by the first write (see [`writer`]).
     writer: Arc<OnceLock<mpsc::Sender<writer::Job>>>,
 }
@@ -164,7 +167,7 @@ impl Store {
     /// Opens the store (creating a SQLite file if needed) and applies pending migrations. On
     /// PostgreSQL, replicas starting together migrate once (sqlx holds an advisory lock).
     pub async fn open(location: &Location) -> Result<Self, StoreError> {
-        let (db, revocations) = match location {
+        let (db, revocations, ended) = match location {
             Location::Sqlite(path) => sqlite::open(path).await?,
             Location::Postgres(url) => postgres::open(url).await?,
         };
@@ -172,6 +175,7 @@ impl Store {
             db,
             location: location.clone(),
             revocations,
+            ended,
             writer: Arc::new(OnceLock::new()),
         })
     }

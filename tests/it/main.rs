@@ -15,4 +15,5 @@ mod operations;
 mod policies;
 mod postgres;
 mod prove;
+mod sessions;
 mod store;
