@@ -530,7 +530,7 @@ mod tests {
         let (signed, tag) = id.rsplit_once('.').unwrap();
         let forged = Claims {
             p: "key_b".into(),
-            ..claims.clone()
+            ..claims
         };
         let forged = format!(
             "{PREFIX}{}.{tag}",
