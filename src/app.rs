@@ -45,7 +45,7 @@ pub struct App {
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
     studios: moka::future::Cache<String, StudioInfo>,
-    /// MCP sessions, their owners and the per-principal limit.
+    /// How MCP session ids are signed and checked (the key every replica shares).
     pub sessions: crate::http::sessions::Sessions,
     /// Call traces, exported when `otel_endpoint` is set.
     pub telemetry: crate::telemetry::Telemetry,
@@ -64,12 +64,14 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
+    /// `session_key` is the store's shared secret `mcp-session-key` (read once at start-up).
     pub fn new(
         config: Config,
         authz: Authz,
         store: Store,
         upstream: UpstreamClient,
         base_url: String,
+        session_key: &str,
     ) -> Result<Arc<Self>, String> {
         let registry = Registry::new()?;
         let mut examples = HashMap::new();
@@ -89,7 +91,10 @@ impl App {
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(config.tier_cache_ttl_secs.max(1)))
             .build();
-        let sessions = crate::http::sessions::Sessions::new(config.max_sessions_per_principal);
+        let sessions = crate::http::sessions::Sessions::new(
+            session_key,
+            Duration::from_secs(config.mcp_session_ttl_secs),
+        );
         let idempotency = Idempotency::new(
             store.clone(),
             Duration::from_secs(config.idempotency_ttl_secs),

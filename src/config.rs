@@ -76,8 +76,10 @@ pub struct Config {
     pub body_read_timeout_ms: u64,
     /// On shutdown, how long calls in flight may take to finish, in milliseconds.
     pub shutdown_grace_ms: u64,
-    /// MCP sessions one principal may hold open; opening another closes its oldest.
-    pub max_sessions_per_principal: usize,
+    /// Lifetime of a 2025-11-25 MCP session, in seconds: its id expires this long after
+    /// `initialize` (the client then opens a new one). Sessions cost the gateway no memory, so
+    /// a principal may hold any number.
+    pub mcp_session_ttl_secs: u64,
     /// An OTLP/HTTP collector (`http://collector:4318`) to export call traces to; unset: no
     /// tracing.
     pub otel_endpoint: Option<String>,
@@ -126,7 +128,7 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
-            max_sessions_per_principal: 32,
+            mcp_session_ttl_secs: 24 * 3600,
             otel_endpoint: None,
             otel_service_name: "flowgate".into(),
             idempotency_ttl_secs: 24 * 3600,
@@ -229,9 +231,8 @@ impl Config {
             "SHUTDOWN_GRACE_MS" => {
                 self.shutdown_grace_ms = parse("FLOWGATE_SHUTDOWN_GRACE_MS", value)?;
             }
-            "MAX_SESSIONS_PER_PRINCIPAL" => {
-                self.max_sessions_per_principal =
-                    parse("FLOWGATE_MAX_SESSIONS_PER_PRINCIPAL", value)?;
+            "MCP_SESSION_TTL_SECS" => {
+                self.mcp_session_ttl_secs = parse("FLOWGATE_MCP_SESSION_TTL_SECS", value)?;
             }
             "OTEL_ENDPOINT" => self.otel_endpoint = Some(value.to_string()),
             "OTEL_SERVICE_NAME" => self.otel_service_name = value.to_string(),
@@ -351,10 +352,7 @@ impl Config {
             ("header_read_timeout_ms", self.header_read_timeout_ms),
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("max_connections", self.max_connections as u64),
-            (
-                "max_sessions_per_principal",
-                self.max_sessions_per_principal as u64,
-            ),
+            ("mcp_session_ttl_secs", self.mcp_session_ttl_secs),
             (
                 "upstream_max_response_bytes",
                 self.upstream_max_response_bytes as u64,
@@ -395,6 +393,15 @@ impl Config {
                     message: format!("unknown tier `{tier}`"),
                 });
             }
+        }
+        if self.mcp_session_ttl_secs > 30 * 24 * 3600 {
+            return Err(ConfigError::Invalid {
+                key: "mcp_session_ttl_secs",
+                message: format!(
+                    "must be at most 2592000 (30 days), got {}",
+                    self.mcp_session_ttl_secs
+                ),
+            });
         }
         if self.idempotency_ttl_secs == 0 {
             return Err(ConfigError::Invalid {

@@ -1,5 +1,5 @@
-//! The HTTP surface: `/mcp` behind authentication and session binding, the RFC 9728 metadata,
-//! and the health endpoints. Middleware is assembled in [`router`], in the order it runs; the
+//! The HTTP surface: `/mcp` behind authentication and flowgate's own MCP sessions
+//! ([`sessions`]), the RFC 9728 metadata, and the health endpoints. Middleware is assembled in [`router`], in the order it runs; the
 //! [`listener`] serves it within connection and header-time limits.
 
 pub mod guard;
@@ -28,11 +28,15 @@ use crate::config::McpMode;
 use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
 
-/// The whole router. `shutdown` ends every MCP session when cancelled.
+/// The whole router. `shutdown` cancels the MCP requests rmcp is still serving when cancelled.
 ///
-/// In order: the `Host` check (every route but the health probes) → for `/mcp`, authentication
-/// and session binding, then the body guard, then rmcp; for the other routes, the body guard
-/// with a small limit.
+/// In order: the `Host` check (every route but the health probes) → for `/mcp`,
+/// authentication, the body guard, the `Origin` check, the JSON-RPC error mapping, then (in
+/// stateful mode) the session layer, then rmcp; for the other routes, the body guard with a
+/// small limit.
+///
+/// rmcp serves every request statelessly (no session manager, JSON answers): sessions are
+/// flowgate's ([`sessions`]), so any replica serves any session.
 pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
     let hosts = guard::Hosts::of(&app);
     let budget = guard::BodyRules::budget();
@@ -51,29 +55,25 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         .with_cancellation_token(shutdown.child_token())
         // The Host check is `guard::check_host`, in front of every route: rmcp need not repeat it.
         .disable_allowed_hosts()
-        .with_max_request_body_bytes(app.config.max_body_bytes);
+        .with_max_request_body_bytes(app.config.max_body_bytes)
+        .with_legacy_session_mode(false)
+        .with_json_response(true);
     // The Origin check (DNS rebinding) is `guard::check_origin`, in front of rmcp: it knows the
     // gateway's own origin and explains a refusal.
     let gateway = Gateway::new(app.clone());
-    let mcp: Router = match app.config.mcp_mode {
-        McpMode::Stateful => Router::new().route_service(
-            "/mcp",
-            StreamableHttpService::new(
-                move || Ok(gateway.clone()),
-                app.sessions.manager.clone(),
-                config,
-            ),
+    let mcp: Router = Router::new().route_service(
+        "/mcp",
+        StreamableHttpService::new(
+            move || Ok(gateway.clone()),
+            Arc::new(NeverSessionManager::default()),
+            config,
         ),
-        McpMode::Stateless => Router::new().route_service(
-            "/mcp",
-            StreamableHttpService::new(
-                move || Ok(gateway.clone()),
-                Arc::new(NeverSessionManager::default()),
-                config
-                    .with_legacy_session_mode(false)
-                    .with_json_response(true),
-            ),
-        ),
+    );
+    let mcp = match app.config.mcp_mode {
+        McpMode::Stateful => {
+            mcp.layer(middleware::from_fn_with_state(app.clone(), sessions::layer))
+        }
+        McpMode::Stateless => mcp,
     };
     let mcp =
         mcp.layer(middleware::from_fn(json_rpc_errors))
@@ -99,8 +99,8 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
         .with_state(app.clone());
     let max_body = app.config.max_body_bytes;
     Router::new()
-        // Every /mcp request is authenticated (before its body is read), then bound to its
-        // session's principal.
+        // Every /mcp request is authenticated (before its body is read); its session, if any,
+        // must belong to the same principal (`sessions`).
         .merge(
             mcp.layer(body(max_body))
                 .layer(middleware::from_fn_with_state(app.clone(), authenticate)),
@@ -112,8 +112,7 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
 }
 
 /// `POST /mcp` requests whose response has not been sent in full: what shutdown waits for
-/// before it ends the sessions (a `GET /mcp` event stream is not counted: it lasts as long as
-/// its session).
+/// before it cancels what rmcp still serves.
 #[derive(Debug, Clone, Default)]
 pub struct InFlight(Arc<std::sync::atomic::AtomicUsize>);
 
@@ -342,7 +341,7 @@ async fn checked_credential(
     checked
 }
 
-/// Authenticates every `/mcp` request and binds sessions to the principal that opened them.
+/// Authenticates every `/mcp` request, and counts the POSTs in flight.
 async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
     let header = req
         .headers()
@@ -425,35 +424,9 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
         }
     };
 
-    // A session belongs to the principal that created it: another credential gets 404, exactly
-    // as if the session did not exist.
-    let owner = format!("{}:{}", principal.kind.as_str(), principal.id);
-    let session = req
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    if let Some(sid) = &session
-        && let Some(bound) = app.sessions.owner(sid)
-        && bound != owner
-    {
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
-    }
     req.extensions_mut().insert(principal);
     let in_flight = (req.method() == axum::http::Method::POST).then(|| app.in_flight.enter());
-    let ending = req.method() == axum::http::Method::DELETE;
-    if ending
-        && let Some(sid) = &session
-        && app.config.mcp_mode == McpMode::Stateful
-        && !app.sessions.is_open(sid).await
-    {
-        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
-    }
     let mut response = next.run(req).await;
-    if ending && response.status() == StatusCode::ACCEPTED {
-        // The session is ended, not queued for ending: clients expect 200 or 204 here.
-        *response.status_mut() = StatusCode::NO_CONTENT;
-    }
     if let Some(guard) = in_flight {
         // Counted until the last byte of the answer is sent (or the client goes away).
         response = response.map(|body| {
@@ -462,14 +435,6 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                 frame
             }))
         });
-    }
-    if session.is_none()
-        && let Some(new) = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-    {
-        app.sessions.opened(&owner, new).await;
     }
     response
 }

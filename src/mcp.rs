@@ -1,5 +1,6 @@
 //! The MCP server: `initialize`, `tools/list` and `tools/call` through rmcp's Streamable HTTP
-//! transport.
+//! transport, which answers every request on its own (2025-11-25 sessions are flowgate's:
+//! `http::sessions`).
 //!
 //! Identity is never taken from a session: the HTTP middleware authenticates every request and
 //! puts the [`Principal`] into the request's extensions, which rmcp hands to each call.
@@ -27,7 +28,8 @@ use crate::call;
 use crate::telemetry::Arrival;
 use crate::tool::{self, Access};
 
-/// The rmcp handler; one per session (or per request when stateless), sharing the [`App`].
+/// The rmcp handler; rmcp serves every request statelessly (sessions are `http::sessions`'s), so
+/// one is cloned per request, sharing the [`App`].
 #[derive(Clone)]
 pub struct Gateway {
     app: Arc<App>,

@@ -40,15 +40,14 @@ pub struct Running {
     pub demo_created: bool,
     /// Cancelled first: stop accepting, finish the requests being answered.
     accepting: CancellationToken,
-    /// Cancelled once the requests in flight are answered: ends the MCP sessions (and so their
-    /// event streams) and the background tasks.
+    /// Cancelled once the requests in flight are answered (or the grace period is over): cancels
+    /// what rmcp still serves, and the background tasks.
     sessions: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    /// Shuts down in order: stops accepting connections and ends MCP sessions; lets the calls
-    /// in flight finish (for at most `shutdown_grace`); commits every audit record and answer
+    /// Shuts down in order: stops accepting connections; lets the calls in flight finish (for at most `shutdown_grace`); commits every audit record and answer
     /// still queued and closes the store; then stops the embedded Management API.
     pub async fn stop(self) {
         let deadline = tokio::time::Instant::now() + self.app.config.shutdown_grace();
@@ -132,7 +131,12 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
         .map(|u| u.trim_end_matches('/').to_string())
         .unwrap_or_else(|| format!("http://{addr}"));
     let embedded = studio_api.is_some();
-    let app = App::new(config, authz, store, upstream, base_url).map_err(anyhow::Error::msg)?;
+    let session_key = store
+        .shared_secret("mcp-session-key")
+        .await
+        .context("cannot read the MCP session signing key from the store")?;
+    let app = App::new(config, authz, store, upstream, base_url, &session_key)
+        .map_err(anyhow::Error::msg)?;
 
     let (demo, demo_created) = if embedded {
         let (keys, created) = demo_keys(&app).await?;
@@ -168,9 +172,9 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     })
 }
 
-/// Hourly (and at start): prune old audit records and idempotent answers, forget rate-limit
-/// state of idle principals, remove OAuth registrations that never led to a grant (24 h),
-/// expired sign-in flows and failed sign-ins older than an hour.
+/// Hourly (and at start): prune old audit records, idempotent answers and the ends of expired
+/// MCP sessions, forget rate-limit state of idle principals, remove OAuth registrations that
+/// never led to a grant (24 h), expired sign-in flows and failed sign-ins older than an hour.
 async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -185,6 +189,9 @@ async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
         }
         if let Err(e) = app.idempotency.prune().await {
             tracing::warn!(error = %e, "cannot prune idempotency records");
+        }
+        if let Err(e) = app.store.prune_ended_sessions().await {
+            tracing::warn!(error = %e, "cannot prune ended MCP sessions");
         }
         app.limits.shrink().await;
         match app.oauth.grants.expire_unused_clients().await {

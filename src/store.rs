@@ -6,11 +6,11 @@
 //! - **PostgreSQL** (`postgres://…`): shared by every replica of the gateway.
 //!
 //! Each operation is a method of [`Store`] in the module of what it concerns ([`keys`],
-//! [`oauth`], [`flows`], [`audit`], [`idempotency`], [`coordination`]). Its SQL is written
-//! once, in the dialect both backends speak (`$n` parameters, `ON CONFLICT`, `RETURNING`), and
-//! runs on whichever pool the store opened ([`on_db!`]); where the backends differ (time
-//! storage, migrations, how other processes are told of a revocation) the backend's module says
-//! how.
+//! [`oauth`], [`flows`], [`audit`], [`idempotency`], [`coordination`], [`sessions`]). Its SQL
+//! is written once, in the dialect both backends speak (`$n` parameters, `ON CONFLICT`,
+//! `RETURNING`), and runs on whichever pool the store opened ([`on_db!`]); where the backends
+//! differ (time storage, migrations, how other processes are told of a revocation) the
+//! backend's module says how.
 //! Times are [`Timestamp`]s. Writes on the call path go through the group-commit [`writer`].
 //!
 //! Files hold secrets' hashes, OAuth state and the audit log, so they are private: a data
@@ -27,6 +27,7 @@ pub mod keys;
 pub mod oauth;
 mod postgres;
 pub mod ratelimit;
+pub mod sessions;
 mod sqlite;
 pub mod time;
 pub mod writer;
@@ -159,6 +160,8 @@ pub struct Store {
     db: Db,
     location: Location,
     revocations: Revocations,
+    /// Ended MCP sessions, as this process knows them (see [`sessions`]).
+    ended: Arc<sessions::EndedSessions>,
     /// The group-commit writer's queue, started by the first write (see [`writer`]).
     writer: Arc<OnceLock<mpsc::Sender<writer::Job>>>,
 }
@@ -167,7 +170,7 @@ impl Store {
     /// Opens the store (creating a SQLite file if needed) and applies pending migrations. On
     /// PostgreSQL, replicas starting together migrate once (sqlx holds an advisory lock).
     pub async fn open(location: &Location) -> Result<Self, StoreError> {
-        let (db, revocations) = match location {
+        let (db, revocations, ended) = match location {
             Location::Sqlite(path) => sqlite::open(path).await?,
             Location::Postgres(url) => postgres::open(url).await?,
         };
@@ -175,6 +178,7 @@ impl Store {
             db,
             location: location.clone(),
             revocations,
+            ended,
             writer: Arc::new(OnceLock::new()),
         })
     }

@@ -484,10 +484,7 @@ fn serve_gateway(
         .env(
             "FLOWGATE_RATE_LIMIT_PER_MINUTE",
             "free=100000000,pro=100000000",
-        )
-        // The scaling curves open hundreds of sessions with one key; the default cap (32 per
-        // key) would close the oldest ones mid-run.
-        .env("FLOWGATE_MAX_SESSIONS_PER_PRINCIPAL", "1000000");
+        );
     if !stateful {
         cmd.arg("--stateless");
     }

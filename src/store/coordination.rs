@@ -14,6 +14,10 @@
 //!   epoch is read again; and every credential lookup reads the epoch too
 //!   ([`Revocations::observe`]), so a replica behind the others catches up on its next lookup.
 //!   The bounded remember time (`auth::REMEMBER`) is the last backstop.
+//!
+//! The same listener carries the ends of MCP sessions (`NOTIFY flowgate_sessions`, see
+//! [`super::sessions`]): after each (re)connection it reloads the ended sessions as it reads the
+//! epoch again, and while it is down their set is not trusted.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
+use super::sessions::EndedSessions;
 use super::{Db, StoreError, private_file};
 
 /// The revocation state at one moment; `None` when it cannot be known (never equal to anything,
@@ -95,12 +100,22 @@ impl Revocations {
             }
         }
     }
+
+    /// Starts the PostgreSQL listener if it is not running (it starts with the first mark).
+    pub(super) fn listen(&self) {
+        if let Revocations::Epoch(e) = self
+            && !e.listening.load(Ordering::Acquire)
+        {
+            e.start();
+        }
+    }
 }
 
 // === SQLite: a marker file ===
 
-/// A small file next to the database (`<db>-revocations`) that every process rewrites, with new
-/// random contents, right after it revokes or rotates a credential.
+/// A small file next to the database that every process rewrites, with new random contents,
+/// right after it changes what the others must know: `<db>-revocations` after it revokes or
+/// rotates a credential, `<db>-sessions` after it ends an MCP session.
 #[derive(Debug, Clone)]
 pub struct RevocationMarker {
     path: PathBuf,
@@ -108,8 +123,13 @@ pub struct RevocationMarker {
 
 impl RevocationMarker {
     pub(super) fn new(db: &Path) -> Self {
+        Self::beside(db, "-revocations")
+    }
+
+    /// The marker `<db><suffix>`.
+    pub(super) fn beside(db: &Path, suffix: &str) -> Self {
         let mut name = db.file_name().unwrap_or_default().to_os_string();
-        name.push("-revocations");
+        name.push(suffix);
         Self {
             path: db.with_file_name(name),
         }
@@ -154,12 +174,15 @@ pub struct Epoch {
     /// The listener task, started by the first [`Epoch::mark`].
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     stopped: AtomicBool,
+    /// The ended MCP sessions, kept by the same listener.
+    ended: Arc<EndedSessions>,
 }
 
 impl Epoch {
-    pub(super) fn new(pool: PgPool) -> Self {
+    pub(super) fn new(pool: PgPool, ended: Arc<EndedSessions>) -> Self {
         Self {
             pool,
+            ended,
             seen: AtomicU64::new(0),
             replica_id: format!("{:032x}", rand::random::<u128>()),
             listening: AtomicBool::new(false),
@@ -196,6 +219,7 @@ impl Epoch {
     fn stop(&self) {
         self.stopped.store(true, Ordering::Release);
         self.listening.store(false, Ordering::Release);
+        self.ended.distrust();
         if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
             task.abort();
         }
@@ -212,16 +236,30 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
         drop(e);
         let connected = async {
             let mut listener = PgListener::connect_with(&pool).await?;
-            listener.listen(CHANNEL).await?;
-            // Listening before reading: a bump after this read is announced to us.
+            listener
+                .listen_all([CHANNEL, super::sessions::CHANNEL])
+                .await?;
+            // Listening before reading: a bump (or an ended session) after this read is
+            // announced to us.
             let n: i64 = sqlx::query_scalar("SELECT n FROM flowgate_epoch")
                 .fetch_one(&pool)
                 .await?;
-            Ok::<_, sqlx::Error>((listener, n))
+            let Some(e) = epoch.upgrade() else {
+                return Ok(None);
+            };
+            e.ended
+                .load(&Db::Postgres(pool.clone()))
+                .await
+                .map_err(|err| match err {
+                    StoreError::Query(q) => q,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                })?;
+            Ok::<_, sqlx::Error>(Some((listener, n)))
         }
         .await;
         let mut listener = match connected {
-            Ok((listener, n)) => {
+            Ok(None) => return,
+            Ok(Some((listener, n))) => {
                 let Some(e) = epoch.upgrade() else { return };
                 e.seen(n);
                 acknowledge(&pool, &e.replica_id, n).await;
@@ -248,6 +286,22 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
                 }
             };
             match received {
+                Ok(Some(note)) if note.channel() == super::sessions::CHANNEL => {
+                    let Some(e) = epoch.upgrade() else { return };
+                    match note
+                        .payload()
+                        .split_once(' ')
+                        .and_then(|(id, exp)| Some((id, exp.parse::<i64>().ok()?)))
+                    {
+                        Some((id, expires)) => e.ended.add(id, expires),
+                        // Not ours to parse: ask the store until the set is read again.
+                        None => {
+                            e.ended.distrust();
+                            e.listening.store(false, Ordering::Release);
+                            break;
+                        }
+                    }
+                }
                 Ok(Some(note)) => {
                     let Some(e) = epoch.upgrade() else { return };
                     match note.payload().parse::<i64>() {
@@ -257,6 +311,7 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
                         }
                         // Not ours to parse: distrust everything until the epoch is read again.
                         Err(_) => {
+                            e.ended.distrust();
                             e.listening.store(false, Ordering::Release);
                             break;
                         }
@@ -267,6 +322,7 @@ async fn listen(epoch: std::sync::Weak<Epoch>) {
                 Ok(None) | Err(_) => {
                     if let Some(e) = epoch.upgrade() {
                         e.listening.store(false, Ordering::Release);
+                        e.ended.distrust();
                     }
                     tracing::warn!("lost the revocation listener's connection; reconnecting");
                     break;

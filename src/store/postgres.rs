@@ -1,6 +1,6 @@
 //! The PostgreSQL backend: a pool on `database_url`, migrations from `migrations/postgres/`
 //! (sqlx takes an advisory lock, so replicas starting together migrate once), and revocations
-//! announced with LISTEN/NOTIFY (see [`super::coordination`]).
+//! and ended MCP sessions announced with LISTEN/NOTIFY (see [`super::coordination`]).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -9,9 +9,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::coordination::{Epoch, Revocations};
+use super::sessions::EndedSessions;
 use super::{Db, StoreError, redact_url};
 
-pub(super) async fn open(url: &str) -> Result<(Db, Revocations), StoreError> {
+pub(super) async fn open(url: &str) -> Result<(Db, Revocations, Arc<EndedSessions>), StoreError> {
     let open_error = |source| StoreError::Open {
         location: redact_url(url),
         source,
@@ -26,6 +27,7 @@ pub(super) async fn open(url: &str) -> Result<(Db, Revocations), StoreError> {
         .await
         .map_err(open_error)?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-    let epoch = Arc::new(Epoch::new(pool.clone()));
-    Ok((Db::Postgres(pool), Revocations::Epoch(epoch)))
+    let ended = Arc::new(EndedSessions::announced());
+    let epoch = Arc::new(Epoch::new(pool.clone(), ended.clone()));
+    Ok((Db::Postgres(pool), Revocations::Epoch(epoch), ended))
 }

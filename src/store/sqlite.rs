@@ -1,16 +1,19 @@
 //! The SQLite backend: one file in the data directory, WAL mode, migrations from
-//! `migrations/sqlite/`, and a revocation marker file beside it (see [`super::coordination`]).
+//! `migrations/sqlite/`, and marker files beside it for revocations and ended MCP sessions (see
+//! [`super::coordination`]).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::coordination::{RevocationMarker, Revocations};
+use super::sessions::EndedSessions;
 use super::{Db, StoreError, private_dir, private_file};
 
-pub(super) async fn open(path: &Path) -> Result<(Db, Revocations), StoreError> {
+pub(super) async fn open(path: &Path) -> Result<(Db, Revocations, Arc<EndedSessions>), StoreError> {
     let open_error = |location: &Path, source| StoreError::Open {
         location: location.display().to_string(),
         source,
@@ -55,5 +58,6 @@ pub(super) async fn open(path: &Path) -> Result<(Db, Revocations), StoreError> {
             source,
         })?;
     }
-    Ok((Db::Sqlite(pool), Revocations::File(marker)))
+    let ended = Arc::new(EndedSessions::beside(path)?);
+    Ok((Db::Sqlite(pool), Revocations::File(marker), ended))
 }

@@ -17,4 +17,5 @@ mod policies;
 mod postgres;
 mod prove;
 mod replicas;
+mod sessions;
 mod store;

@@ -797,3 +797,39 @@ async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
         store.close().await.unwrap();
     }
 }
+
+/// An MCP session ended through one handle on the store (one replica) is known as ended by
+/// another: on SQLite at its next check, on PostgreSQL once the notification arrives. Ending it
+/// twice is refused, and ends whose ids have expired are pruned.
+#[tokio::test]
+async fn an_ended_session_is_ended_for_every_replica() {
+    for (backend, store, _dir) in backends().await {
+        let other = Store::open(store.location()).await.unwrap();
+        let later = Timestamp::now() + chrono::Duration::hours(1);
+        // Each process has looked (PostgreSQL: its listener is up) before the end.
+        assert!(!store.session_ended("n1").await.unwrap(), "{backend}");
+        assert!(!other.session_ended("n1").await.unwrap(), "{backend}");
+        assert!(store.end_session("n1", later).await.unwrap(), "{backend}");
+        assert!(
+            !store.end_session("n1", later).await.unwrap(),
+            "{backend}: once"
+        );
+        assert!(store.session_ended("n1").await.unwrap(), "{backend}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while !other.session_ended("n1").await.unwrap() {
+            assert!(
+                backend == "postgres" && std::time::Instant::now() < deadline,
+                "{backend}: the other replica does not know"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!other.session_ended("n2").await.unwrap(), "{backend}");
+        // An end whose id has expired is pruned (and no longer held).
+        let past = Timestamp::now() - chrono::Duration::seconds(1);
+        assert!(other.end_session("n2", past).await.unwrap(), "{backend}");
+        assert_eq!(store.prune_ended_sessions().await.unwrap(), 1, "{backend}");
+        assert!(store.session_ended("n1").await.unwrap(), "{backend}");
+        other.close().await.unwrap();
+        store.close().await.unwrap();
+    }
+}
