@@ -926,7 +926,8 @@ async fn sign_in(
         return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
     }
     let answer = app.upstream.sign_in(&email, password).await;
-    drop(permit);
+    // The check's slot is given back only once a failure is counted: an attempt waiting for the
+    // slot then sees it when it checks the limits again.
     let user = match answer {
         Ok(v) => v,
         Err(crate::upstream::UpstreamError::Rejected {
@@ -936,13 +937,14 @@ async fn sign_in(
                 .sign_in
                 .addresses
                 .failed(addr.key(), Instant::now());
-            if let Err(e) = app
+            let counted = app
                 .oauth
                 .sign_in
                 .accounts
                 .failed(&account, Timestamp::now())
-                .await
-            {
+                .await;
+            drop(permit);
+            if let Err(e) = counted {
                 return page_internal(&e);
             }
             audit(
@@ -956,10 +958,12 @@ async fn sign_in(
             return again("That e-mail and password do not match a studio account.");
         }
         Err(e) => {
+            drop(permit);
             tracing::warn!(error = %e, "sign-in through the upstream failed");
             return again("Your studio's platform could not be reached. Try again in a moment.");
         }
     };
+    drop(permit);
     let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
     let signed = SignedIn {
         user_id: s(&user["user_id"]),
