@@ -27,6 +27,7 @@ use crate::authz::Principal;
 use crate::config::McpMode;
 use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
+use crate::wire::Refusal;
 
 /// The whole router. `shutdown` cancels the MCP requests rmcp is still serving when cancelled.
 ///
@@ -164,10 +165,7 @@ async fn json_rpc_errors(req: Request, next: Next) -> Response {
     // whole within its limits: this only takes the bytes back out.
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return guard::plain(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read.",
-        );
+        return Refusal::bad_request("The request body could not be read.").into_response();
     };
     let response = next
         .run(Request::from_parts(
@@ -271,15 +269,15 @@ fn challenge(app: &App, rejection: Rejection) -> Response {
             rejection.describe()
         ));
     }
-    let mut response = (
+    let mut refusal = Refusal::new(
         StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": "unauthorized", "error_description": rejection.describe() })),
-    )
-        .into_response();
+        "unauthorized",
+        rejection.describe(),
+    );
     if let Ok(v) = HeaderValue::from_str(&value) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        refusal = refusal.header(header::WWW_AUTHENTICATE, v);
     }
-    response
+    refusal.json()
 }
 
 /// The one row that says further refused credentials from an address are not recorded for a
@@ -361,12 +359,11 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
         Ok(t) => match checked_credential(&app, &mut req, &t).await {
             Ok(result) => result,
             Err(e) => {
-                tracing::error!(error = %e, "cannot check a credential");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Json(json!({"error": "temporarily_unavailable"})),
+                return Refusal::unavailable(
+                    "flowgate cannot check credentials right now. Try again in a moment.",
                 )
-                    .into_response();
+                .because(&e)
+                .json();
             }
         },
     };

@@ -23,3 +23,4 @@ pub mod store;
 pub mod telemetry;
 pub mod tool;
 pub mod upstream;
+pub mod wire;

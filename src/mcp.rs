@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CustomRequest,
-    CustomResult, ErrorCode, GetPromptRequestParams, GetPromptResponse, Implementation,
+    CustomResult, GetPromptRequestParams, GetPromptResponse, Implementation,
     InitializeRequestParams, InitializeResult, ListPromptsResult, ListResourceTemplatesResult,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams,
     ReadResourceResponse, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
@@ -27,6 +27,7 @@ use crate::authz::Principal;
 use crate::call;
 use crate::telemetry::Arrival;
 use crate::tool::{self, Access};
+use crate::wire::Refusal;
 
 /// The rmcp handler; rmcp serves every request statelessly (sessions are `http::sessions`'s), so
 /// one is cloned per request, sharing the [`App`].
@@ -120,14 +121,11 @@ pub fn params_problem(method: &str, params: Option<&Value>) -> Option<String> {
 
 /// "Method not found", said in a sentence that names the method and what is offered instead.
 fn not_offered(method: &str) -> ErrorData {
-    ErrorData::new(
-        ErrorCode::METHOD_NOT_FOUND,
-        format!(
-            "The method {method:?} is not one this server offers: flowgate serves tools \
-             (initialize, ping, tools/list and tools/call)."
-        ),
-        None,
-    )
+    Refusal::not_found(format!(
+        "The method {method:?} is not one this server offers: flowgate serves tools \
+         (initialize, ping, tools/list and tools/call)."
+    ))
+    .json_rpc()
 }
 
 /// The principal the HTTP middleware authenticated for this very request.
@@ -136,7 +134,9 @@ fn principal_of(ctx: &RequestContext<RoleServer>) -> Result<Arc<Principal>, Erro
         .get::<axum::http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Arc<Principal>>())
         .cloned()
-        .ok_or_else(|| ErrorData::internal_error("the request was not authenticated", None))
+        .ok_or_else(|| {
+            Refusal::internal(&"a request reached the MCP handler without a principal").json_rpc()
+        })
 }
 
 impl ServerHandler for Gateway {
@@ -200,7 +200,12 @@ impl ServerHandler for Gateway {
                 .parse::<usize>()
                 .ok()
                 .filter(|i| *i > 0 && *i < visible.len())
-                .ok_or_else(|| ErrorData::invalid_params(format!("invalid cursor: {c}"), None))?,
+                .ok_or_else(|| {
+                    Refusal::bad_request(format!(
+                        "Invalid params: the cursor {c:?} is not one tools/list returned"
+                    ))
+                    .json_rpc()
+                })?,
         };
         let end = (start + self.app.config.tools_page_size).min(visible.len());
         let mut result = ListToolsResult::with_all_items(
@@ -224,7 +229,7 @@ impl ServerHandler for Gateway {
     ) -> Result<CustomResult, ErrorData> {
         Err(
             match params_problem(&request.method, request.params.as_ref()) {
-                Some(message) => ErrorData::invalid_params(message, None),
+                Some(message) => Refusal::bad_request(message).json_rpc(),
                 None => not_offered(&request.method),
             },
         )

@@ -38,6 +38,7 @@ use crate::auth::Rejection;
 use crate::authz::Principal;
 use crate::store::{Store, StoreError, Timestamp};
 use crate::tool::catalog::SCOPES;
+use crate::wire;
 use flows::{Flow, Flows, SignedIn};
 use grants::{Client, Grants, NewGrant, TokenError};
 use limits::{Attempts, Backoff, Buckets, Checks, ClientAddr, Refused, SharedAttempts};
@@ -392,14 +393,7 @@ async fn authorization_server_metadata(State(app): State<Arc<App>>) -> Json<serd
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut r = (
-        status,
-        Json(json!({"error": error, "error_description": description})),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    wire::Refusal::new(status, error.to_string(), description.to_string()).json()
 }
 
 // === registration ===
@@ -588,24 +582,14 @@ async fn register_client(app: &App, body: &[u8]) -> Result<Client, Box<Refusal>>
 }
 
 fn internal(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "oauth store error");
-    oauth_error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "server_error",
-        "flowgate could not complete this request; try again",
-    )
+    wire::Refusal::internal(e).json()
 }
 
 /// A store failure during a sign-in page's step: logged; the person is asked to try again.
 fn page_internal(e: &dyn std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "oauth store error");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Html(pages::error(
-            "flowgate could not complete this step. Try again in a moment.",
-        )),
-    )
-        .into_response()
+    wire::Refusal::internal(e)
+        .saying("flowgate could not complete this step. Try again in a moment.")
+        .page()
 }
 
 // === authorize ===
@@ -638,7 +622,7 @@ fn error_redirect(
 ) -> Response {
     let mut url = match reqwest::Url::parse(redirect_uri) {
         Ok(u) => u,
-        Err(_) => return Html(pages::error(description)).into_response(),
+        Err(_) => return wire::Refusal::bad_request(description.to_string()).page(),
     };
     {
         let mut q = url.query_pairs_mut();
@@ -657,20 +641,16 @@ async fn authorize(
     addr: ClientAddr,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let page_error = |m: &str| (StatusCode::BAD_REQUEST, Html(pages::error(m))).into_response();
+    let page_error = |m: &str| wire::Refusal::bad_request(m.to_string()).page();
     if let Err(refused) = app.oauth.flows_started.take(addr.key(), Instant::now()) {
-        let mut r = (
-            StatusCode::TOO_MANY_REQUESTS,
-            Html(pages::error(&format!(
+        return wire::Refusal::too_many(
+            format!(
                 "Too many sign-ins were started from your network. Try again in {}.",
                 refused.wait_text()
-            ))),
+            ),
+            refused.retry_after,
         )
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&refused.secs().to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+        .page();
     }
     let Some(client_id) = q.get("client_id") else {
         return page_error(
@@ -760,16 +740,11 @@ async fn authorize(
                 max = flows::MAX_FLOWS,
                 "refused a sign-in: too many are in progress"
             );
-            let mut r = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Html(pages::error(
-                    "Too many sign-ins are in progress right now. Try again in a few minutes.",
-                )),
+            return wire::Refusal::unavailable(
+                "Too many sign-ins are in progress right now. Try again in a few minutes.",
             )
-                .into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(60u32));
-            return r;
+            .retry_after(Duration::from_secs(60))
+            .page();
         }
         Err(e) => return page_internal(&e),
     };
@@ -821,13 +796,10 @@ fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// The answer to a form whose flow is not (or no longer) live.
 fn flow_expired() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        Html(pages::error(
-            "This sign-in has expired. Go back to your assistant and connect again.",
-        )),
+    wire::Refusal::forbidden(
+        "This sign-in has expired. Go back to your assistant and connect again.",
     )
-        .into_response()
+    .page()
 }
 
 /// The flow a form belongs to (read from the store: any replica may have started it), if its
@@ -837,7 +809,7 @@ async fn checked_flow(
     headers: &HeaderMap,
     f: &[(String, String)],
 ) -> Result<(String, Flow), Response> {
-    let forbidden = |m: &str| (StatusCode::FORBIDDEN, Html(pages::error(m))).into_response();
+    let forbidden = |m: &str| wire::Refusal::forbidden(m.to_string()).page();
     let flow_id = field(f, "flow").unwrap_or_default().to_string();
     let flow = match app.oauth.flows.get(&flow_id).await {
         Ok(Some(flow)) => flow,
@@ -1027,8 +999,7 @@ async fn consent(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let sign_in_first =
-        || (StatusCode::FORBIDDEN, Html(pages::error("Sign in first."))).into_response();
+    let sign_in_first = || wire::Refusal::forbidden("Sign in first.").page();
     if flow.user.is_none() {
         return sign_in_first();
     }
@@ -1122,7 +1093,7 @@ async fn consent(
     };
     let mut url = match reqwest::Url::parse(&flow.redirect_uri) {
         Ok(u) => u,
-        Err(_) => return Html(pages::error("The redirect URI is not valid.")).into_response(),
+        Err(_) => return wire::Refusal::bad_request("The redirect URI is not valid.").page(),
     };
     {
         let mut q = url.query_pairs_mut();

@@ -9,9 +9,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::Refusal;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
@@ -66,12 +67,12 @@ pub async fn check_host(State(hosts): State<Hosts>, req: Request, next: Next) ->
         .or_else(|| req.uri().authority().map(|a| a.as_str()));
     match host {
         Some(h) if hosts.allows(h) => next.run(req).await,
-        _ => plain(
-            StatusCode::FORBIDDEN,
+        _ => Refusal::forbidden(
             "This flowgate does not answer for the host name in this request's Host header. \
              If it is the gateway's public name, add it to allowed_hosts (FLOWGATE_ALLOWED_HOSTS) \
              or public_url.",
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -112,11 +113,11 @@ pub async fn check_origin(State(origins): State<Origins>, req: Request, next: Ne
     match req.headers().get(header::ORIGIN).map(|v| v.to_str()) {
         None => next.run(req).await,
         Some(Ok(o)) if origins.allows(o) => next.run(req).await,
-        Some(_) => plain(
-            StatusCode::FORBIDDEN,
+        Some(_) => Refusal::forbidden(
             "A web page of another origin may not use this MCP endpoint. If this page is yours, \
              add its origin to allowed_origins (FLOWGATE_ALLOWED_ORIGINS).",
-        ),
+        )
+        .into_response(),
     }
 }
 
@@ -148,13 +149,11 @@ pub async fn read_body(State(rules): State<BodyRules>, req: Request, next: Next)
     let (parts, body) = req.into_parts();
     let read = tokio::time::timeout(rules.timeout, collect(body, &rules)).await;
     match read {
-        Err(_) => plain(
-            StatusCode::REQUEST_TIMEOUT,
-            &format!(
-                "The request body did not arrive within {} s; send it at once.",
-                rules.timeout.as_secs_f64()
-            ),
-        ),
+        Err(_) => Refusal::timeout(format!(
+            "The request body did not arrive within {} s; send it at once.",
+            rules.timeout.as_secs_f64()
+        ))
+        .into_response(),
         Ok(Err(refusal)) => refusal,
         Ok(Ok((bytes, held))) => {
             let response = next
@@ -175,10 +174,8 @@ async fn collect(
     let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|_| {
-            plain(
-                StatusCode::BAD_REQUEST,
-                "The request body could not be read (the connection broke off).",
-            )
+            Refusal::bad_request("The request body could not be read (the connection broke off).")
+                .into_response()
         })?;
         let Ok(data) = frame.into_data() else {
             continue;
@@ -197,13 +194,11 @@ async fn collect(
                 .clone()
                 .try_acquire_many_owned(u32::try_from(more).unwrap_or(u32::MAX))
             else {
-                let mut r = plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                return Err(Refusal::unavailable(
                     "flowgate is receiving too much data at once; retry in a second.",
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return Err(r);
+                )
+                .retry_after(std::time::Duration::from_secs(1))
+                .into_response());
             };
             match &mut held {
                 Some(p) => p.merge(permit),
@@ -216,18 +211,8 @@ async fn collect(
 }
 
 fn too_large(limit: usize) -> Response {
-    plain(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!("The request body is larger than the {limit} bytes this endpoint accepts."),
-    )
-}
-
-/// A one-line plain-text answer.
-pub fn plain(status: StatusCode, text: &str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        format!("{text}\n"),
-    )
-        .into_response()
+    Refusal::too_large(format!(
+        "The request body is larger than the {limit} bytes this endpoint accepts."
+    ))
+    .into_response()
 }

@@ -27,6 +27,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::wire::Refusal;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -139,12 +140,13 @@ pub async fn layer(State(app): State<Arc<App>>, req: Request, next: Next) -> Res
     match *req.method() {
         Method::POST => post(&app, &principal, req, next).await,
         Method::DELETE => delete(&app, &principal, req.headers()).await,
-        _ => (
+        _ => Refusal::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, "POST, DELETE")],
+            "method_not_allowed",
             "Method Not Allowed: flowgate sends no server-initiated messages, so there is no stream to open",
         )
-            .into_response(),
+        .header(header::ALLOW, HeaderValue::from_static("POST, DELETE"))
+        .into_response(),
     }
 }
 
@@ -152,10 +154,7 @@ async fn post(app: &App, principal: &Principal, req: Request, next: Next) -> Res
     let (parts, body) = req.into_parts();
     // Already read whole by the body guard: this only takes the bytes back out.
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return super::guard::plain(
-            StatusCode::BAD_REQUEST,
-            "The request body could not be read.",
-        );
+        return Refusal::bad_request("The request body could not be read.").into_response();
     };
     // A body that is not a JSON-RPC message goes on to rmcp, which refuses it with the
     // right JSON-RPC error (`json_rpc_errors`).
@@ -221,11 +220,7 @@ async fn delete(app: &App, principal: &Principal, headers: &HeaderMap) -> Respon
 /// The request's session, if it has a valid one; else the answer to give.
 async fn check(app: &App, principal: &Principal, headers: &HeaderMap) -> Result<Claims, Response> {
     let Some(id) = headers.get(HEADER) else {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "Bad Request: Session ID is required",
-        )
-            .into_response());
+        return Err(Refusal::bad_request("Bad Request: Session ID is required").into_response());
     };
     let Some(claims) = id
         .to_str()
@@ -245,15 +240,12 @@ async fn check(app: &App, principal: &Principal, headers: &HeaderMap) -> Result<
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response()
+    Refusal::not_found("Not Found: Session not found").into_response()
 }
 
 fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        axum::Json(serde_json::json!({"error": "temporarily_unavailable"})),
-    )
-        .into_response()
+    Refusal::unavailable("flowgate cannot check MCP sessions right now. Try again in a moment.")
+        .json()
 }
 
 /// Whether `Accept` lists `text/event-stream`.
