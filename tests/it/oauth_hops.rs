@@ -11,8 +11,8 @@ use crate::harness::Gateway;
 use crate::oauth::{REDIRECT, VERIFIER, browser, challenge, hidden};
 
 /// The name the load balancer answers for: both replicas' `public_url`.
-const PUBLIC: &str = "http://flowgate.test";
-const OWNER: (&str, &str) = ("owner@lotusflow.example", "lotus-owner-demo");
+pub const PUBLIC: &str = "http://flowgate.test";
+pub const OWNER: (&str, &str) = ("owner@lotusflow.example", "lotus-owner-demo");
 
 /// SQLite (a data directory both share) always; PostgreSQL when available.
 async fn backends() -> Vec<Option<String>> {
@@ -46,19 +46,31 @@ async fn replicas(database_url: Option<String>) -> (Gateway, Gateway) {
     (a, b)
 }
 
-/// Where a replica really listens (the public URL names the load balancer).
-fn at(gw: &Gateway) -> String {
-    format!("http://{}", gw.running.addr)
+/// A replica a browser can reach: an in-process gateway here, a `flowgate serve` process in
+/// `replicas.rs`.
+pub trait Replica {
+    /// Where it really listens (the public URL names the load balancer).
+    fn base(&self) -> String;
+}
+
+impl Replica for Gateway {
+    fn base(&self) -> String {
+        format!("http://{}", self.running.addr)
+    }
+}
+
+fn at(on: &impl Replica) -> String {
+    on.base()
 }
 
 /// One browser (cookies shared by both replicas, as both answer for one host name).
-struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     client_id: String,
 }
 
 impl Browser {
-    async fn register(on: &Gateway) -> Self {
+    pub async fn register(on: &impl Replica) -> Self {
         let http = browser();
         let reg: Value = http
             .post(format!("{}/oauth/register", at(on)))
@@ -74,7 +86,7 @@ impl Browser {
     }
 
     /// `/oauth/authorize` on `on`: the sign-in form's flow and CSRF token.
-    async fn authorize(&self, on: &Gateway) -> (String, String) {
+    pub async fn authorize(&self, on: &impl Replica) -> (String, String) {
         let url = reqwest::Url::parse_with_params(
             &format!("{}/oauth/authorize", at(on)),
             &[
@@ -95,9 +107,9 @@ impl Browser {
         (hidden(&html, "flow"), hidden(&html, "csrf"))
     }
 
-    async fn sign_in(
+    pub async fn sign_in(
         &self,
-        on: &Gateway,
+        on: &impl Replica,
         (flow, csrf): &(String, String),
         (email, password): (&str, &str),
     ) -> (StatusCode, String) {
@@ -117,7 +129,11 @@ impl Browser {
     }
 
     /// Approves `classes:read` only: the answer (a redirect with the code, or a page).
-    async fn approve(&self, on: &Gateway, (flow, csrf): &(String, String)) -> reqwest::Response {
+    pub async fn approve(
+        &self,
+        on: &impl Replica,
+        (flow, csrf): &(String, String),
+    ) -> reqwest::Response {
         self.http
             .post(format!("{}/oauth/authorize/consent", at(on)))
             .form(&[
@@ -131,7 +147,7 @@ impl Browser {
             .unwrap()
     }
 
-    async fn exchange(&self, on: &Gateway, code: &str) -> (u16, Value) {
+    pub async fn exchange(&self, on: &impl Replica, code: &str) -> (u16, Value) {
         let r = self
             .http
             .post(format!("{}/oauth/token", at(on)))
@@ -150,7 +166,7 @@ impl Browser {
     }
 
     /// Authorize on `a`, sign in on `b`, approve on `a`: the code.
-    async fn code(&self, a: &Gateway, b: &Gateway) -> String {
+    pub async fn code(&self, a: &impl Replica, b: &impl Replica) -> String {
         let form = self.authorize(a).await;
         let (status, html) = self.sign_in(b, &form, OWNER).await;
         assert_eq!(status, 200, "{html}");
@@ -160,7 +176,7 @@ impl Browser {
     }
 }
 
-fn code_of(r: &reqwest::Response) -> String {
+pub fn code_of(r: &reqwest::Response) -> String {
     let location = reqwest::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
     assert!(location.as_str().starts_with(REDIRECT), "{location}");
     let param = |name: &str| {

@@ -16,7 +16,7 @@ use crate::postgres;
 
 const BIN: &str = env!("CARGO_BIN_EXE_flowgate");
 /// The address clients would use (a load balancer's); tokens are issued for its `/mcp`.
-const PUBLIC_URL: &str = "http://localhost:18080";
+const PUBLIC_URL: &str = crate::oauth_hops::PUBLIC;
 
 /// The reference API, the database and the replicas of one test.
 pub struct Cluster {
@@ -33,6 +33,12 @@ pub struct Replica {
     pub child: tokio::process::Child,
     /// Its own `/mcp` (the client talks to it directly, as a load balancer would).
     pub mcp: String,
+}
+
+impl crate::oauth_hops::Replica for Replica {
+    fn base(&self) -> String {
+        self.mcp.trim_end_matches("/mcp").to_string()
+    }
 }
 
 fn free_port() -> u16 {
@@ -613,4 +619,45 @@ async fn a_replica_killed_under_load_loses_nothing_and_the_other_keeps_serving()
         started.elapsed()
     );
     store.close().await.unwrap();
+}
+
+/// One-click sign-in across replica processes: authorize on A, sign in on B, consent on A, token
+/// on B; the token then works on both, and the consent form replayed on B is refused.
+#[tokio::test]
+async fn a_sign_in_hops_between_replica_processes() {
+    use crate::oauth_hops::{Browser, OWNER, code_of};
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (&cluster.replicas[0], &cluster.replicas[1]);
+    let browser = Browser::register(a).await;
+    let form = browser.authorize(a).await;
+    let (status, html) = browser.sign_in(b, &form, OWNER).await;
+    assert_eq!(status, 200, "{html}");
+    let approved = browser.approve(a, &form).await;
+    assert!(approved.status().is_redirection(), "{}", approved.status());
+    let code = code_of(&approved);
+    assert_eq!(browser.approve(b, &form).await.status(), 403);
+    let (status, tokens) = browser.exchange(b, &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let http = reqwest::Client::new();
+    for replica in [a, b] {
+        let answer = call(
+            &http,
+            &replica.mcp,
+            access,
+            "list_classes",
+            json!({"limit": 1}),
+        )
+        .await;
+        assert!(answer.ok().is_some(), "{}", answer.text());
+    }
+    // The code again, on A: refused, and the reuse revokes the grant on both replicas.
+    let (status, _) = browser.exchange(a, &code).await;
+    assert_eq!(status, 400);
+    for replica in [a, b] {
+        let answer = call(&http, &replica.mcp, access, "whoami", json!({})).await;
+        assert!(matches!(answer, Answer::Http(401)), "{answer:?}");
+    }
 }
