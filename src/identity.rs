@@ -260,3 +260,220 @@ pub(crate) fn scope_list<T: FromIterator<String>>(stored: &str) -> T {
         .map(str::to_string)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::grants::{NewGrant, Tokens};
+    use crate::store::{Location, Store};
+    use axum::http::HeaderValue;
+
+    fn with_authorization(values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::AUTHORIZATION, HeaderValue::from_bytes(v).unwrap());
+        }
+        headers
+    }
+
+    fn bearer_of(value: &[u8]) -> Result<String, Rejection> {
+        bearer(&with_authorization(&[value])).map(str::to_string)
+    }
+
+    #[test]
+    fn no_authorization_header_is_missing() {
+        assert_eq!(bearer(&HeaderMap::new()), Err(Rejection::Missing));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_in_any_case_and_the_token_trimmed() {
+        for (value, token) in [
+            (&b"Bearer flow_sk_abc"[..], "flow_sk_abc"),
+            (b"bearer flow_sk_abc", "flow_sk_abc"),
+            (b"BEARER flow_sk_abc", "flow_sk_abc"),
+            (b"Bearer    flow_sk_abc   ", "flow_sk_abc"),
+            (b"Bearer \tflow_sk_abc\t", "flow_sk_abc"),
+            // Not a token any store issues, but a token: the lookup refuses it (`Unknown`).
+            (b"Bearer flow_sk_a b", "flow_sk_a b"),
+        ] {
+            assert_eq!(
+                bearer_of(value).as_deref(),
+                Ok(token),
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    #[test]
+    fn other_schemes_empty_tokens_and_non_ascii_headers_are_malformed() {
+        for value in [
+            &b"Basic dXNlcjpwYXNz"[..],
+            b"Token flow_sk_abc",
+            b"Bearerflow_sk_abc",
+            b"Bearer",
+            b"Bearer ",
+            b"Bearer      ",
+            b"Bearer\tflow_sk_abc",
+            b"flow_sk_abc",
+            b"Bearer flow_sk_\xc3\xa9",
+            b"B\xc3\xa9arer flow_sk_abc",
+            b"",
+        ] {
+            assert_eq!(
+                bearer_of(value),
+                Err(Rejection::Malformed),
+                "{}",
+                String::from_utf8_lossy(value)
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_first_authorization_header_counts() {
+        let headers = with_authorization(&[b"Bearer first", b"Bearer second"]);
+        assert_eq!(bearer(&headers), Ok("first"));
+        let headers = with_authorization(&[b"Basic x", b"Bearer second"]);
+        assert_eq!(bearer(&headers), Err(Rejection::Malformed));
+    }
+
+    #[test]
+    fn a_token_is_told_by_its_prefix() {
+        assert_eq!(
+            Credential::of("flow_sk_abc"),
+            Credential::SecretKey("flow_sk_abc")
+        );
+        assert_eq!(
+            Credential::of("flow_at_abc"),
+            Credential::AccessToken("flow_at_abc")
+        );
+        for other in [
+            "flow_rt_abc",
+            "flow_ac_abc",
+            "FLOW_SK_abc",
+            "Flow_at_abc",
+            "sk_abc",
+            "",
+            " flow_sk_abc",
+        ] {
+            assert_eq!(Credential::of(other), Credential::Unknown, "{other:?}");
+        }
+    }
+
+    const RESOURCE: &str = "http://127.0.0.1:9/mcp";
+
+    /// A key and an OAuth grant's tokens, in a fresh SQLite store.
+    async fn credentials(dir: &std::path::Path) -> (Store, Keys, Grants, String, Tokens) {
+        let store = Store::open(&Location::Sqlite(dir.join("identity.sqlite")))
+            .await
+            .unwrap();
+        let keys = Keys::new(store.clone());
+        let grants = Grants::new(store.clone(), 3600);
+        let scopes = keys::parse_scopes("read").unwrap();
+        let secret = keys
+            .create("std_a", "front desk", &scopes, None)
+            .await
+            .unwrap()
+            .secret;
+        let verifier = "v".repeat(43);
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        let redirect = "http://127.0.0.1:9/cb";
+        let client = grants
+            .register_client("Desk app", &[redirect.to_string()])
+            .await
+            .unwrap();
+        let (_, code) = grants
+            .approve(&NewGrant {
+                studio: "std_b",
+                user_id: "usr_1",
+                user_email: "owner@example.com",
+                client_id: &client.client_id,
+                client_name: &client.client_name,
+                scopes: &scopes,
+                resource: RESOURCE,
+                redirect_uri: redirect,
+                code_challenge: &challenge,
+            })
+            .await
+            .unwrap();
+        let tokens = grants
+            .exchange_code(&code, &client.client_id, redirect, &verifier, None)
+            .await
+            .unwrap()
+            .result
+            .unwrap();
+        (store, keys, grants, secret, tokens)
+    }
+
+    /// A secret key goes to the keys, an access token to the grants (for this resource only),
+    /// anything else is refused without asking the store.
+    #[tokio::test]
+    async fn each_kind_of_token_is_checked_where_it_was_issued() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, keys, grants, secret, tokens) = credentials(dir.path()).await;
+        let check = |token: String, resource: &'static str| {
+            let (keys, grants) = (&keys, &grants);
+            async move { look_up(keys, grants, resource, &token).await.unwrap() }
+        };
+
+        let key = check(secret.clone(), RESOURCE).await.unwrap().principal;
+        assert_eq!(
+            (key.kind, key.studio.as_str(), key.name.as_str()),
+            (PrincipalKind::Key, "std_a", "front desk")
+        );
+        let grant = check(tokens.access_token.clone(), RESOURCE)
+            .await
+            .unwrap()
+            .principal;
+        assert_eq!(
+            (grant.kind, grant.studio.as_str(), grant.name.as_str()),
+            (PrincipalKind::Grant, "std_b", "Desk app")
+        );
+
+        // A token with the other kind's prefix is looked up where that kind lives: not found.
+        let swapped_key = secret.replacen(KEY_PREFIX, ACCESS_PREFIX, 1);
+        let swapped_token = tokens.access_token.replacen(ACCESS_PREFIX, KEY_PREFIX, 1);
+        for (token, resource) in [
+            (swapped_key, RESOURCE),
+            (swapped_token, RESOURCE),
+            // The refresh token is a bearer of nothing.
+            (tokens.refresh_token.clone(), RESOURCE),
+            // Issued for another resource.
+            (tokens.access_token.clone(), "http://127.0.0.1:10/mcp"),
+            (secret[KEY_PREFIX.len()..].to_string(), RESOURCE),
+        ] {
+            assert_eq!(
+                check(token.clone(), resource).await.err(),
+                Some(Rejection::Unknown),
+                "{token}"
+            );
+        }
+
+        // Whose is a refused token: the key's or the grant's id, by prefix.
+        let key_owner = owner(&keys, &grants, &secret).await.unwrap();
+        assert_eq!(key_owner, Some((PrincipalKind::Key, key.id.clone())));
+        let grant_owner = owner(&keys, &grants, &tokens.access_token).await.unwrap();
+        assert_eq!(grant_owner, Some((PrincipalKind::Grant, grant.id.clone())));
+        let nobody = owner(&keys, &grants, &tokens.refresh_token).await.unwrap();
+        assert_eq!(nobody, None);
+
+        // With the store closed, a key or token lookup fails, but an unknown kind is refused
+        // all the same: it never reached the store.
+        store.close().await.unwrap();
+        assert!(look_up(&keys, &grants, RESOURCE, &secret).await.is_err());
+        assert!(
+            look_up(&keys, &grants, RESOURCE, &tokens.access_token)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            look_up(&keys, &grants, RESOURCE, "ghp_0123456789")
+                .await
+                .unwrap()
+                .err(),
+            Some(Rejection::Unknown)
+        );
+        assert_eq!(owner(&keys, &grants, "ghp_0123456789").await.unwrap(), None);
+    }
+}
