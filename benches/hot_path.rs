@@ -10,7 +10,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flowgate::authz::{Authz, Principal, PrincipalKind, Studio};
+use flowgate::authz::Authz;
+use flowgate::identity::{Principal, PrincipalKind, Studio};
 use flowgate::tool::Registry;
 use serde_json::Value;
 
@@ -35,6 +36,7 @@ fn bench(c: &mut Criterion) {
     };
     let studio = Studio {
         id: "std_lotus".into(),
+        name: "Lotus".into(),
         tier: "pro".into(),
     };
 
@@ -65,6 +67,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let free = Studio {
         id: "std_lotus".into(),
+        name: "Lotus".into(),
         tier: "free".into(),
     };
     c.bench_function("authorize create_class (deny: free tier)", |b| {
@@ -92,7 +95,7 @@ fn bench_stages(c: &mut Criterion) {
 
 fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Location) {
     use flowgate::audit::{Audit, Record};
-    use flowgate::auth::{Keys, parse_scopes};
+    use flowgate::identity::keys::{Keys, parse_scopes};
     use flowgate::limit::Limits;
     use flowgate::store::Store;
 
@@ -118,7 +121,7 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
 
     // A remembered credential costs one revocation check: the marker file's read on SQLite,
     // an atomic load of the listened-to epoch on PostgreSQL.
-    let remembered = flowgate::auth::Remembered::new(store.revocations().clone());
+    let remembered = flowgate::identity::remembered::Remembered::new(store.revocations().clone());
     let lookup = || async { keys.authenticate(&secret).await };
     rt.block_on(async {
         // PostgreSQL: wait for the listener, so the entry is remembered.

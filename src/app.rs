@@ -6,24 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Audit;
-use crate::auth::{Keys, Remembered};
 use crate::authz::Authz;
 use crate::config::Config;
 use crate::idempotency::Idempotency;
+use crate::identity::Studio;
+use crate::identity::keys::Keys;
+use crate::identity::remembered::Remembered;
 use crate::limit::Limits;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::tool::glue::Expr;
 use crate::tool::{Registry, catalog};
 use crate::upstream::{CallHeaders, Method, UpstreamClient, UpstreamError, UpstreamRequest};
-
-/// A studio as the upstream describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StudioInfo {
-    pub id: String,
-    pub name: String,
-    pub tier: String,
-}
 
 /// Everything a request needs; cloned cheaply as `Arc<App>`.
 pub struct App {
@@ -44,7 +38,7 @@ pub struct App {
     /// The public URL of `/mcp`'s server (no trailing slash), e.g. `http://127.0.0.1:8080`.
     pub base_url: String,
     /// Studio id → studio, from the upstream `GET /studio`. Misses coalesce; errors are not cached.
-    studios: moka::future::Cache<String, StudioInfo>,
+    studios: moka::future::Cache<String, Studio>,
     /// How MCP session ids are signed and checked (the key every replica shares).
     pub sessions: crate::http::sessions::Sessions,
     /// Call traces, exported when `otel_endpoint` is set.
@@ -144,7 +138,7 @@ impl App {
     }
 
     /// The studio with its tier, cached.
-    pub async fn studio(&self, id: &str) -> Result<StudioInfo, UpstreamError> {
+    pub async fn studio(&self, id: &str) -> Result<Studio, UpstreamError> {
         let entry = self
             .studios
             .entry_by_ref(id)
@@ -162,7 +156,7 @@ impl App {
                 let v = self.call_upstream(&req, &headers).await?;
                 let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
                 match (field("id"), field("tier")) {
-                    (Some(sid), Some(tier)) => Ok(StudioInfo {
+                    (Some(sid), Some(tier)) => Ok(Studio {
                         id: sid,
                         name: field("name").unwrap_or_default(),
                         tier,

@@ -5,7 +5,7 @@
 //! sentence a studio owner understands, comes out. It fails closed: a policy that errors, a
 //! request the schema rejects, or no permit at all is a deny, and every deny is explained.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,46 +16,8 @@ use cedar_policy::{
 };
 use flowgate_codegen::policy::{self, PolicyFile};
 
+use crate::identity::{Principal, PrincipalKind, Studio};
 use crate::tool::{self, Access, ToolDef};
-
-/// Who is calling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrincipalKind {
-    /// A secret key (`flow_sk_…`).
-    Key,
-    /// An OAuth grant (an MCP client a studio user approved).
-    Grant,
-}
-
-impl PrincipalKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrincipalKind::Key => "key",
-            PrincipalKind::Grant => "grant",
-        }
-    }
-}
-
-/// A caller, as authentication established it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub kind: PrincipalKind,
-    /// The key or grant id (never the secret).
-    pub id: String,
-    /// The studio it belongs to.
-    pub studio: String,
-    /// The key's name or the OAuth client's name.
-    pub name: String,
-    pub scopes: BTreeSet<String>,
-}
-
-/// The studio a call acts on, with its tier.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Studio {
-    pub id: String,
-    pub tier: String,
-}
 
 /// The outcome of [`Authz::authorize`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -533,6 +495,7 @@ fn default_deny(principal: &Principal, studio: &Studio, tool: &ToolDef) -> Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// `try_authorize` adds the per-call entities without a schema check (it is the hot path);
     /// this is that check, for both kinds of principal, on the studio's own and on another studio.
@@ -550,6 +513,7 @@ mod tests {
             for studio in ["std_a", "std_b"] {
                 let studio = Studio {
                     id: studio.into(),
+                    name: "Studio".into(),
                     tier: "pro".into(),
                 };
                 let (_, _, entities) = authz.call_entities(&principal, &studio).unwrap();
@@ -599,6 +563,7 @@ mod tests {
                     for (id, tier) in [("std_a", "free"), ("std_a", "pro"), ("std_b", "pro")] {
                         let studio = Studio {
                             id: id.into(),
+                            name: "Studio".into(),
                             tier: tier.into(),
                         };
                         let (request, entities, slice) = authz
@@ -667,6 +632,7 @@ mod tests {
         };
         let on = |tier: &str| Studio {
             id: "std_a".into(),
+            name: "Studio A".into(),
             tier: tier.into(),
         };
         let decide =

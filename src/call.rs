@@ -15,10 +15,11 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use serde_json::{Value, json};
 
-use crate::app::{App, StudioInfo};
+use crate::app::App;
 use crate::audit::{self, Outcome, Record};
-use crate::authz::{Decision, Principal, Studio};
+use crate::authz::Decision;
 use crate::idempotency::{self, Guarded};
+use crate::identity::{Principal, Studio};
 use crate::limit::Limited;
 use crate::metrics::Stage;
 use crate::store::Timestamp;
@@ -229,7 +230,7 @@ async fn handle(
 
 /// The studio (for its tier), the rate limit and the audit log's health: checked before
 /// anything else about the call.
-async fn admit(stages: &Stages<'_>, principal: &Principal) -> Result<StudioInfo, Failure> {
+async fn admit(stages: &Stages<'_>, principal: &Principal) -> Result<Studio, Failure> {
     let app = stages.app;
     if !app.audit.healthy() {
         // Fail closed: no call is made that could not be audited. This call's own record is
@@ -291,16 +292,12 @@ async fn finish(stages: &Stages<'_>, call: &CallContext<'_>, message: Option<Str
 async fn run(
     stages: &Stages<'_>,
     call: &mut CallContext<'_>,
-    studio: &StudioInfo,
+    studio: &Studio,
     tool: &Tool,
     args: Value,
 ) -> Result<Value, Failure> {
     let app = stages.app;
     let principal = call.principal;
-    let studio_ref = Studio {
-        id: studio.id.clone(),
-        tier: studio.tier.clone(),
-    };
 
     let validating = Instant::now();
     let prepared = tool.prepare(Some(args.clone()));
@@ -310,7 +307,7 @@ async fn run(
         Err(ArgsError::Invalid(problems)) => {
             // Could this caller ever make this call? Decide with the documented example.
             if let Some(example) = app.example_context(tool.def.name) {
-                let decision = authorize(stages, principal, &studio_ref, tool, example);
+                let decision = authorize(stages, principal, studio, tool, example);
                 if let Decision::Deny { policies, reason } = decision {
                     call.decision = Some("deny");
                     call.policies = policies;
@@ -322,7 +319,7 @@ async fn run(
         Err(ArgsError::Decode(e)) => return Err(Failure::Internal(e)),
     };
 
-    let decision = authorize(stages, principal, &studio_ref, tool, decoded.context);
+    let decision = authorize(stages, principal, studio, tool, decoded.context);
     call.policies = decision.policies().to_vec();
     match decision {
         Decision::Allow { .. } => call.decision = Some("allow"),

@@ -22,9 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::audit::{Outcome, Record};
-use crate::auth::Rejection;
-use crate::authz::Principal;
 use crate::config::McpMode;
+use crate::identity::{self, Principal, Rejection};
 use crate::mcp::Gateway;
 use crate::tool::catalog::SCOPES;
 use crate::wire::Refusal;
@@ -321,7 +320,7 @@ async fn checked_credential(
 ) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
     let started = std::time::Instant::now();
     let at = std::time::SystemTime::now();
-    let checked = crate::oauth::authenticate(app, token).await;
+    let checked = identity::authenticate(app, token).await;
     let took = started.elapsed();
     app.metrics.stage(crate::metrics::Stage::Authenticate, took);
     if app.telemetry.is_on() {
@@ -341,22 +340,10 @@ async fn checked_credential(
 
 /// Authenticates every `/mcp` request, and counts the POSTs in flight.
 async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default().to_string());
-    let token = match header.as_deref() {
-        None => Err(Rejection::Missing),
-        Some(h) => match h.split_once(' ') {
-            Some((scheme, t)) if scheme.eq_ignore_ascii_case("bearer") && !t.trim().is_empty() => {
-                Ok(t.trim().to_string())
-            }
-            _ => Err(Rejection::Malformed),
-        },
-    };
-    let principal: Result<Arc<Principal>, Rejection> = match token {
-        Err(r) => Err(r),
-        Ok(t) => match checked_credential(&app, &mut req, &t).await {
+    let token = identity::bearer(req.headers()).map(str::to_string);
+    let principal: Result<Arc<Principal>, Rejection> = match &token {
+        Err(r) => Err(*r),
+        Ok(t) => match checked_credential(&app, &mut req, t).await {
             Ok(result) => result,
             Err(e) => {
                 return Refusal::unavailable(
@@ -389,18 +376,16 @@ async fn authenticate(State(app): State<Arc<App>>, mut req: Request, next: Next)
                     }
                     return challenge(&app, rejection);
                 }
-                let owner = match header.as_deref().and_then(|h| h.split_once(' ')) {
-                    Some((_, t)) => {
-                        crate::oauth::rejected_credential(&app, t.trim(), rejection).await
-                    }
-                    None => None,
+                let owner = match &token {
+                    Ok(t) => identity::refused_owner(&app, t, rejection).await,
+                    Err(_) => None,
                 };
                 let record = Record {
                     seq: 0,
                     at: crate::store::Timestamp::now(),
                     request_id: uuid::Uuid::new_v4().to_string(),
                     studio: None,
-                    principal_kind: owner.as_ref().map(|(kind, _)| (*kind).to_string()),
+                    principal_kind: owner.as_ref().map(|(kind, _)| kind.as_str().to_string()),
                     principal_id: owner.map(|(_, id)| id),
                     principal_name: None,
                     tool: None,

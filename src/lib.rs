@@ -1,18 +1,19 @@
 //! flowgate: a policy-driven MCP gateway for studio Management APIs.
 //!
-//! A tool call goes through the stages named by the modules: [`http`] (authentication, session
-//! binding) → [`mcp`] (the MCP server) → [`call`] (the call path) → [`tool`] (the catalog generated
-//! from `manifest/`, argument validation) → [`authz`] (the Cedar decision) → [`upstream`] (one
+//! A tool call goes through the stages named by the modules: [`http`] (the bearer check, session
+//! binding) → [`identity`] (who the caller is: a secret key or an OAuth grant, and its studio) →
+//! [`mcp`] (the MCP server) → [`call`] (the call path) → [`tool`] (the catalog generated from
+//! `manifest/`, argument validation) → [`authz`] (the Cedar decision) → [`upstream`] (one
 //! Management API call) → [`audit`]. [`app`] holds the shared state, [`serve`] wires it up.
 
 pub mod app;
 pub mod audit;
-pub mod auth;
 pub mod authz;
 pub mod call;
 pub mod config;
 pub mod http;
 pub mod idempotency;
+pub mod identity;
 pub mod limit;
 pub mod mcp;
 pub mod metrics;

@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use flowgate::auth::{KeyInfo, Keys, parse_scopes};
-use flowgate::authz::{Decision, Principal, PrincipalKind, Studio};
+use flowgate::authz::Decision;
 use flowgate::config::{Config, McpMode};
+use flowgate::identity::keys::{KeyInfo, Keys, parse_scopes};
+use flowgate::identity::{Principal, PrincipalKind, Studio};
 use flowgate::store::{Store, Timestamp, Within};
 use flowgate::tool::Registry;
 use flowgate::{audit, serve};
@@ -663,6 +664,7 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
             };
             let studio = Studio {
                 id: info.studio.clone(),
+                name: String::new(),
                 tier: tier.clone(),
             };
             println!(

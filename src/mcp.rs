@@ -23,8 +23,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::Value;
 
 use crate::app::App;
-use crate::authz::Principal;
 use crate::call;
+use crate::identity::Principal;
 use crate::telemetry::Arrival;
 use crate::tool::{self, Access};
 use crate::wire::Refusal;

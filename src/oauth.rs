@@ -34,8 +34,6 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::{Outcome, Record};
-use crate::auth::Rejection;
-use crate::authz::Principal;
 use crate::store::{Store, StoreError, Timestamp};
 use crate::tool::catalog::SCOPES;
 use crate::wire;
@@ -179,55 +177,6 @@ impl OAuth {
             max_clients,
         }
     }
-}
-
-/// Checks a bearer token: OAuth access tokens here, secret keys in `auth`.
-pub async fn authenticate(
-    app: &App,
-    token: &str,
-) -> Result<Result<Arc<Principal>, Rejection>, crate::store::StoreError> {
-    let (result, remembered) = app
-        .credentials
-        .authenticate(token, async {
-            if token.starts_with(grants::ACCESS_PREFIX) {
-                app.oauth.grants.authenticate(token, &app.mcp_url()).await
-            } else {
-                app.keys.authenticate(token).await
-            }
-        })
-        .await?;
-    if result.is_ok() {
-        app.metrics.cache("credentials", remembered);
-    }
-    Ok(result)
-}
-
-/// The key or grant a refused bearer token belongs to, when the store still knows it (a revoked
-/// or expired one), for the audit log: `("key" | "grant", id)`.
-pub async fn rejected_credential(
-    app: &App,
-    token: &str,
-    rejection: Rejection,
-) -> Option<(&'static str, String)> {
-    if !matches!(rejection, Rejection::Revoked | Rejection::Expired) {
-        return None;
-    }
-    let found = if token.starts_with(grants::ACCESS_PREFIX) {
-        app.oauth
-            .grants
-            .grant_of_token(token)
-            .await
-            .map(|g| g.map(|id| ("grant", id)))
-    } else {
-        app.keys
-            .id_of_secret(token)
-            .await
-            .map(|k| k.map(|id| ("key", id)))
-    };
-    found.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "cannot look up a refused credential");
-        None
-    })
 }
 
 /// Client names are shown on the consent page: control characters and bidirectional

@@ -13,9 +13,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
-use crate::auth::parse_scopes;
 use crate::authz::Authz;
 use crate::config::Config;
+use crate::identity::keys::parse_scopes;
 use crate::store::Store;
 use crate::upstream::{UpstreamClient, UpstreamSettings};
 

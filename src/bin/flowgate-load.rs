@@ -1281,7 +1281,7 @@ async fn scaling_keys(
     }
     let c = args.concurrency.max(1);
     let upstream = start_fast(pin)?;
-    let scopes = flowgate::auth::parse_scopes("all")?;
+    let scopes = flowgate::identity::keys::parse_scopes("all")?;
     println!(
         "keys in the store (read get_class, fast upstream, every client its own key; the table is printed as it goes):"
     );
@@ -1295,7 +1295,7 @@ async fn scaling_keys(
             ..Default::default()
         };
         let store = flowgate::store::Store::open(&config.store_location()?).await?;
-        let secrets = flowgate::auth::Keys::new(store.clone())
+        let secrets = flowgate::identity::keys::Keys::new(store.clone())
             .create_many(upstream.studio, "bench", &scopes, n)
             .await?;
         store.close().await?;

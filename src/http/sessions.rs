@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::app::App;
-use crate::authz::Principal;
+use crate::identity::Principal;
 use crate::store::Timestamp;
 
 /// The header carrying a session id.
@@ -468,7 +468,7 @@ struct InitializeResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authz::PrincipalKind;
+    use crate::identity::PrincipalKind;
 
     fn principal(kind: PrincipalKind, id: &str) -> Principal {
         Principal {

@@ -153,7 +153,7 @@ fn from_row(r: FlowRow) -> Flow {
         redirect_uri: r.redirect_uri,
         state: r.state,
         code_challenge: r.code_challenge,
-        requested: crate::auth::scope_list(&r.requested),
+        requested: crate::identity::scope_list(&r.requested),
         user,
     }
 }

@@ -7,8 +7,7 @@ use base64::Engine as _;
 use chrono::Duration;
 use sha2::{Digest, Sha256};
 
-use crate::auth::{Authenticated, Rejection};
-use crate::authz::{Principal, PrincipalKind};
+use crate::identity::{Authenticated, Principal, PrincipalKind, Rejection};
 use crate::store::oauth::{GrantRow, NewCode};
 use crate::store::{Store, StoreError, Timestamp, Within};
 
@@ -107,8 +106,8 @@ pub struct ClientInfo {
 /// How long a registration that never led to a grant is kept.
 pub const UNUSED_CLIENT_TTL: Duration = Duration::hours(24);
 
-use crate::auth::scope_list;
-pub(crate) use crate::auth::{random_secret as random_token, secret_hash as hash};
+use crate::identity::scope_list;
+pub(crate) use crate::identity::{random_secret as random_token, secret_hash as hash};
 
 fn grant_ref(id: &str, studio: &str, client_name: &str) -> GrantRef {
     GrantRef {

@@ -26,7 +26,7 @@ use axum::http::{Extensions, HeaderMap};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::app::App;
-use crate::auth::secret_hash;
+use crate::identity::secret_hash;
 use crate::store::{Store, StoreError, Timestamp};
 
 // === client address ===

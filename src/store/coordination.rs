@@ -1,6 +1,6 @@
 //! How every process using one store learns, at once, that a credential was revoked or rotated.
 //!
-//! Gateways remember credentials that authenticated (`auth::Remembered`), and trust a
+//! Gateways remember credentials that authenticated (`identity::remembered::Remembered`), and trust a
 //! remembered one only while the store's revocation [`Mark`] is what it was when they looked the
 //! credential up. Revoking or rotating changes the mark ([`Revocations::signal`]) right after the
 //! change commits, so the next request anywhere looks the credential up again.
@@ -13,7 +13,7 @@
 //!   connection is down there is no mark (nothing remembered is trusted); after it reconnects the
 //!   epoch is read again; and every credential lookup reads the epoch too
 //!   ([`Revocations::observe`]), so a replica behind the others catches up on its next lookup.
-//!   The bounded remember time (`auth::REMEMBER`) is the last backstop.
+//!   The bounded remember time (`identity::remembered::REMEMBER`) is the last backstop.
 //!
 //! The same listener carries the ends of MCP sessions (`NOTIFY flowgate_sessions`, see
 //! [`super::sessions`]): after each (re)connection it reloads the ended sessions as it reads the
@@ -64,7 +64,7 @@ impl Revocations {
 
     /// Changes the mark everywhere. Call it after the revocation is committed.
     pub(super) async fn signal(&self, db: &Db) -> Result<(), StoreError> {
-        let secs = crate::auth::REMEMBER.as_secs();
+        let secs = crate::identity::remembered::REMEMBER.as_secs();
         match (self, db) {
             (Revocations::File(marker), _) => {
                 marker.bump().map_err(|e| StoreError::NotPropagated {
@@ -358,7 +358,7 @@ async fn acknowledge(pool: &PgPool, replica_id: &str, n: i64) {
 
 /// Waits until every live replica has acknowledged epoch `n`, so that when a revocation answers,
 /// no replica still trusts the credential. Bounded by [`ACK_WAIT`]; past it the replicas that
-/// lag still learn of it (their listener, their next lookup, at worst `auth::REMEMBER`).
+/// lag still learn of it (their listener, their next lookup, at worst `identity::remembered::REMEMBER`).
 async fn acknowledged(pool: &PgPool, n: i64) {
     let deadline = tokio::time::Instant::now() + ACK_WAIT;
     loop {

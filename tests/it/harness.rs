@@ -52,7 +52,7 @@ impl Gateway {
     }
 
     /// A new secret key of `studio` with `scopes`.
-    pub async fn key(&self, studio: &str, scopes: &[&str]) -> flowgate::auth::NewKey {
+    pub async fn key(&self, studio: &str, scopes: &[&str]) -> flowgate::identity::keys::NewKey {
         let scopes = scopes.iter().map(|s| s.to_string()).collect();
         self.running
             .app

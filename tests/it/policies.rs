@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use flowgate::authz::{Authz, Decision, Principal, PrincipalKind, Studio};
+use flowgate::authz::{Authz, Decision};
+use flowgate::identity::{Principal, PrincipalKind, Studio};
 use flowgate::tool::Registry;
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,6 +87,7 @@ fn decide(authz: &Authz, registry: &Registry, c: &Case) -> Decision {
     };
     let studio = Studio {
         id: c.studio.id.clone(),
+        name: String::new(),
         tier: c.studio.tier.clone(),
     };
     authz.authorize(&principal, &studio, tool.def, decoded.context)

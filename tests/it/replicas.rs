@@ -249,12 +249,12 @@ pub async fn call(
 }
 
 /// A key of a demo studio with every scope, made in the shared store.
-async fn key(store: &Store, studio: &str) -> flowgate::auth::NewKey {
-    flowgate::auth::Keys::new(store.clone())
+async fn key(store: &Store, studio: &str) -> flowgate::identity::keys::NewKey {
+    flowgate::identity::keys::Keys::new(store.clone())
         .create(
             studio,
             "replica test",
-            &flowgate::auth::parse_scopes("all").unwrap(),
+            &flowgate::identity::keys::parse_scopes("all").unwrap(),
             None,
         )
         .await
@@ -448,7 +448,7 @@ async fn grant_token(grants: &flowgate::oauth::grants::Grants) -> String {
     let verifier = "v".repeat(43);
     let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    let scopes = flowgate::auth::parse_scopes("read").unwrap();
+    let scopes = flowgate::identity::keys::parse_scopes("read").unwrap();
     let client = grants
         .register_client("Replica client", &["http://127.0.0.1:9/cb".to_string()])
         .await

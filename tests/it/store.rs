@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use flowgate::audit::{Audit, Filter, Record};
-use flowgate::auth::{KeyError, Keys, Rejection, parse_scopes};
 use flowgate::idempotency::{Claim, Idempotency, Stored};
+use flowgate::identity::Rejection;
+use flowgate::identity::keys::{KeyError, Keys, parse_scopes};
 use flowgate::oauth::grants::{Grants, NewGrant, TokenError};
 use flowgate::store::writer::{Bind, Write};
 use flowgate::store::{Location, Store, Timestamp, Within};

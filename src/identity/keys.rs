@@ -1,25 +1,21 @@
-//! Authentication: secret keys (`flow_sk_…`) and the principal they stand for.
+//! Secret keys (`flow_sk_…`): created, listed, rotated and revoked by the operator's CLI (and
+//! any page that passes `Within::Studio`), and checked when one is presented as a bearer token.
 //!
 //! A secret is `flow_sk_` followed by 32 random bytes (base64url). Only its SHA-256 is stored
 //! (the secret has full entropy, so a fast hash is the right tool), and it is shown once.
-//!
-//! A credential that authenticated is remembered for at most [`REMEMBER`] ([`Remembered`]), so
-//! the hot path does not query the store. Revocation still takes effect on the very next
-//! request, whichever process or replica revoked: revoking or rotating changes the store's
-//! revocation mark (`store::coordination`), and a remembered credential is only used while the
-//! mark is unchanged since it was looked up.
+//! Revoking or rotating changes the store's revocation mark (`store::coordination`), so a
+//! remembered credential ([`super::remembered`]) stops working on its next request.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use crate::authz::{Principal, PrincipalKind};
+use super::{
+    Authenticated, Principal, PrincipalKind, Rejection, random_secret, scope_list, secret_hash,
+};
 use crate::store::keys::{KeyRow, NewKeyRow};
-use crate::store::{Revocations, Store, StoreError, Timestamp, Within};
+use crate::store::{Store, StoreError, Timestamp, Within};
 use crate::tool::catalog::SCOPES;
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// The prefix of every secret key.
 pub const KEY_PREFIX: &str = "flow_sk_";
@@ -63,40 +59,6 @@ pub enum KeyError {
     Store(#[from] StoreError),
 }
 
-/// Why a bearer credential was refused (the client gets 401 either way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
-    Missing,
-    Malformed,
-    Unknown,
-    Revoked,
-    Expired,
-}
-
-impl Rejection {
-    /// A short name, for metric labels.
-    pub fn code(self) -> &'static str {
-        match self {
-            Rejection::Missing => "missing",
-            Rejection::Malformed => "malformed",
-            Rejection::Unknown => "unknown",
-            Rejection::Revoked => "revoked",
-            Rejection::Expired => "expired",
-        }
-    }
-
-    /// For the `WWW-Authenticate` `error_description` and the audit log.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Rejection::Missing => "no bearer token was sent",
-            Rejection::Malformed => "the Authorization header is not a bearer token",
-            Rejection::Unknown => "the token is not valid",
-            Rejection::Revoked => "the token was revoked",
-            Rejection::Expired => "the token has expired",
-        }
-    }
-}
-
 /// Parses `all`, `read` (every `:read` scope) or a comma/space separated list of scopes.
 pub fn parse_scopes(spec: &str) -> Result<BTreeSet<String>, KeyError> {
     let mut out = BTreeSet::new();
@@ -123,35 +85,6 @@ pub fn parse_scopes(spec: &str) -> Result<BTreeSet<String>, KeyError> {
         return Err(KeyError::NoScopes);
     }
     Ok(out)
-}
-
-/// A bearer secret: `prefix` followed by 32 random bytes, base64url. Keys, OAuth codes and
-/// tokens are all made this way.
-pub(crate) fn random_secret(prefix: &str) -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "{prefix}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
-}
-
-/// What the store keeps of a secret: its SHA-256, hex. Secrets have full entropy, so a fast
-/// hash is the right tool.
-pub(crate) fn secret_hash(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A stored space-separated scope list.
-pub(crate) fn scope_list<T: FromIterator<String>>(stored: &str) -> T {
-    stored
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 fn hint(secret: &str) -> String {
@@ -383,93 +316,6 @@ impl From<KeyRow> for KeyInfo {
             last_used_at: r.last_used_at,
             revoked_at: r.revoked_at,
         }
-    }
-}
-
-/// A credential the store accepted.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    pub principal: Principal,
-    /// When the credential stops being valid, if it does.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-/// How long an authenticated credential is remembered at most. Revocation does not wait for
-/// this (see [`Remembered`]); it bounds how stale `last_used_at` can get, and is the backstop if
-/// a revoking process could not announce the revocation.
-pub const REMEMBER: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Credentials that authenticated recently, by the SHA-256 of the bearer token.
-///
-/// An entry is used only while (1) the store's revocation mark is what it was when the
-/// credential was looked up, (2) the credential has not expired, and (3) it is younger than
-/// [`REMEMBER`]. The mark is read *before* the store is queried, so a revocation that commits
-/// during a lookup leaves an entry that is already out of date. Rejections are never remembered.
-#[derive(Debug, Clone)]
-pub struct Remembered {
-    entries: moka::sync::Cache<[u8; 32], Arc<Entry>>,
-    /// How the store the credentials are looked up in announces revocations.
-    revocations: Revocations,
-}
-
-#[derive(Debug)]
-struct Entry {
-    principal: Arc<Principal>,
-    expires_at: Option<DateTime<Utc>>,
-    mark: u128,
-}
-
-impl Remembered {
-    /// Remembers credentials of the store that announces revocations this way.
-    pub fn new(revocations: Revocations) -> Self {
-        Self {
-            entries: moka::sync::Cache::builder()
-                .name("credentials")
-                .max_capacity(100_000)
-                .time_to_live(REMEMBER)
-                .build(),
-            revocations,
-        }
-    }
-
-    /// The principal of `token`, from memory if still valid, otherwise from `lookup` (the store).
-    /// The second value says whether memory answered.
-    pub async fn authenticate<F>(
-        &self,
-        token: &str,
-        lookup: F,
-    ) -> Result<(Result<Arc<Principal>, Rejection>, bool), StoreError>
-    where
-        F: Future<Output = Result<Result<Authenticated, Rejection>, StoreError>>,
-    {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mark = self.revocations.mark();
-        if let Some(mark) = mark
-            && let Some(entry) = self.entries.get(&digest)
-        {
-            if entry.mark == mark && entry.expires_at.is_none_or(|e| e > Utc::now()) {
-                return Ok((Ok(entry.principal.clone()), true));
-            }
-            self.entries.invalidate(&digest);
-        }
-        let principal = match lookup.await? {
-            Err(rejection) => return Ok((Err(rejection), false)),
-            Ok(a) => {
-                let principal = Arc::new(a.principal);
-                if let Some(mark) = mark {
-                    self.entries.insert(
-                        digest,
-                        Arc::new(Entry {
-                            principal: principal.clone(),
-                            expires_at: a.expires_at,
-                            mark,
-                        }),
-                    );
-                }
-                principal
-            }
-        };
-        Ok((Ok(principal), false))
     }
 }
 
