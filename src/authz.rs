@@ -43,6 +43,18 @@ impl Decision {
     }
 }
 
+/// Why a decision could not be made. Never shown to a caller: [`Authz::authorize`] logs it and
+/// denies (fail closed).
+#[derive(Debug, thiserror::Error)]
+enum Undecidable {
+    #[error("cannot build the call's entities: {0}")]
+    Entities(String),
+    #[error("cannot build the authorization request: {0}")]
+    Request(String),
+    #[error("policy evaluation errors: {0}")]
+    Evaluation(String),
+}
+
 /// Why a policy set could not be loaded; every problem listed.
 #[derive(Debug, thiserror::Error)]
 #[error("the policy set is invalid:\n  {}", .0.join("\n  "))]
@@ -261,7 +273,7 @@ impl Authz {
         &self,
         principal: &Principal,
         studio: &Studio,
-    ) -> Result<(EntityUid, EntityUid, Vec<Entity>), String> {
+    ) -> Result<(EntityUid, EntityUid, Vec<Entity>), Undecidable> {
         let studio_uid =
             EntityUid::from_type_name_and_id(self.types.studio.clone(), EntityId::new(&studio.id));
         let principal_studio = EntityUid::from_type_name_and_id(
@@ -279,7 +291,7 @@ impl Authz {
             HashMap::from([("tier".to_string(), tier())]),
             HashSet::new(),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Undecidable::Entities(e.to_string()))?;
 
         // Scopes outside the manifest (e.g. `openid`) are not Cedar values: leave them out.
         let scopes = RestrictedExpression::new_set(
@@ -311,7 +323,7 @@ impl Authz {
             ]),
             HashSet::from([principal_studio.clone()]),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Undecidable::Entities(e.to_string()))?;
 
         let mut entities = vec![principal_entity, studio_entity];
         if principal_studio != studio_uid {
@@ -321,7 +333,7 @@ impl Authz {
                     HashMap::from([("tier".to_string(), tier())]),
                     HashSet::new(),
                 )
-                .map_err(|e| e.to_string())?,
+                .map_err(|e| Undecidable::Entities(e.to_string()))?,
             );
         }
         Ok((principal_uid, studio_uid, entities))
@@ -334,19 +346,18 @@ impl Authz {
         studio: &Studio,
         tool: &ToolDef,
         input: RestrictedExpression,
-    ) -> Result<(Request, Arc<CallEntities>, &ActionSlice), String> {
-        let slice = self
-            .actions
-            .get(tool.action)
-            .ok_or_else(|| format!("no Cedar action for tool {}", tool.name))?;
+    ) -> Result<(Request, Arc<CallEntities>, &ActionSlice), Undecidable> {
+        let slice = self.actions.get(tool.action).ok_or_else(|| {
+            Undecidable::Request(format!("no Cedar action for tool {}", tool.name))
+        })?;
         let call = self.entities_for(principal, studio, tool.action, slice)?;
         let resource = if tool.public {
             self.directory.clone()
         } else {
             call.studio_uid.clone()
         };
-        let context =
-            Context::from_pairs([("input".to_string(), input)]).map_err(|e| e.to_string())?;
+        let context = Context::from_pairs([("input".to_string(), input)])
+            .map_err(|e| Undecidable::Request(e.to_string()))?;
         let request = Request::new(
             call.principal_uid.clone(),
             slice.uid.clone(),
@@ -354,7 +365,7 @@ impl Authz {
             context,
             Some(&self.schema),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Undecidable::Request(e.to_string()))?;
         Ok((request, call, slice))
     }
 
@@ -365,7 +376,7 @@ impl Authz {
         studio: &Studio,
         action: &'static str,
         slice: &ActionSlice,
-    ) -> Result<Arc<CallEntities>, String> {
+    ) -> Result<Arc<CallEntities>, Undecidable> {
         use std::hash::{BuildHasher, Hash, Hasher};
         let mut h = self.recent_hasher.build_hasher();
         (
@@ -393,7 +404,7 @@ impl Authz {
             .entities
             .clone()
             .add_entities(entities, None)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Undecidable::Entities(e.to_string()))?;
         let built = Arc::new(CallEntities {
             principal: principal.clone(),
             studio: studio.clone(),
@@ -412,7 +423,7 @@ impl Authz {
         studio: &Studio,
         tool: &ToolDef,
         input: RestrictedExpression,
-    ) -> Result<Decision, String> {
+    ) -> Result<Decision, Undecidable> {
         let (request, call, slice) = self.request(principal, studio, tool, input)?;
         let response = self
             .authorizer
@@ -425,7 +436,7 @@ impl Authz {
             .collect();
         if !errors.is_empty() {
             // An erroring forbid is skipped by Cedar; treat any error as a deny.
-            return Err(format!("policy evaluation errors: {}", errors.join("; ")));
+            return Err(Undecidable::Evaluation(errors.join("; ")));
         }
         let mut ids: Vec<String> = response
             .diagnostics()
