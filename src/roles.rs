@@ -167,7 +167,7 @@ impl Roles {
         if !SCOPES.iter().any(|d| d.name == scope) {
             return Verdict::Refused(format!("{scope} is not a scope of this gateway."));
         }
-        self.decide(user, &format!("grant:{scope}"))
+        self.decide(user, &format!("grant:{scope}"), "grant this")
     }
 
     /// The scopes of the manifest `user` may grant.
@@ -181,10 +181,11 @@ impl Roles {
 
     /// Whether `user` may do `action` on the settings pages.
     pub fn may(&self, user: User<'_>, action: SettingsAction) -> Verdict {
-        self.decide(user, action.action())
+        self.decide(user, action.action(), "do this")
     }
 
-    fn decide(&self, user: User<'_>, action: &str) -> Verdict {
+    /// One decision; `what` completes "A Staff account cannot …" when no forbid says why.
+    fn decide(&self, user: User<'_>, action: &str, what: &str) -> Verdict {
         let Some(role) = user.role.and_then(Role::parse) else {
             return Verdict::Refused(match user.role {
                 Some(r) => format!(
@@ -193,7 +194,7 @@ impl Roles {
                 None => "Your studio's platform did not say your account's role, so it cannot grant anything.".into(),
             });
         };
-        match self.try_decide(user, role, action) {
+        match self.try_decide(user, role, action, what) {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(action, role = role.as_str(), error = %e, "role decision failed closed");
@@ -204,15 +205,19 @@ impl Roles {
         }
     }
 
-    fn try_decide(&self, user: User<'_>, role: Role, action: &str) -> Result<Verdict, String> {
+    fn try_decide(
+        &self,
+        user: User<'_>,
+        role: Role,
+        action: &str,
+        what: &str,
+    ) -> Result<Verdict, String> {
         let studio =
             EntityUid::from_type_name_and_id(self.studio_type.clone(), EntityId::new(user.studio));
         let principal =
             EntityUid::from_type_name_and_id(self.user_type.clone(), EntityId::new(user.id));
-        let role_uid = EntityUid::from_type_name_and_id(
-            self.role_type.clone(),
-            EntityId::new(role.as_str()),
-        );
+        let role_uid =
+            EntityUid::from_type_name_and_id(self.role_type.clone(), EntityId::new(role.as_str()));
         let entities = [
             Entity::new(
                 principal.clone(),
@@ -262,7 +267,7 @@ impl Roles {
         Ok(Verdict::Refused(reasons.first().map_or_else(
             || {
                 format!(
-                    "Your role ({}) does not allow this: ask the studio's owner.",
+                    "A {} account cannot {what}: ask the studio's owner.",
                     role.title()
                 )
             },
@@ -327,7 +332,7 @@ mod tests {
         );
         assert_eq!(
             roles.may_grant(user("staff"), "classes:write"),
-            Verdict::Refused("Your role (Staff) does not allow this: ask the studio's owner.".into())
+            Verdict::Refused("A Staff account cannot grant this: ask the studio's owner.".into())
         );
         for role in [Some("manager"), None] {
             let u = User { role, ..user("") };
@@ -341,12 +346,16 @@ mod tests {
         let roles = Roles::shipped().unwrap();
         for (role, manage) in [("owner", true), ("admin", true), ("staff", false)] {
             assert_eq!(
-                roles.may(user(role), SettingsAction::ManageKeys).is_allowed(),
+                roles
+                    .may(user(role), SettingsAction::ManageKeys)
+                    .is_allowed(),
                 manage,
                 "{role}"
             );
             assert_eq!(
-                roles.may(user(role), SettingsAction::DisconnectApps).is_allowed(),
+                roles
+                    .may(user(role), SettingsAction::DisconnectApps)
+                    .is_allowed(),
                 manage,
                 "{role}"
             );

@@ -235,7 +235,10 @@ pub const ROLES: [&str; 3] = ["owner", "admin", "staff"];
 
 /// What a studio user may do on the settings pages, one Cedar action each.
 pub const SETTINGS_ACTIONS: [(&str, &str); 5] = [
-    ("view_keys", "See the studio's secret keys on the Developer page."),
+    (
+        "view_keys",
+        "See the studio's secret keys on the Developer page.",
+    ),
     (
         "manage_keys",
         "Create, rotate and revoke the studio's secret keys.",
