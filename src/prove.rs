@@ -199,10 +199,15 @@ impl fmt::Display for Counterexample {
             Some(s) => write!(f, " of studio {s}")?,
             None => write!(f, " of no studio")?,
         }
-        write!(f, " with scopes [{}]", self.scopes.join(", "))?;
+        if self.role.is_none() {
+            write!(f, " with scopes [{}]", self.scopes.join(", "))?;
+        }
         write!(f, " calls {} on {}", self.tool, self.resource)?;
         if let Some(t) = &self.studio_tier {
             write!(f, " (tier {t})")?;
+        }
+        if self.arguments.is_null() {
+            return Ok(());
         }
         write!(f, " with arguments {}", self.arguments)
     }
