@@ -134,19 +134,19 @@ impl Roles {
     /// The role policies shipped in the binary (validated at build time, and again here).
     pub fn shipped() -> Result<Self, PolicyError> {
         Self::from_files(
-            SHIPPED_ROLE_POLICIES
+            &SHIPPED_ROLE_POLICIES
                 .iter()
                 .map(|(name, text)| PolicyFile {
                     name: format!("policies/roles/{name}"),
                     text: (*text).to_string(),
                 })
-                .collect(),
+                .collect::<Vec<_>>(),
         )
     }
 
     /// Role policies from files, validated against the generated schema.
-    pub fn from_files(files: Vec<PolicyFile>) -> Result<Self, PolicyError> {
-        let (schema, policies) = policy::compile(ROLES_SCHEMA, &files).map_err(PolicyError)?;
+    pub fn from_files(files: &[PolicyFile]) -> Result<Self, PolicyError> {
+        let (schema, policies) = policy::compile(ROLES_SCHEMA, files).map_err(PolicyError)?;
         let name = |n: &str| {
             EntityTypeName::from_str(&format!("Roles::{n}"))
                 .map_err(|e| PolicyError(vec![format!("Roles::{n}: {e}")]))

@@ -291,7 +291,8 @@ mod tests {
         let rows = resource_rows(&requested, &ticked, |s| {
             (s == "financials:read").then(|| "not for staff".to_string())
         });
-        let shape: Vec<(&str, Vec<(&str, bool, bool)>, Option<&str>)> = rows
+        type Shape<'a> = (&'a str, Vec<(&'a str, bool, bool)>, Option<&'a str>);
+        let shape: Vec<Shape<'_>> = rows
             .iter()
             .map(|r| {
                 (
