@@ -103,7 +103,7 @@ impl App {
             crate::oauth::grants::Grants::new(store.clone(), config.oauth_access_token_ttl_secs),
             config.oauth_allow_private_client_metadata,
             config.oauth_max_clients,
-        );
+        )?;
         let telemetry = match &config.otel_endpoint {
             Some(endpoint) if cfg!(feature = "otel") => crate::telemetry::Telemetry::start(
                 endpoint,

@@ -19,6 +19,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod oauth;
 pub mod prove;
+pub mod roles;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

@@ -174,7 +174,8 @@ enum PolicyCommand {
     Check { dir: Option<PathBuf> },
     /// Prove the invariants (`DIR/invariants/*.cedar` plus the generated least-privilege ones),
     /// tenant isolation, tiers, reachability and never-errors for every tool with the SMT solver
-    /// cvc5 (default: the built-in policies and invariants). Exits non-zero on any failure.
+    /// cvc5 (default: the built-in policies and invariants); then the role policies of
+    /// `DIR/roles/` against `DIR/roles/invariants/`. Exits non-zero on any failure.
     Prove { dir: Option<PathBuf> },
     /// Print the decision and the deciding policies for one call.
     Explain {
@@ -618,11 +619,23 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
                 None => flowgate::prove::prove_shipped().await?,
             };
             print!("{report}");
-            let failed = report.failed().count();
+            // The role policies: DIR/roles/ when proving a folder that has one.
+            let roles = match &dir {
+                Some(d) if d.join("roles").is_dir() => {
+                    Some(flowgate::prove::roles::prove_dir(&d.join("roles")).await?)
+                }
+                Some(_) => None,
+                None => Some(flowgate::prove::roles::prove_shipped().await?),
+            };
+            if let Some(roles) = &roles {
+                println!("\nRole policies (roles/):");
+                print!("{roles}");
+            }
+            let checks = report.checks.len() + roles.as_ref().map_or(0, |r| r.checks.len());
+            let failed = report.failed().count() + roles.as_ref().map_or(0, |r| r.failed().count());
             if failed > 0 {
                 bail!(
-                    "{failed} of {} checks FAILED: the policies do not imply the invariants (counterexamples above)",
-                    report.checks.len()
+                    "{failed} of {checks} checks FAILED: the policies do not imply the invariants (counterexamples above)",
                 );
             }
             Ok(())

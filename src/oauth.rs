@@ -34,6 +34,7 @@ use serde_json::json;
 
 use crate::app::App;
 use crate::audit::{Outcome, Record};
+use crate::roles::{self, Role, Roles};
 use crate::store::{Store, StoreError, Timestamp};
 use crate::tool::catalog::SCOPES;
 use crate::wire;
@@ -136,6 +137,8 @@ pub struct OAuth {
     /// Refused bearer credentials recorded, by address (used by `http::authenticate`).
     pub rejected_recorded: Buckets<u128>,
     pub sign_in: SignInLimits,
+    /// The role policies: what a signed-in user may grant.
+    pub roles: Roles,
     max_clients: i64,
 }
 
@@ -151,8 +154,8 @@ impl OAuth {
         grants: Grants,
         allow_private_metadata: bool,
         max_clients: i64,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, String> {
+        Ok(Self {
             grants,
             cimd: cimd::Cimd::new(allow_private_metadata),
             flows: Flows::new(store.clone()),
@@ -174,8 +177,9 @@ impl OAuth {
                 addresses: Attempts::new("sign_in_failures_by_address", ADDRESS_BACKOFF, TRACKED),
                 checks: Checks::new(CONCURRENT_CHECKS, CHECK_QUEUE, CHECK_WAIT),
             },
+            roles: Roles::shipped().map_err(|e| e.to_string())?,
             max_clients,
-        }
+        })
     }
 }
 
@@ -317,8 +321,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/oauth/authorize/consent", post(consent))
         .route("/oauth/token", post(token))
         .route("/oauth/revoke", post(revoke))
+        // The pages' one stylesheet (the settings pages will share it).
+        .route(pages::STYLESHEET_PATH, get(stylesheet))
         .layer(DefaultBodyLimit::max(16 * 1024))
         .with_state(app)
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        pages::STYLESHEET,
+    )
+        .into_response()
 }
 
 async fn authorization_server_metadata(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
@@ -697,14 +714,18 @@ async fn authorize(
         }
         Err(e) => return page_internal(&e),
     };
-    let html = pages::sign_in(
-        &flow_id,
-        &csrf,
-        &client.client_name,
-        &redirect_host(redirect_uri),
-        None,
-        "",
-    );
+    let host = redirect_host(redirect_uri);
+    let html = pages::render(&pages::SignIn {
+        flow: &flow_id,
+        csrf: &csrf,
+        client: pages::ClientView {
+            name: &client.client_name,
+            host: &host,
+            verified_by: None,
+        },
+        error: None,
+        email: "",
+    });
     with_csrf_cookie(Html(html).into_response(), &csrf)
 }
 
@@ -789,15 +810,19 @@ async fn sign_in(
     let email = field(&f, "email").unwrap_or_default().trim().to_string();
     let password = field(&f, "password").unwrap_or_default();
     let account = account_key(&email);
+    let host = redirect_host(&flow.redirect_uri);
     let page = |status: StatusCode, error: &str| {
-        let html = pages::sign_in(
-            &flow_id,
-            &flow.csrf,
-            &flow.client_name,
-            &redirect_host(&flow.redirect_uri),
-            Some(error),
-            &email,
-        );
+        let html = pages::render(&pages::SignIn {
+            flow: &flow_id,
+            csrf: &flow.csrf,
+            client: pages::ClientView {
+                name: &flow.client_name,
+                host: &host,
+                verified_by: None,
+            },
+            error: Some(error),
+            email: &email,
+        });
         with_csrf_cookie((status, Html(html)).into_response(), &flow.csrf)
     };
     let again = |error: &str| page(StatusCode::UNAUTHORIZED, error);
@@ -892,6 +917,7 @@ async fn sign_in(
         name: s(&user["name"]),
         studio_id: s(&user["studio"]["id"]),
         studio_name: s(&user["studio"]["name"]),
+        role: user["role"].as_str().map(str::to_string),
     };
     if signed.studio_id.is_empty() || signed.user_id.is_empty() {
         return again("Your studio's platform gave an answer flowgate cannot use.");
@@ -902,7 +928,7 @@ async fn sign_in(
     let record = Record {
         studio: Some(signed.studio_id.clone()),
         principal_id: Some(signed.user_id.clone()),
-        arguments: Some(json!({"client_id": flow.client_id})),
+        arguments: Some(json!({"client_id": flow.client_id, "role": signed.role})),
         ..user_event(
             Outcome::Ok,
             &format!("signed in to authorize {}", flow.client_name),
@@ -916,25 +942,113 @@ async fn sign_in(
         Err(e) => return page_internal(&e),
     }
     flow.user = Some(signed);
-    let requested = flow.requested.clone();
-    consent_page(&flow_id, &flow, &requested)
+    let may = ceiling(&app, &flow);
+    consent_page(&app, &flow_id, &flow, &may, None)
 }
 
-fn consent_page(flow_id: &str, flow: &Flow, ticked: &BTreeSet<String>) -> Response {
-    let user = flow.user.as_ref();
-    let html = pages::consent(
-        flow_id,
-        &flow.csrf,
-        &flow.client_name,
-        &redirect_host(&flow.redirect_uri),
-        &user
-            .map(|u| format!("{} <{}>", u.name, u.email))
-            .unwrap_or_default(),
-        &user.map(|u| u.studio_name.clone()).unwrap_or_default(),
-        &flow.requested,
-        ticked,
-    );
-    with_csrf_cookie(Html(html).into_response(), &flow.csrf)
+/// The studio user of a signed-in flow, as the role policies see them.
+fn role_user(user: &SignedIn) -> roles::User<'_> {
+    roles::User {
+        id: &user.user_id,
+        studio: &user.studio_id,
+        role: user.role.as_deref(),
+    }
+}
+
+/// The scopes of `flow` the signed-in user may grant.
+fn ceiling(app: &App, flow: &Flow) -> BTreeSet<String> {
+    let Some(user) = &flow.user else {
+        return BTreeSet::new();
+    };
+    let may = app.oauth.roles.ceiling(role_user(user));
+    flow.requested.intersection(&may).cloned().collect()
+}
+
+/// The consent page of a signed-in flow with `ticked` chosen; `error` says why the last answer
+/// was not taken (and makes the answer 403).
+fn consent_page(
+    app: &App,
+    flow_id: &str,
+    flow: &Flow,
+    ticked: &BTreeSet<String>,
+    error: Option<String>,
+) -> Response {
+    let Some(user) = flow.user.as_ref() else {
+        return wire::Refusal::forbidden("Sign in first.").page();
+    };
+    let host = redirect_host(&flow.redirect_uri);
+    let publisher = app
+        .oauth
+        .cimd
+        .is_document_url(&flow.client_id)
+        .then(|| redirect_host(&flow.client_id));
+    let rows = pages::resource_rows(&flow.requested, ticked, |scope| {
+        match app.oauth.roles.may_grant(role_user(user), scope) {
+            roles::Verdict::Allowed => None,
+            roles::Verdict::Refused(why) => Some(why),
+        }
+    });
+    let limit = pages::limit(&rows);
+    let role = role_title(user);
+    let status = if error.is_some() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::OK
+    };
+    let html = pages::render(&pages::Consent {
+        flow: flow_id,
+        csrf: &flow.csrf,
+        client: pages::ClientView {
+            name: &flow.client_name,
+            host: &host,
+            verified_by: publisher.as_deref(),
+        },
+        user_name: &user.name,
+        user_email: &user.email,
+        studio: &user.studio_name,
+        role: &role,
+        error,
+        rows,
+        limit,
+    });
+    with_csrf_cookie((status, Html(html)).into_response(), &flow.csrf)
+}
+
+/// The user's role as the pages show it.
+fn role_title(user: &SignedIn) -> String {
+    match user.role.as_deref() {
+        Some(r) => Role::parse(r).map_or_else(|| format!("role \"{r}\""), |r| r.title().into()),
+        None => "no role".into(),
+    }
+}
+
+/// What a consent form chose: its `scope` fields (one per scope) and its `access.<resource>`
+/// radio buttons (`none`, `read`, `write`), within what was requested. An unknown choice is an
+/// error.
+fn chosen(
+    f: &[(String, String)],
+    requested: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, String> {
+    let mut out: BTreeSet<String> = f
+        .iter()
+        .filter(|(k, _)| k == "scope")
+        .map(|(_, v)| v.clone())
+        .filter(|s| requested.contains(s))
+        .collect();
+    for (k, v) in f {
+        let Some(resource) = k.strip_prefix("access.") else {
+            continue;
+        };
+        match pages::choice_scopes(resource, v, requested) {
+            Some(scopes) => out.extend(scopes),
+            None => {
+                return Err(format!(
+                    "The form's choice for {resource} ({v}) is not one flowgate offers. Choose again."
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 async fn consent(
@@ -949,21 +1063,64 @@ async fn consent(
         Err(r) => return r,
     };
     let sign_in_first = || wire::Refusal::forbidden("Sign in first.").page();
-    if flow.user.is_none() {
+    let Some(user) = flow.user.clone() else {
         return sign_in_first();
-    }
+    };
+    let may = ceiling(&app, &flow);
     let action = field(&f, "action").unwrap_or("approve");
     if let Some(preset) = action.strip_prefix("preset:") {
-        return consent_page(&flow_id, &flow, &pages::preset(preset, &flow.requested));
+        let ticked = pages::preset(preset, &flow.requested);
+        let ticked = ticked.intersection(&may).cloned().collect();
+        return consent_page(&app, &flow_id, &flow, &ticked, None);
     }
-    let ticked: BTreeSet<String> = f
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .map(|(_, v)| v.clone())
-        .filter(|s| flow.requested.contains(s))
-        .collect();
+    let ticked = match chosen(&f, &flow.requested) {
+        Ok(t) => t,
+        Err(e) => return consent_page(&app, &flow_id, &flow, &may, Some(e)),
+    };
+    // Above the user's role: refused whole, not trimmed, so the person never believes an
+    // assistant holds what it does not. Nothing is granted and the flow stays, so they can
+    // choose again; the attempt is audited.
+    let above: Vec<&String> = ticked.difference(&may).collect();
+    if action != "deny" && !above.is_empty() {
+        let why = match app.oauth.roles.may_grant(role_user(&user), above[0]) {
+            roles::Verdict::Refused(why) => why,
+            roles::Verdict::Allowed => String::new(),
+        };
+        let list = above
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let record = Record {
+            studio: Some(user.studio_id.clone()),
+            principal_kind: Some("user".into()),
+            principal_id: Some(user.user_id.clone()),
+            principal_name: Some(user.email.clone()),
+            arguments: Some(json!({
+                "client_id": flow.client_id,
+                "role": user.role,
+                "scopes": ticked,
+                "above_role": above,
+            })),
+            ..event(
+                events::CONSENT,
+                Outcome::Denied,
+                addr,
+                &format!(
+                    "{} tried to grant {} scopes above their role ({}): {list}",
+                    user.email,
+                    flow.client_name,
+                    role_title(&user)
+                ),
+            )
+        };
+        audit(&app, record).await;
+        let capped = ticked.intersection(&may).cloned().collect();
+        let message = format!("Not granted: {list}. {why} Nothing was granted; choose again.");
+        return consent_page(&app, &flow_id, &flow, &capped, Some(message));
+    }
     if action != "deny" && ticked.is_empty() {
-        return consent_page(&flow_id, &flow, &ticked);
+        return consent_page(&app, &flow_id, &flow, &ticked, None);
     }
     // The flow is used up, whichever way the answer goes: a replayed form (on this replica or
     // another) finds it gone and cannot mint a second code. What was taken is what is granted.
@@ -975,6 +1132,13 @@ async fn consent(
     let Some(user) = flow.user.clone() else {
         return sign_in_first();
     };
+    // Checked again on what was taken: another tab may have signed in as someone else since.
+    if action != "deny" && !ticked.is_subset(&ceiling(&app, &flow)) {
+        return wire::Refusal::forbidden(
+            "Someone else signed in during this sign-in, so nothing was granted. Go back to your assistant and connect again.",
+        )
+        .page();
+    }
     if action == "deny" {
         let record = Record {
             studio: Some(user.studio_id.clone()),
@@ -1032,6 +1196,7 @@ async fn consent(
                 "client_id": flow.client_id,
                 "user": user.email,
                 "user_id": user.user_id,
+                "role": user.role,
                 "scopes": ticked,
                 "requested": flow.requested,
             }));

@@ -21,6 +21,8 @@
 //!
 //! The solver is `cvc5` on `PATH`, or the binary the `CVC5` environment variable names.
 
+pub mod roles;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -101,6 +103,8 @@ pub struct Counterexample {
     pub studio_tier: Option<String>,
     /// The call's arguments (`context.input`) as JSON.
     pub arguments: serde_json::Value,
+    /// The principal's role, for the role policies (`None` for a key or grant).
+    pub role: Option<String>,
 }
 
 /// The outcome of one property for one tool (or, for never-errors, one policy).
@@ -188,14 +192,22 @@ impl fmt::Display for Report {
 impl fmt::Display for Counterexample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {:?}", self.principal_type, self.principal_id)?;
+        if let Some(role) = &self.role {
+            write!(f, " with role {role}")?;
+        }
         match &self.principal_studio {
             Some(s) => write!(f, " of studio {s}")?,
             None => write!(f, " of no studio")?,
         }
-        write!(f, " with scopes [{}]", self.scopes.join(", "))?;
+        if self.role.is_none() {
+            write!(f, " with scopes [{}]", self.scopes.join(", "))?;
+        }
         write!(f, " calls {} on {}", self.tool, self.resource)?;
         if let Some(t) = &self.studio_tier {
             write!(f, " (tier {t})")?;
+        }
+        if self.arguments.is_null() {
+            return Ok(());
         }
         write!(f, " with arguments {}", self.arguments)
     }
@@ -570,6 +582,7 @@ fn counterexample(env: &Env) -> Counterexample {
         resource: resource.map_or_else(String::new, ToString::to_string),
         studio_tier,
         arguments,
+        role: attr(principal, "role").map(|r| plain(&r)),
     }
 }
 

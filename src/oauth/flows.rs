@@ -30,6 +30,9 @@ pub struct SignedIn {
     pub name: String,
     pub studio_id: String,
     pub studio_name: String,
+    /// The role the studio platform gave the user (`owner`, `admin`, `staff`); `None` when it
+    /// said none. It caps what they may grant ([`crate::roles`]).
+    pub role: Option<String>,
 }
 
 /// One authorization in progress, between the authorize request and the code.
@@ -78,6 +81,7 @@ impl Flows {
             user_name: None,
             studio_id: None,
             studio_name: None,
+            user_role: None,
             expires_at: now + ttl(),
         };
         let stored = self
@@ -106,6 +110,7 @@ impl Flows {
             name: &user.name,
             studio_id: &user.studio_id,
             studio_name: &user.studio_name,
+            role: user.role.as_deref(),
         };
         self.store
             .flow_signed_in(&hash(id), &user, now, now + ttl())
@@ -142,6 +147,7 @@ fn from_row(r: FlowRow) -> Flow {
                 name,
                 studio_id,
                 studio_name,
+                role: r.user_role,
             })
         }
         _ => None,

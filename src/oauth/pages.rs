@@ -1,155 +1,254 @@
-//! The sign-in and consent pages: plain server-rendered HTML that works without JavaScript.
+//! The sign-in, consent and error pages: server-rendered HTML that works without JavaScript.
+//!
+//! Contract: every page is an askama template in `templates/` (checked when flowgate compiles,
+//! every value escaped unless a template says otherwise) extending one layout, `base.html`,
+//! with one stylesheet, `templates/flowgate.css`, served at [`STYLESHEET_PATH`]. One view
+//! struct per page; the handlers in `oauth` gather the data and pick the view.
+//!
+//! The consent page groups the requested scopes by the resource they are about (`bookings`
+//! for `bookings:read` and `bookings:write`), with one None / View / View & change choice each
+//! (`access.<resource>` = `none`, `read`, `write`); a choice above the user's role is disabled
+//! and the row says why.
 
 use std::collections::BTreeSet;
 
+use askama::Template;
+use flowgate_codegen::cedar::scope_resource;
+
 use crate::tool::catalog::SCOPES;
 
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The one stylesheet of the pages.
+pub const STYLESHEET: &str = include_str!("../../templates/flowgate.css");
+/// Where the pages load it from.
+pub const STYLESHEET_PATH: &str = "/assets/flowgate.css";
+
+/// A template as HTML; a template that fails to render (it cannot, short of a formatting
+/// error in a value) is logged and answered with a plain page.
+pub fn render(t: &impl Template) -> String {
+    t.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a page failed to render");
+        "<!doctype html><title>flowgate</title><p>This page could not be shown. Try again.</p>"
+            .into()
+    })
 }
 
-const STYLE: &str = r#"
-:root { --ink:#1f2430; --muted:#5b6472; --line:#e3e6ec; --brand:#3b5bdb; --bg:#f5f6f9; --warn:#b42318; }
-* { box-sizing: border-box; }
-body { margin:0; font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--ink); background:var(--bg); }
-main { max-width:560px; margin:48px auto; background:#fff; border:1px solid var(--line); border-radius:14px; padding:32px 36px; box-shadow:0 8px 30px rgba(20,30,60,.06); }
-.brand { display:flex; align-items:center; gap:10px; font-weight:700; letter-spacing:.2px; color:var(--brand); margin-bottom:18px; }
-.brand span { display:inline-grid; place-items:center; width:30px; height:30px; border-radius:8px; background:var(--brand); color:#fff; font-size:15px; }
-h1 { font-size:22px; margin:0 0 6px; }
-p.lead { color:var(--muted); margin:0 0 22px; }
-label { display:block; font-weight:600; margin:14px 0 6px; }
-input[type=email], input[type=password] { width:100%; padding:11px 12px; border:1px solid var(--line); border-radius:9px; font-size:16px; }
-button { font:inherit; border-radius:9px; padding:10px 16px; border:1px solid var(--line); background:#fff; cursor:pointer; }
-button.primary { background:var(--brand); border-color:var(--brand); color:#fff; font-weight:600; }
-button.link { border:none; background:none; color:var(--brand); padding:6px 8px; }
-.actions { display:flex; gap:10px; justify-content:flex-end; margin-top:24px; }
-.error { background:#fef3f2; color:var(--warn); border:1px solid #fecdca; border-radius:9px; padding:10px 12px; margin-bottom:16px; }
-.scopes { border:1px solid var(--line); border-radius:10px; margin:10px 0 0; padding:0; list-style:none; }
-.scopes li { display:flex; gap:12px; align-items:flex-start; padding:11px 14px; border-top:1px solid var(--line); }
-.scopes li:first-child { border-top:none; }
-.scopes input { margin-top:4px; width:18px; height:18px; }
-.scopes code { font-size:13px; color:var(--muted); }
-.presets { display:flex; flex-wrap:wrap; gap:6px; align-items:center; color:var(--muted); font-size:14px; margin-top:14px; }
-.who { background:var(--bg); border-radius:10px; padding:12px 14px; font-size:15px; }
-.small { color:var(--muted); font-size:13px; margin-top:18px; }
-"#;
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{} · flowgate</title><style>{STYLE}</style></head>\n<body><main><div class=\"brand\"><span>f</span>flowgate</div>{body}</main></body></html>\n",
-        esc(title)
-    )
+/// The application asking, as the pages show it.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientView<'a> {
+    /// The name it registered or published (never trusted for anything but display).
+    pub name: &'a str,
+    /// The host its redirect URI sends the person back to.
+    pub host: &'a str,
+    /// For a client described by a metadata document: the host that published it.
+    pub verified_by: Option<&'a str>,
 }
 
 /// The sign-in step of an authorization.
-pub fn sign_in(
-    flow: &str,
-    csrf: &str,
-    client_name: &str,
-    redirect_host: &str,
-    error: Option<&str>,
-    email: &str,
-) -> String {
-    let error = error
-        .map(|e| format!("<div class=\"error\" role=\"alert\">{}</div>", esc(e)))
-        .unwrap_or_default();
-    page(
-        "Sign in",
-        &format!(
-            r#"<h1>Sign in to your studio</h1>
-<p class="lead"><strong>{client}</strong> ({host}) wants to connect to your studio. Sign in with your studio account to continue.</p>
-{error}<form method="post" action="/oauth/authorize/sign-in">
-<input type="hidden" name="flow" value="{flow}"><input type="hidden" name="csrf" value="{csrf}">
-<label for="email">E-mail</label><input id="email" name="email" type="email" autocomplete="username" required value="{email}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<div class="actions"><button class="primary" type="submit">Sign in</button></div>
-</form>
-<p class="small">Your password is checked by your studio's platform; the assistant never sees it.</p>"#,
-            client = esc(client_name),
-            host = esc(redirect_host),
-            flow = esc(flow),
-            csrf = esc(csrf),
-            email = esc(email),
-        ),
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignIn<'a> {
+    pub flow: &'a str,
+    pub csrf: &'a str,
+    pub client: ClientView<'a>,
+    pub error: Option<&'a str>,
+    pub email: &'a str,
+}
+
+/// A page for an error that cannot be sent back to the client (unknown client, bad redirect
+/// URI, expired flow).
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub message: &'a str,
+}
+
+/// The error page as HTML.
+pub fn error(message: &str) -> String {
+    render(&ErrorPage { message })
+}
+
+/// The consent step.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct Consent<'a> {
+    pub flow: &'a str,
+    pub csrf: &'a str,
+    pub client: ClientView<'a>,
+    pub user_name: &'a str,
+    pub user_email: &'a str,
+    pub studio: &'a str,
+    /// The user's role, as a person reads it.
+    pub role: &'a str,
+    /// Why the last answer was not accepted.
+    pub error: Option<String>,
+    pub rows: Vec<ResourceRow>,
+    /// Why some choices are greyed out (the distinct reasons of the rows).
+    pub limit: Option<String>,
+}
+
+/// The distinct reasons of the rows, in order, as one sentence for the page.
+pub fn limit(rows: &[ResourceRow]) -> Option<String> {
+    let mut reasons: Vec<&str> = Vec::new();
+    for r in rows.iter().filter_map(|r| r.reason.as_deref()) {
+        if !reasons.contains(&r) {
+            reasons.push(r);
+        }
+    }
+    (!reasons.is_empty()).then(|| format!("Greyed out for your role: {}", reasons.join(" ")))
+}
+
+/// One resource of the consent page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRow {
+    /// `bookings`: the form field is `access.bookings`.
+    pub key: String,
+    pub title: String,
+    pub choices: Vec<Choice>,
+    /// What the requested scopes allow, from the manifest's descriptions.
+    pub description: String,
+    /// Which choice is above the user's role (short, shown in the row).
+    pub note: Option<&'static str>,
+    /// Why, as the role policies say it.
+    pub reason: Option<String>,
+}
+
+/// One radio button of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub id: String,
+    /// `none`, `read` or `write`.
+    pub value: &'static str,
+    pub label: &'static str,
+    /// The scopes it grants, space-separated (shown on hover).
+    pub scopes: String,
+    pub checked: bool,
+    pub disabled: bool,
+}
+
+/// The scopes a resource choice grants, within what was requested; `None` for a value the
+/// form cannot have sent.
+pub fn choice_scopes(
+    resource: &str,
+    value: &str,
+    requested: &BTreeSet<String>,
+) -> Option<BTreeSet<String>> {
+    let read = format!("{resource}:read");
+    let write = format!("{resource}:write");
+    let wanted: &[&String] = match value {
+        "none" => &[],
+        "read" => &[&read],
+        "write" => &[&read, &write],
+        _ => return None,
+    };
+    Some(
+        wanted
+            .iter()
+            .filter(|s| requested.contains(s.as_str()))
+            .map(|s| s.to_string())
+            .collect(),
     )
 }
 
-/// The consent step: every requested scope with its description and a checkbox.
-#[allow(clippy::too_many_arguments)]
-pub fn consent(
-    flow: &str,
-    csrf: &str,
-    client_name: &str,
-    redirect_host: &str,
-    user: &str,
-    studio: &str,
+fn scope_description(scope: &str) -> &'static str {
+    SCOPES
+        .iter()
+        .find(|d| d.name == scope)
+        .map_or("", |d| d.description)
+}
+
+fn title(resource: &str) -> String {
+    if resource == "audit" {
+        return "Audit log".into();
+    }
+    let mut c = resource.chars();
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
+}
+
+/// The consent page's rows: one per resource with a requested scope, in the catalog's order.
+/// `ticked` is what is chosen now; `refused(scope)` says why the user may not grant a scope
+/// (`None`: they may).
+pub fn resource_rows(
     requested: &BTreeSet<String>,
     ticked: &BTreeSet<String>,
-) -> String {
-    let items: String = requested
-        .iter()
-        .map(|s| {
-            let desc = SCOPES
-                .iter()
-                .find(|d| d.name == s.as_str())
-                .map(|d| d.description)
-                .unwrap_or("");
-            format!(
-                "<li><input type=\"checkbox\" id=\"s-{id}\" name=\"scope\" value=\"{v}\"{checked}><label for=\"s-{id}\" style=\"margin:0;font-weight:500\">{desc}<br><code>{v}</code></label></li>",
-                id = esc(&s.replace(':', "-")),
-                v = esc(s),
-                checked = if ticked.contains(s) { " checked" } else { "" },
-                desc = esc(desc),
-            )
-        })
-        .collect();
-    page(
-        "Allow access",
-        &format!(
-            r#"<h1>Allow {client} to use your studio?</h1>
-<p class="lead">It will act as this connection, within the permissions you tick. Redirects to <strong>{host}</strong>.</p>
-<div class="who">Signed in as <strong>{user}</strong> · {studio}</div>
-<form method="post" action="/oauth/authorize/consent">
-<input type="hidden" name="flow" value="{flow}"><input type="hidden" name="csrf" value="{csrf}">
-<div class="presets">Quick choices:
-<button class="link" type="submit" name="action" value="preset:read-only">Read-only</button>
-<button class="link" type="submit" name="action" value="preset:bookings">Bookings management</button>
-<button class="link" type="submit" name="action" value="preset:full">Full control</button></div>
-<ul class="scopes">{items}</ul>
-<div class="actions"><button type="submit" name="action" value="deny">Deny</button><button class="primary" type="submit" name="action" value="approve">Approve</button></div>
-</form>
-<p class="small">Only the permissions you tick are granted. You can disconnect it any time; every call it makes is logged.</p>"#,
-            client = esc(client_name),
-            host = esc(redirect_host),
-            user = esc(user),
-            studio = esc(studio),
-            flow = esc(flow),
-            csrf = esc(csrf),
-        ),
-    )
-}
-
-/// An error that cannot be sent back to the client (unknown client, bad redirect URI).
-pub fn error(message: &str) -> String {
-    page(
-        "Cannot continue",
-        &format!(
-            "<h1>This sign-in link cannot be used</h1><div class=\"error\" role=\"alert\">{}</div><p class=\"small\">Go back to your assistant and connect again.</p>",
-            esc(message)
-        ),
-    )
+    refused: impl Fn(&str) -> Option<String>,
+) -> Vec<ResourceRow> {
+    let mut resources: Vec<&str> = requested.iter().map(|s| scope_resource(s)).collect();
+    resources.dedup();
+    let mut rows = Vec::new();
+    for r in resources {
+        let read = format!("{r}:read");
+        let write = format!("{r}:write");
+        let (has_read, has_write) = (requested.contains(&read), requested.contains(&write));
+        let read_refused = has_read.then(|| refused(&read)).flatten();
+        let write_refused = has_write.then(|| refused(&write)).flatten();
+        let current = if ticked.contains(&write) {
+            "write"
+        } else if ticked.contains(&read) {
+            "read"
+        } else {
+            "none"
+        };
+        let mut choices = vec![("none", "None", false)];
+        if has_read {
+            choices.push(("read", "View", read_refused.is_some()));
+        }
+        if has_write {
+            let label = if has_read { "View & change" } else { "Change" };
+            choices.push((
+                "write",
+                label,
+                read_refused.is_some() || write_refused.is_some(),
+            ));
+        }
+        // A choice above the role is never the checked one.
+        let current = choices
+            .iter()
+            .find(|(v, _, off)| *v == current && !off)
+            .map_or("none", |(v, _, _)| *v);
+        let choices = choices
+            .into_iter()
+            .map(|(value, label, disabled)| Choice {
+                id: format!("access-{r}-{value}"),
+                value,
+                label,
+                scopes: choice_scopes(r, value, requested)
+                    .map(|s| s.into_iter().collect::<Vec<_>>().join(" "))
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "nothing".into()),
+                checked: value == current,
+                disabled,
+            })
+            .collect();
+        // What it gives, as far as the user may give it: a change above the role is not
+        // described, the row says it is above the role instead (one screen on a laptop).
+        let mut description = String::new();
+        if has_read {
+            description.push_str(scope_description(&read));
+        }
+        if has_write && read_refused.is_none() && write_refused.is_none() {
+            if !description.is_empty() {
+                description.push_str(" Change: ");
+            }
+            description.push_str(scope_description(&write));
+        }
+        let note = match (&read_refused, &write_refused) {
+            (Some(_), _) => Some("Above your role."),
+            (None, Some(_)) if has_read => Some("Changing is above your role."),
+            (None, Some(_)) => Some("Above your role."),
+            (None, None) => None,
+        };
+        rows.push(ResourceRow {
+            key: r.to_string(),
+            title: title(r),
+            choices,
+            description,
+            note,
+            reason: read_refused.or(write_refused),
+        });
+    }
+    rows
 }
 
 /// The scopes of a quick choice, within what was requested.
@@ -170,4 +269,101 @@ pub fn preset(name: &str, requested: &BTreeSet<String>) -> BTreeSet<String> {
         })
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(s: &[&str]) -> BTreeSet<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn scopes_are_grouped_by_resource_with_the_choice_each_allows() {
+        let requested = set(&[
+            "classes:read",
+            "classes:write",
+            "coupons:write",
+            "financials:read",
+        ]);
+        let ticked = set(&["classes:read", "coupons:write"]);
+        let rows = resource_rows(&requested, &ticked, |s| {
+            (s == "financials:read").then(|| "not for staff".to_string())
+        });
+        type Shape<'a> = (&'a str, Vec<(&'a str, bool, bool)>, Option<&'a str>);
+        let shape: Vec<Shape<'_>> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.key.as_str(),
+                    r.choices
+                        .iter()
+                        .map(|c| (c.label, c.checked, c.disabled))
+                        .collect(),
+                    r.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (
+                    "classes",
+                    vec![
+                        ("None", false, false),
+                        ("View", true, false),
+                        ("View & change", false, false)
+                    ],
+                    None
+                ),
+                (
+                    "coupons",
+                    vec![("None", false, false), ("Change", true, false)],
+                    None
+                ),
+                (
+                    "financials",
+                    vec![("None", true, false), ("View", false, true)],
+                    Some("not for staff")
+                ),
+            ]
+        );
+        assert_eq!(rows[0].choices[2].scopes, "classes:read classes:write");
+    }
+
+    #[test]
+    fn a_choice_grants_only_requested_scopes() {
+        let requested = set(&["coupons:write", "classes:read"]);
+        assert_eq!(
+            choice_scopes("coupons", "write", &requested),
+            Some(set(&["coupons:write"]))
+        );
+        assert_eq!(
+            choice_scopes("classes", "write", &requested),
+            Some(set(&["classes:read"]))
+        );
+        assert_eq!(choice_scopes("classes", "none", &requested), Some(set(&[])));
+        assert_eq!(choice_scopes("classes", "all", &requested), None);
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html = render(&SignIn {
+            flow: "f",
+            csrf: "c",
+            client: ClientView {
+                name: "<script>alert(1)</script>",
+                host: "a\"b",
+                verified_by: None,
+            },
+            error: None,
+            email: "x@y",
+        });
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+    }
 }

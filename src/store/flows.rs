@@ -27,6 +27,8 @@ pub struct FlowRow {
     pub user_name: Option<String>,
     pub studio_id: Option<String>,
     pub studio_name: Option<String>,
+    /// The user's role as the studio platform said it (`None`: it said none).
+    pub user_role: Option<String>,
     pub expires_at: Timestamp,
 }
 
@@ -38,6 +40,7 @@ pub struct FlowUser<'a> {
     pub name: &'a str,
     pub studio_id: &'a str,
     pub studio_name: &'a str,
+    pub role: Option<&'a str>,
 }
 
 /// An account's failed sign-ins.
@@ -53,7 +56,7 @@ pub struct FailuresRow {
 macro_rules! flow_columns {
     () => {
         "csrf, client_id, client_name, redirect_uri, state, code_challenge, requested,
-         user_id, user_email, user_name, studio_id, studio_name, expires_at"
+         user_id, user_email, user_name, studio_id, studio_name, user_role, expires_at"
     };
 }
 
@@ -71,9 +74,9 @@ impl Store {
         let n = on_db!(self.db(), pool => sqlx::query(
             "INSERT INTO oauth_flows (flow_hash, csrf, client_id, client_name, redirect_uri, state,
                  code_challenge, requested, user_id, user_email, user_name, studio_id, studio_name,
-                 expires_at)
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14
-             WHERE (SELECT COUNT(*) FROM oauth_flows) < $15",
+                 user_role, expires_at)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+             WHERE (SELECT COUNT(*) FROM oauth_flows) < $16",
         )
         .bind(flow_hash)
         .bind(&flow.csrf)
@@ -88,6 +91,7 @@ impl Store {
         .bind(&flow.user_name)
         .bind(&flow.studio_id)
         .bind(&flow.studio_name)
+        .bind(&flow.user_role)
         .bind(flow.expires_at)
         .bind(cap)
         .execute(pool)
@@ -125,14 +129,15 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let n = on_db!(self.db(), pool => sqlx::query(
             "UPDATE oauth_flows SET user_id = $1, user_email = $2, user_name = $3, studio_id = $4,
-                 studio_name = $5, expires_at = $6
-             WHERE flow_hash = $7 AND expires_at > $8",
+                 studio_name = $5, user_role = $6, expires_at = $7
+             WHERE flow_hash = $8 AND expires_at > $9",
         )
         .bind(user.user_id)
         .bind(user.email)
         .bind(user.name)
         .bind(user.studio_id)
         .bind(user.studio_name)
+        .bind(user.role)
         .bind(expires_at)
         .bind(flow_hash)
         .bind(now)

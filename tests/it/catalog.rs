@@ -256,6 +256,15 @@ fn the_checked_in_cedar_schema_is_fresh() {
 }
 
 #[test]
+fn the_checked_in_roles_schema_is_fresh() {
+    check_fresh(
+        &root().join("policies/roles/roles.cedarschema"),
+        flowgate::roles::ROLES_SCHEMA,
+        "the manifest changed since it was generated",
+    );
+}
+
+#[test]
 fn the_readme_catalog_table_is_fresh() {
     let manifest =
         flowgate_codegen::manifest::load_dir(&root().join("manifest"), "manifest").unwrap();

@@ -17,5 +17,6 @@ mod policies;
 mod postgres;
 mod prove;
 mod replicas;
+mod roles;
 mod sessions;
 mod store;

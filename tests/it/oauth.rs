@@ -177,6 +177,37 @@ impl Flow {
             .unwrap()
     }
 
+    /// Authorize `requested` and sign in as `who`; returns the flow's form fields and the
+    /// consent page.
+    pub(crate) async fn consent_page_as(
+        &self,
+        gw: &Gateway,
+        requested: &str,
+        who: (&str, &str),
+    ) -> ((String, String), String) {
+        let html = self.open_sign_in(gw, Some(requested)).await;
+        let form = (hidden(&html, "flow"), hidden(&html, "csrf"));
+        let page = self.sign_in(&form, who.0, who.1).await;
+        assert_eq!(page.status(), 200);
+        (form, page.text().await.unwrap())
+    }
+
+    /// Posts the consent form of `flow` with `fields` (and the flow and CSRF fields).
+    pub(crate) async fn post_consent(
+        &self,
+        (flow, csrf): &(String, String),
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form: Vec<(&str, &str)> = vec![("flow", flow), ("csrf", csrf)];
+        form.extend_from_slice(fields);
+        self.http
+            .post(format!("{}/oauth/authorize/consent", self.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Authorize, sign in and approve the given scopes; returns the redirect location.
     pub(crate) async fn approve(&self, gw: &Gateway, requested: &str, tick: &[&str]) -> String {
         let html = self.open_sign_in(gw, Some(requested)).await;
@@ -725,11 +756,14 @@ async fn registration_is_limited_to_safe_redirect_uris() {
     gw.stop().await;
 }
 
-/// The sign-in and consent pages in a real headless browser (Debian's chromium driven by
-/// playwright-core from `tests/browser/`): sign in, untick a permission, approve, and check the
-/// page rendered (a real screenshot) and that only the ticked scopes were granted.
-#[tokio::test]
-async fn the_consent_page_works_in_a_real_browser() {
+/// Runs `tests/browser/consent.mjs` on `url` (signing in as `who`, dropping `drop`); its JSON
+/// report, or `None` when chromium or playwright-core is missing outside CI.
+pub(crate) async fn consent_in_browser(
+    url: &str,
+    shot: &std::path::Path,
+    drop: &str,
+    who: (&str, &str),
+) -> Option<Value> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = root.join("node_modules/playwright-core").exists()
@@ -740,8 +774,48 @@ async fn the_consent_page_works_in_a_real_browser() {
             "CI must run the browser test: install chromium and run `npm ci --prefix tests/browser` (.ci/run does)"
         );
         eprintln!("skipped: no chromium or playwright-core (run `npm ci --prefix tests/browser`)");
-        return;
+        return None;
     }
+    let _ = std::fs::remove_file(shot);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root.join("consent.mjs"))
+        .arg(url)
+        .arg(shot)
+        .arg(drop)
+        .arg(who.0)
+        .arg(who.1)
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+        .await
+        .expect("the browser finished within two minutes")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// The scopes of the manifest, space-separated, but those in `without`.
+fn all_scopes_but(without: &[&str]) -> String {
+    flowgate::tool::catalog::SCOPES
+        .iter()
+        .map(|d| d.name)
+        .filter(|s| !without.contains(s))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sign-in and consent pages in a real headless browser (Debian's chromium driven by
+/// playwright-core from `tests/browser/`): the owner signs in, lowers coupons to View (drops
+/// `coupons:write`) and approves; only what was chosen is granted, and the page with every
+/// scope requested fits one 1366×768 laptop screen (a real screenshot).
+#[tokio::test]
+async fn the_consent_page_works_in_a_real_browser() {
     let gw = Gateway::start().await;
     let flow = Flow::register(&gw).await;
     let url = flow.authorize_url(
@@ -749,26 +823,19 @@ async fn the_consent_page_works_in_a_real_browser() {
         &[
             ("code_challenge", &challenge(VERIFIER)),
             ("code_challenge_method", "S256"),
-            ("scope", "classes:read classes:write coupons:write"),
         ],
     );
     let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent.png");
-    let _ = std::fs::remove_file(&shot);
-    let out = tokio::process::Command::new("node")
-        .arg(root.join("consent.mjs"))
-        .arg(&url)
-        .arg(&shot)
-        .arg("coupons:write")
-        .env("CHROMIUM", &chromium)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let Some(result) = consent_in_browser(
+        &url,
+        &shot,
+        "coupons:write",
+        ("owner@lotusflow.example", "lotus-owner-demo"),
+    )
+    .await
+    else {
+        return;
+    };
     let location = result["redirected"]
         .as_str()
         .expect("the page redirected to the client");
@@ -776,17 +843,224 @@ async fn the_consent_page_works_in_a_real_browser() {
     let code = query_param(location, "code").unwrap();
     let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
     assert_eq!(status, 200, "{tokens}");
-    assert_eq!(tokens["scope"], "classes:read classes:write");
+    assert_eq!(tokens["scope"], all_scopes_but(&["coupons:write"]));
+    assert_eq!(
+        result["disabled"],
+        json!([]),
+        "the owner may grant everything"
+    );
+    assert!(
+        result["height"].as_u64().unwrap() <= 768,
+        "the consent page does not fit a laptop screen: {result}"
+    );
 
     // The screenshot is a real rendering: a PNG of the viewport's width with some weight to it.
     let png = std::fs::read(&shot).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    assert_eq!(width, 800);
+    assert_eq!(width, 1366);
     assert!(
         png.len() > 20_000,
         "the screenshot is suspiciously small: {} bytes",
         png.len()
+    );
+    gw.stop().await;
+}
+
+/// A staff member in the same browser: the choices above their role are greyed out, and
+/// approving everything they can choose grants exactly their role's ceiling.
+#[tokio::test]
+async fn a_staff_member_sees_the_ceiling_of_their_role_in_a_real_browser() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let url = flow.authorize_url(
+        &gw,
+        &[
+            ("code_challenge", &challenge(VERIFIER)),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let shot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("consent-staff.png");
+    let Some(result) = consent_in_browser(
+        &url,
+        &shot,
+        "-",
+        ("staff@lotusflow.example", "lotus-staff-demo"),
+    )
+    .await
+    else {
+        return;
+    };
+    let disabled: Vec<&str> = result["disabled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for off in [
+        "access.financials=read",
+        "access.expenses=read",
+        "access.expenses=write",
+        "access.classes=write",
+        "access.coupons=read",
+    ] {
+        assert!(
+            disabled.contains(&off),
+            "{off} is not greyed out: {disabled:?}"
+        );
+    }
+    assert!(!disabled.contains(&"access.bookings=write"), "{disabled:?}");
+    let code = query_param(result["redirected"].as_str().unwrap(), "code").unwrap();
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(
+        tokens["scope"],
+        "audit:read bookings:read bookings:write classes:read content:read directory:read instructors:read locations:read members:read plans:read programs:read schedule:read"
+    );
+    gw.stop().await;
+}
+
+const STAFF: (&str, &str) = ("staff@lotusflow.example", "lotus-staff-demo");
+const OWNER: (&str, &str) = ("owner@lotusflow.example", "lotus-owner-demo");
+
+/// A staff member cannot obtain `financials:read` for an assistant, even by posting it
+/// directly (as a scope field or as a resource choice): the answer is refused whole, nothing
+/// is granted, the flow stays for another answer, and the attempt is audited. What their role
+/// allows is then granted.
+#[tokio::test]
+async fn a_staff_member_cannot_grant_scopes_above_their_role_even_by_posting_them() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let (form, html) = flow
+        .consent_page_as(&gw, "bookings:write financials:read members:write", STAFF)
+        .await;
+    assert!(
+        html.contains("Greyed out for your role: A Staff account cannot grant this"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"id="access-financials-read" name="access.financials" value="read" disabled"#
+        ),
+        "{html}"
+    );
+    // What the page chose by default is within the role: bookings only.
+    assert!(
+        html.contains(r#"id="access-bookings-write" name="access.bookings" value="write" checked"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            r#"id="access-financials-none" name="access.financials" value="none" checked"#
+        ),
+        "{html}"
+    );
+
+    for forged in [
+        vec![("action", "approve"), ("scope", "financials:read")],
+        vec![
+            ("action", "approve"),
+            ("access.financials", "read"),
+            ("access.bookings", "write"),
+        ],
+        vec![("action", "approve"), ("access.members", "write")],
+    ] {
+        let r = flow.post_consent(&form, &forged).await;
+        assert_eq!(r.status(), 403, "{forged:?}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("A Staff account cannot grant this"), "{page}");
+        assert!(page.contains("Nothing was granted"), "{page}");
+    }
+    let r = flow
+        .post_consent(
+            &form,
+            &[("action", "approve"), ("access.bookings", "sideways")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("is not one flowgate offers")
+    );
+    assert!(
+        gw.running
+            .app
+            .oauth
+            .grants
+            .list(flowgate::store::Within::AllStudios)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was granted"
+    );
+    // Newest first: the first attempt is the last row.
+    let mut refused = crate::abuse::rows(&gw, "oauth.consent").await;
+    refused.reverse();
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(refused.iter().all(|r| r.outcome == "denied"));
+    assert_eq!(
+        refused[0].arguments.as_ref().unwrap()["above_role"],
+        json!(["financials:read"])
+    );
+    assert_eq!(refused[0].arguments.as_ref().unwrap()["role"], "staff");
+    assert_eq!(refused[0].principal_id.as_deref(), Some("usr_lotus_staff"));
+
+    // The same flow, within the role: granted, and the grant holds exactly that.
+    let r = flow
+        .post_consent(
+            &form,
+            &[
+                ("action", "approve"),
+                ("access.bookings", "write"),
+                ("access.financials", "none"),
+            ],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let code = query_param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let (status, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "bookings:write");
+    gw.stop().await;
+}
+
+/// The owner may grant `financials:read`; a quick choice stays within the role of whoever
+/// uses it.
+#[tokio::test]
+async fn the_owner_can_grant_financials_and_quick_choices_respect_the_role() {
+    let gw = Gateway::start().await;
+    let flow = Flow::register(&gw).await;
+    let (form, html) = flow
+        .consent_page_as(&gw, "financials:read bookings:write", OWNER)
+        .await;
+    assert!(!html.contains("disabled"), "{html}");
+    assert!(html.contains("Unverified"), "{html}");
+    let r = flow
+        .post_consent(
+            &form,
+            &[("action", "approve"), ("access.financials", "read")],
+        )
+        .await;
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let code = query_param(r.headers()["location"].to_str().unwrap(), "code").unwrap();
+    let (_, tokens) = flow.exchange(&gw, &code, VERIFIER).await;
+    assert_eq!(tokens["scope"], "financials:read");
+
+    let (form, _) = flow
+        .consent_page_as(&gw, "financials:read bookings:write classes:write", STAFF)
+        .await;
+    let r = flow.post_consent(&form, &[("action", "preset:full")]).await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(r#"id="access-bookings-write" name="access.bookings" value="write" checked"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"id="access-classes-none" name="access.classes" value="none" checked"#),
+        "{html}"
     );
     gw.stop().await;
 }

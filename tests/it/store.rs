@@ -615,6 +615,7 @@ async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
             user_name: None,
             studio_id: None,
             studio_name: None,
+            user_role: None,
             expires_at,
         };
         assert!(
@@ -673,6 +674,7 @@ async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
             name: "Owner",
             studio_id: "std_1",
             studio_name: "Studio",
+            role: Some("staff"),
         };
         let later = now + minutes(20);
         assert!(store.flow_signed_in("h1", &user, now, later).await.unwrap());
@@ -685,6 +687,7 @@ async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
         let signed = store.flow("h1", now + minutes(15)).await.unwrap().unwrap();
         assert_eq!(signed.user_id.as_deref(), Some("usr_1"), "{backend}");
         assert_eq!(signed.studio_name.as_deref(), Some("Studio"), "{backend}");
+        assert_eq!(signed.user_role.as_deref(), Some("staff"), "{backend}");
         assert_eq!(signed.expires_at.rfc3339(), later.rfc3339(), "{backend}");
 
         // Eight takes at once: one gets the flow.
@@ -699,6 +702,7 @@ async fn sign_in_flows_are_taken_once_and_failures_count_every_attempt() {
             .collect();
         assert_eq!(taken.len(), 1, "{backend}");
         assert_eq!(taken[0].user_email.as_deref(), Some("owner@example.com"));
+        assert_eq!(taken[0].user_role.as_deref(), Some("staff"), "{backend}");
         assert!(store.flow("h1", now).await.unwrap().is_none(), "{backend}");
         // Past its time a flow cannot be taken either.
         assert!(

@@ -223,3 +223,102 @@ pub fn scope_guards(m: &Manifest) -> String {
     }
     s
 }
+
+// === roles ===
+
+/// The Cedar namespace of the role policies (a policy set of its own, apart from the calls').
+pub const ROLES_NAMESPACE: &str = "Roles";
+
+/// The roles the studio platform gives its users, in its sign-in answer's `role`: fixed by the
+/// platform, not by the manifest (the reference API's `users.role`).
+pub const ROLES: [&str; 3] = ["owner", "admin", "staff"];
+
+/// What a studio user may do on the settings pages, one Cedar action each.
+pub const SETTINGS_ACTIONS: [(&str, &str); 5] = [
+    (
+        "view_keys",
+        "See the studio's secret keys on the Developer page.",
+    ),
+    (
+        "manage_keys",
+        "Create, rotate and revoke the studio's secret keys.",
+    ),
+    (
+        "view_connected_apps",
+        "See the assistants the studio approved.",
+    ),
+    ("disconnect_apps", "Disconnect an approved assistant."),
+    ("view_audit_log", "Read and export the audit log."),
+];
+
+/// The resource a scope is about: `bookings` for `bookings:write`.
+pub fn scope_resource(scope: &str) -> &str {
+    scope.split_once(':').map_or(scope, |(r, _)| r)
+}
+
+/// The schema of the role policies (`policies/roles/*.cedar`): a studio user with a role asks
+/// to grant a scope to a connection (one `grant:<scope>` action per scope of the manifest, in
+/// the groups `grant`, `grant:read`/`grant:write` and `resource:<resource>`), or to use a
+/// settings page (one action each, in the group `settings`). The resource is the studio.
+pub fn roles_schema(m: &Manifest) -> String {
+    let mut s = String::new();
+    let w = &mut s;
+    let _ = writeln!(
+        w,
+        "// @generated from manifest/ by build.rs — do not edit.\n// A reviewed copy is checked in at policies/roles/roles.cedarschema; refresh it with\n// `FLOWGATE_BLESS=1 cargo test` after changing the manifest."
+    );
+    let _ = writeln!(w, "namespace {ROLES_NAMESPACE} {{");
+    let _ = writeln!(
+        w,
+        "  // The roles the studio platform gives its users (its sign-in answer's `role`)."
+    );
+    let roles: Vec<String> = ROLES.iter().map(|r| r.to_string()).collect();
+    let _ = writeln!(w, "  entity Role enum [{}];", quoted_list(&roles));
+    let _ = writeln!(w, "  // A studio: the tenant its users act on.");
+    let _ = writeln!(w, "  entity Studio;");
+    let _ = writeln!(
+        w,
+        "  // A studio user, signed in through the studio platform; a member of their studio."
+    );
+    let _ = writeln!(w, "  entity User in [Studio] = {{ \"role\": Role }};");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "  // Action groups: granting any scope, by access, and by the resource a scope is about."
+    );
+    let _ = writeln!(w, "  action \"grant\";");
+    let _ = writeln!(w, "  action \"grant:read\", \"grant:write\";");
+    let mut resources: Vec<&str> = m.scopes.iter().map(|s| scope_resource(&s.name)).collect();
+    resources.dedup();
+    resources.sort_unstable();
+    resources.dedup();
+    for r in &resources {
+        let _ = writeln!(w, "  action \"resource:{r}\";");
+    }
+    let _ = writeln!(w, "  // The settings pages.");
+    let _ = writeln!(w, "  action \"settings\";");
+    let _ = writeln!(w);
+    for sc in &m.scopes {
+        let access = if sc.name.ends_with(":write") {
+            "write"
+        } else {
+            "read"
+        };
+        let _ = writeln!(
+            w,
+            "  // Grant `{}` to a connection: {}\n  action \"grant:{}\" in [Action::\"grant\", Action::\"grant:{access}\", Action::\"resource:{}\"]\n    appliesTo {{ principal: [User], resource: [Studio] }};",
+            sc.name,
+            sc.description,
+            sc.name,
+            scope_resource(&sc.name)
+        );
+    }
+    for (action, description) in SETTINGS_ACTIONS {
+        let _ = writeln!(
+            w,
+            "  // {description}\n  action \"{action}\" in [Action::\"settings\"]\n    appliesTo {{ principal: [User], resource: [Studio] }};"
+        );
+    }
+    let _ = writeln!(w, "}}");
+    s
+}

@@ -1,0 +1,176 @@
+//! `flowgate policy prove`, the role policies: what a studio user may grant and do
+//! (`policies/roles/*.cedar`, [`crate::roles`]) against `policies/roles/invariants/*.cedar`
+//! ("a staff user can never grant `financials:read`", "only owners and admins manage keys").
+//!
+//! The same checks as the call policies, over the roles schema's request environments (one per
+//! action: `grant:<scope>` and the settings actions): every invariant that applies is implied,
+//! every action is allowed to someone (reachable), no policy can error. A counterexample names
+//! the user's role.
+
+use std::path::Path;
+use std::time::Instant;
+
+use cedar_policy::{Effect, Policy, RequestEnv};
+use cedar_policy_symcc::solver::LocalSolver;
+use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicySet, SymEnv};
+use flowgate_codegen::policy::{self, PolicyFile};
+
+use super::{
+    Check, INVARIANTS_DIR, NEVER_ERRORS, ProveError, Prover, REACHABLE, Report, applies,
+    counterexample, describe, solver_error,
+};
+use crate::authz::PolicyError;
+use crate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
+
+/// The role invariant files shipped with the binary; a test checks this list against the folder.
+pub const SHIPPED_ROLE_INVARIANTS: &[(&str, &str)] = &[(
+    "roles.cedar",
+    include_str!("../../policies/roles/invariants/roles.cedar"),
+)];
+
+/// Proves the built-in role policies against the built-in role invariants.
+pub async fn prove_shipped() -> Result<Report, ProveError> {
+    let files = |list: &[(&str, &str)], dir: &str| {
+        list.iter()
+            .map(|(name, text)| PolicyFile {
+                name: format!("{dir}/{name}"),
+                text: (*text).to_string(),
+            })
+            .collect()
+    };
+    prove_files(
+        files(SHIPPED_ROLE_POLICIES, "policies/roles"),
+        files(SHIPPED_ROLE_INVARIANTS, "policies/roles/invariants"),
+    )
+    .await
+}
+
+/// Proves `dir/*.cedar` (role policies) against `dir/invariants/*.cedar`.
+pub async fn prove_dir(dir: &Path) -> Result<Report, ProveError> {
+    let policies = policy::read_dir(dir).map_err(PolicyError)?;
+    let invariants = policy::read_dir(&dir.join(INVARIANTS_DIR)).map_err(ProveError::Invariants)?;
+    prove_files(policies, invariants).await
+}
+
+/// Proves role policy files against invariant files, both validated against the roles schema.
+pub async fn prove_files(
+    policies: Vec<PolicyFile>,
+    invariants: Vec<PolicyFile>,
+) -> Result<Report, ProveError> {
+    let started = Instant::now();
+    let (schema, set) = policy::compile(ROLES_SCHEMA, &policies).map_err(PolicyError)?;
+    let inv_set = policy::parse_policies(&invariants).map_err(ProveError::Invariants)?;
+    let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
+    let forbids: Vec<String> = inv
+        .iter()
+        .filter(|p| p.effect() == Effect::Forbid)
+        .map(|p| format!("invariant `{}` is a forbid: write invariants as permits (what every allowed request satisfies)", p.id()))
+        .collect();
+    if !forbids.is_empty() {
+        return Err(ProveError::Invariants(forbids));
+    }
+    policy::validate(&schema, &inv_set).map_err(ProveError::Invariants)?;
+    inv.sort_by_key(|p| p.id().to_string());
+    let mut policies: Vec<Policy> = set.policies().cloned().collect();
+    policies.sort_by_key(|p| p.id().to_string());
+
+    let actions = schema.action_entities().map_err(|e| ProveError::Compile {
+        what: "the roles schema's actions".into(),
+        message: e.to_string(),
+    })?;
+    let mut envs: Vec<RequestEnv> = schema.request_envs().collect();
+    envs.sort_by_key(|e| e.action().to_string());
+
+    let solver = LocalSolver::cvc5().map_err(|e| ProveError::SolverMissing {
+        solver: std::env::var("CVC5").unwrap_or_else(|_| "cvc5".into()),
+        message: e.to_string(),
+    })?;
+    let mut prover = Prover {
+        symcc: CedarSymCompiler::new(solver).map_err(|e| ProveError::Solver {
+            what: "start-up".into(),
+            message: e.to_string(),
+        })?,
+        schema: &schema,
+        symenv: None,
+        checks: Vec::new(),
+        index: std::collections::HashMap::new(),
+        queries: 0,
+    };
+    let mut never_errors: Vec<(String, usize, Vec<_>)> = policies
+        .iter()
+        .map(|p| (p.id().to_string(), 0, Vec::new()))
+        .collect();
+    let mut reachable: Vec<Check> = Vec::new();
+
+    for env in &envs {
+        let action = env.action().id().unescaped().to_string();
+        let symenv = SymEnv::new(&schema, env).map_err(|e| ProveError::Compile {
+            what: describe(env),
+            message: e.to_string(),
+        })?;
+        prover.symenv = Some(symenv.clone());
+        let real = CompiledPolicySet::compile_with_custom_symenv(&set, env, &schema, symenv)
+            .map_err(|e| ProveError::Compile {
+                what: format!("the role policies for {}", describe(env)),
+                message: e.to_string(),
+            })?;
+        for invariant in inv.iter().filter(|p| applies(p, env, &actions)) {
+            let compiled = prover.compile(invariant, env)?.into_compiled_policyset();
+            prover.queries += 1;
+            let found = prover
+                .symcc
+                .check_implies_with_counterexample_opt(&real, &compiled)
+                .await
+                .map_err(|e| solver_error(env, invariant.id().as_ref(), &e))?;
+            prover.record(invariant.id().as_ref(), &action, found.as_ref());
+        }
+        prover.queries += 1;
+        let dead = prover
+            .symcc
+            .check_always_denies_opt(&real)
+            .await
+            .map_err(|e| solver_error(env, REACHABLE, &e))?;
+        reachable.push(Check {
+            property: REACHABLE.into(),
+            subject: action.clone(),
+            environments: 1,
+            counterexamples: Vec::new(),
+            failure: dead.then(|| format!("no role may ever {action}: every user is denied")),
+        });
+        for (p, slot) in policies.iter().zip(never_errors.iter_mut()) {
+            if !applies(p, env, &actions) {
+                continue;
+            }
+            let compiled = prover.compile(p, env)?;
+            prover.queries += 1;
+            let found = prover
+                .symcc
+                .check_never_errors_with_counterexample_opt(&compiled)
+                .await
+                .map_err(|e| solver_error(env, NEVER_ERRORS, &e))?;
+            slot.1 += 1;
+            if let Some(env) = found {
+                slot.2.push(counterexample(&env));
+            }
+        }
+    }
+    let _ = prover.symcc.solver_mut().clean_up().await;
+
+    let mut checks = prover.checks;
+    checks.extend(reachable);
+    for (id, environments, counterexamples) in never_errors {
+        checks.push(Check {
+            property: NEVER_ERRORS.into(),
+            subject: id,
+            environments,
+            counterexamples,
+            failure: None,
+        });
+    }
+    Ok(Report {
+        checks,
+        environments: envs.len(),
+        queries: prover.queries,
+        elapsed: started.elapsed(),
+    })
+}
