@@ -17,7 +17,6 @@ pub mod limit;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
-pub mod prove;
 pub mod serve;
 pub mod store;
 pub mod telemetry;

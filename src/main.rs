@@ -18,6 +18,12 @@ use flowgate::store::{Store, Timestamp, Within};
 use flowgate::tool::Registry;
 use flowgate::{audit, serve};
 
+/// Parts of the command that are not part of the gateway library (nothing that serves requests
+/// compiles them).
+mod cli {
+    pub mod prove;
+}
+
 /// flowgate: a policy-driven MCP gateway for studio Management APIs.
 ///
 /// Assistants (Claude, ChatGPT, Cursor…) connect to /mcp with a secret key; every tool call is
@@ -174,7 +180,12 @@ enum PolicyCommand {
     /// Prove the invariants (`DIR/invariants/*.cedar` plus the generated least-privilege ones),
     /// tenant isolation, tiers, reachability and never-errors for every tool with the SMT solver
     /// cvc5 (default: the built-in policies and invariants). Exits non-zero on any failure.
-    Prove { dir: Option<PathBuf> },
+    Prove {
+        dir: Option<PathBuf>,
+        /// The report as one JSON document (every check, its counterexamples, the files proved).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the decision and the deciding policies for one call.
     Explain {
         /// The key id (see `flowgate keys list`).
@@ -611,12 +622,19 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        PolicyCommand::Prove { dir } => {
+        PolicyCommand::Prove { dir, json } => {
             let report = match &dir {
-                Some(d) => flowgate::prove::prove_dir(d).await?,
-                None => flowgate::prove::prove_shipped().await?,
+                Some(d) => cli::prove::prove_dir(d).await?,
+                None => cli::prove::prove_shipped().await?,
             };
-            print!("{report}");
+            // Counterexamples carry strings the solver chose: shown like stored text.
+            if json {
+                println!("{}", json_line(&report)?);
+            } else {
+                for line in report.to_string().lines() {
+                    println!("{}", shown(line));
+                }
+            }
             let failed = report.failed().count();
             if failed > 0 {
                 bail!(
