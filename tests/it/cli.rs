@@ -436,7 +436,7 @@ async fn caller_controlled_text_cannot_drive_the_operators_terminal() {
     .bind(evil)
     .bind(r#"["http://127.0.0.1:9/cb\u001b[2J"]"#)
     .bind("2026-01-01T00:00:00.000Z")
-    .execute(gw.running.app.store.sqlite_pool_for_tests().unwrap())
+    .execute(&gw.sqlite().await)
     .await
     .unwrap();
     let clients = stdout(&flowgate(&dir, &["clients", "list"]));
