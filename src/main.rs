@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
-use flowgate::auth::{KeyInfo, Keys, parse_scopes};
+use flowgate::auth::{KeyInfo, Keys, MAX_KEYS_AT_ONCE, parse_scopes};
 use flowgate::authz::{Decision, Principal, PrincipalKind, Studio};
 use flowgate::config::{Config, McpMode};
 use flowgate::store::{Store, Timestamp, Within};
@@ -92,7 +92,7 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
-    /// Create a key and print its secret (shown once).
+    /// Create a key (or --count keys) and print its secret (shown once).
     Create {
         /// The studio the key belongs to (e.g. std_lotus).
         #[arg(long)]
@@ -106,6 +106,13 @@ enum KeysCommand {
         /// Expire after this long: 30d, 12h, 45m.
         #[arg(long)]
         expires_in: Option<String>,
+        /// Create this many keys at once (up to 10,000, all or none), named NAME-1 … NAME-N,
+        /// e.g. one per machine of a fleet.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_KEYS_AT_ONCE as i64))]
+        count: u32,
+        /// JSON lines (one per key, with its secret) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List keys (never their secrets).
     List {
@@ -431,6 +438,8 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             scopes,
             name,
             expires_in,
+            count,
+            json,
         } => {
             let scopes: BTreeSet<String> = parse_scopes(&scopes)?;
             let expires = expires_in
@@ -438,7 +447,49 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 .map(parse_duration)
                 .transpose()?
                 .map(|d| chrono::Utc::now() + d);
+            if count > 1 {
+                let made = keys
+                    .create_many(&studio, &name, &scopes, expires, count as usize)
+                    .await?;
+                let expires_at = expires.map(Timestamp);
+                if json {
+                    for k in &made {
+                        println!(
+                            "{}",
+                            json_line(&serde_json::json!({
+                                "id": k.id, "studio": studio, "name": k.name,
+                                "scopes": scopes, "expires_at": expires_at, "secret": k.secret,
+                            }))?
+                        );
+                    }
+                    return Ok(());
+                }
+                println!("Created {} keys for studio {studio}.", made.len());
+                println!(
+                    "Scopes: {}",
+                    scopes.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+                if let Some(e) = &expires_at {
+                    println!("Expires: {e}");
+                }
+                println!("Secrets (shown once, store them now):\n");
+                for k in &made {
+                    println!("  {}  {}  {}", k.id, k.secret, shown(&k.name));
+                }
+                return Ok(());
+            }
             let key = keys.create(&studio, &name, &scopes, expires).await?;
+            if json {
+                println!(
+                    "{}",
+                    json_line(&serde_json::json!({
+                        "id": key.info.id, "studio": key.info.studio, "name": key.info.name,
+                        "scopes": key.info.scopes, "expires_at": key.info.expires_at,
+                        "secret": key.secret,
+                    }))?
+                );
+                return Ok(());
+            }
             println!(
                 "Created key {} for studio {}.",
                 key.info.id, key.info.studio
