@@ -107,7 +107,7 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
         .block_on(keys.create("std_bench", "bench", &all, None))
         .unwrap()
         .secret;
-    rt.block_on(keys.create_many("std_other", "filler", &all, 999))
+    rt.block_on(keys.create_many("std_other", "filler", &all, None, 999))
         .unwrap();
     c.bench_function(
         &format!("authenticate key, store lookup ({backend})"),

@@ -96,7 +96,9 @@ pub struct Config {
     pub oauth_access_token_ttl_secs: u64,
     /// How many OAuth clients may register dynamically (so registration cannot fill the store).
     pub oauth_max_clients: i64,
-    /// Tests only: accept `http` client metadata documents on private or loopback addresses.
+    /// For developing an MCP client on one machine: accept `http` client metadata documents on
+    /// private or loopback addresses. Never on a gateway others reach (it opens internal URLs
+    /// to any caller's `client_id`).
     pub oauth_allow_private_client_metadata: bool,
     /// Behind a trusted proxy only: the request header holding the client's address (e.g.
     /// `X-Forwarded-For`, right-most entry). Unset: the peer address of the connection.

@@ -18,7 +18,6 @@ pub mod limit;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
-pub mod prove;
 pub mod roles;
 pub mod serve;
 pub mod store;

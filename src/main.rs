@@ -13,11 +13,18 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use flowgate::authz::Decision;
 use flowgate::config::{Config, McpMode};
+use flowgate::identity::keys::MAX_KEYS_AT_ONCE;
 use flowgate::identity::keys::{KeyInfo, Keys, parse_scopes};
 use flowgate::identity::{Principal, PrincipalKind, Studio};
 use flowgate::store::{Store, Timestamp, Within};
 use flowgate::tool::Registry;
 use flowgate::{audit, serve};
+
+/// Parts of the command that are not part of the gateway library (nothing that serves requests
+/// compiles them).
+mod cli {
+    pub mod prove;
+}
 
 /// flowgate: a policy-driven MCP gateway for studio Management APIs.
 ///
@@ -87,7 +94,7 @@ struct ServeArgs {
 
 #[derive(Subcommand, Debug)]
 enum KeysCommand {
-    /// Create a key and print its secret (shown once).
+    /// Create a key (or --count keys) and print its secret (shown once).
     Create {
         /// The studio the key belongs to (e.g. std_lotus).
         #[arg(long)]
@@ -101,6 +108,13 @@ enum KeysCommand {
         /// Expire after this long: 30d, 12h, 45m.
         #[arg(long)]
         expires_in: Option<String>,
+        /// Create this many keys at once (up to 10,000, all or none), named NAME-1 … NAME-N,
+        /// e.g. one per machine of a fleet.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_KEYS_AT_ONCE as i64))]
+        count: u32,
+        /// JSON lines (one per key, with its secret) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List keys (never their secrets).
     List {
@@ -176,7 +190,13 @@ enum PolicyCommand {
     /// tenant isolation, tiers, reachability and never-errors for every tool with the SMT solver
     /// cvc5 (default: the built-in policies and invariants); then the role policies of
     /// `DIR/roles/` against `DIR/roles/invariants/`. Exits non-zero on any failure.
-    Prove { dir: Option<PathBuf> },
+    Prove {
+        dir: Option<PathBuf>,
+        /// The report as one JSON document (every check, its counterexamples, the files proved;
+        /// the role policies' report under `roles`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the decision and the deciding policies for one call.
     Explain {
         /// The key id (see `flowgate keys list`).
@@ -422,6 +442,8 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
             scopes,
             name,
             expires_in,
+            count,
+            json,
         } => {
             let scopes: BTreeSet<String> = parse_scopes(&scopes)?;
             let expires = expires_in
@@ -429,7 +451,49 @@ async fn keys(config: &Config, cmd: KeysCommand) -> anyhow::Result<()> {
                 .map(parse_duration)
                 .transpose()?
                 .map(|d| chrono::Utc::now() + d);
+            if count > 1 {
+                let made = keys
+                    .create_many(&studio, &name, &scopes, expires, count as usize)
+                    .await?;
+                let expires_at = expires.map(Timestamp);
+                if json {
+                    for k in &made {
+                        println!(
+                            "{}",
+                            json_line(&serde_json::json!({
+                                "id": k.id, "studio": studio, "name": k.name,
+                                "scopes": scopes, "expires_at": expires_at, "secret": k.secret,
+                            }))?
+                        );
+                    }
+                    return Ok(());
+                }
+                println!("Created {} keys for studio {studio}.", made.len());
+                println!(
+                    "Scopes: {}",
+                    scopes.iter().cloned().collect::<Vec<_>>().join(", ")
+                );
+                if let Some(e) = &expires_at {
+                    println!("Expires: {e}");
+                }
+                println!("Secrets (shown once, store them now):\n");
+                for k in &made {
+                    println!("  {}  {}  {}", k.id, k.secret, shown(&k.name));
+                }
+                return Ok(());
+            }
             let key = keys.create(&studio, &name, &scopes, expires).await?;
+            if json {
+                println!(
+                    "{}",
+                    json_line(&serde_json::json!({
+                        "id": key.info.id, "studio": key.info.studio, "name": key.info.name,
+                        "scopes": key.info.scopes, "expires_at": key.info.expires_at,
+                        "secret": key.secret,
+                    }))?
+                );
+                return Ok(());
+            }
             println!(
                 "Created key {} for studio {}.",
                 key.info.id, key.info.studio
@@ -613,23 +677,37 @@ async fn policy(config: &Config, cmd: PolicyCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        PolicyCommand::Prove { dir } => {
+        PolicyCommand::Prove { dir, json } => {
             let report = match &dir {
-                Some(d) => flowgate::prove::prove_dir(d).await?,
-                None => flowgate::prove::prove_shipped().await?,
+                Some(d) => cli::prove::prove_dir(d).await?,
+                None => cli::prove::prove_shipped().await?,
             };
-            print!("{report}");
             // The role policies: DIR/roles/ when proving a folder that has one.
             let roles = match &dir {
                 Some(d) if d.join("roles").is_dir() => {
-                    Some(flowgate::prove::roles::prove_dir(&d.join("roles")).await?)
+                    Some(cli::prove::roles::prove_dir(&d.join("roles")).await?)
                 }
                 Some(_) => None,
-                None => Some(flowgate::prove::roles::prove_shipped().await?),
+                None => Some(cli::prove::roles::prove_shipped().await?),
             };
-            if let Some(roles) = &roles {
-                println!("\nRole policies (roles/):");
-                print!("{roles}");
+            // Counterexamples carry strings the solver chose: shown like stored text.
+            if json {
+                let mut doc = serde_json::to_value(&report)?;
+                if let Some(roles) = &roles {
+                    doc["roles"] = serde_json::to_value(roles)?;
+                    doc["passed"] = serde_json::Value::Bool(report.passed && roles.passed);
+                }
+                println!("{}", serde_json::to_string(&doc)?);
+            } else {
+                for line in report.to_string().lines() {
+                    println!("{}", shown(line));
+                }
+                if let Some(roles) = &roles {
+                    println!("\nRole policies (roles/):");
+                    for line in roles.to_string().lines() {
+                        println!("{}", shown(line));
+                    }
+                }
             }
             let checks = report.checks.len() + roles.as_ref().map_or(0, |r| r.checks.len());
             let failed = report.failed().count() + roles.as_ref().map_or(0, |r| r.failed().count());

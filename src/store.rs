@@ -226,16 +226,6 @@ impl Store {
         Ok(())
     }
 
-    /// Test support only: the SQLite pool, for tests that inject faults or age rows (a trigger
-    /// that fails every insert, a registration made "a day ago"). Nothing in the product calls it.
-    #[doc(hidden)]
-    pub fn sqlite_pool_for_tests(&self) -> Option<&SqlitePool> {
-        match &self.db {
-            Db::Sqlite(pool) => Some(pool),
-            Db::Postgres(_) => None,
-        }
-    }
-
     /// Whether the store answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
         on_db!(&self.db, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;

@@ -108,7 +108,7 @@ struct RunArgs {
     /// Scaling runs instead of the main table, all against the fast upstream with read
     /// `get_class`. `sessions` (the default of a bare `--scaling`): 1 to 256 concurrent sessions,
     /// stateful, with the gateway's RSS at each step. `keys`: the gateway's store holds each of
-    /// `--key-counts` keys in turn (made in bulk with `Keys::create_many`), and every client uses
+    /// `--key-counts` keys in turn (made in batches with `Keys::create_many`, as `flowgate keys create --count` does), and every client uses
     /// its own key; concurrency 1 and `--concurrency`, the modes of `--mode`. `catalog`: read at 1
     /// and `--concurrency` and tools/list at `--concurrency`, in the modes of `--mode`, rows
     /// labelled with the number of tools the gateway lists (see `bench/catalog-scaling.sh`).
@@ -1295,9 +1295,16 @@ async fn scaling_keys(
             ..Default::default()
         };
         let store = flowgate::store::Store::open(&config.store_location()?).await?;
-        let secrets = flowgate::identity::keys::Keys::new(store.clone())
-            .create_many(upstream.studio, "bench", &scopes, n)
-            .await?;
+        let keys = flowgate::identity::keys::Keys::new(store.clone());
+        let mut secrets: Vec<String> = Vec::with_capacity(n);
+        while secrets.len() < n {
+            let batch = (n - secrets.len()).min(flowgate::identity::keys::MAX_KEYS_AT_ONCE);
+            let name = format!("bench-{}", secrets.len());
+            let made = keys
+                .create_many(upstream.studio, &name, &scopes, None, batch)
+                .await?;
+            secrets.extend(made.into_iter().map(|k| k.secret));
+        }
         store.close().await?;
         drop(store);
         let made = step.elapsed();

@@ -42,6 +42,18 @@ pub struct NewKey {
     pub secret: String,
 }
 
+/// The most keys [`Keys::create_many`] makes at once (one transaction).
+pub const MAX_KEYS_AT_ONCE: usize = 10_000;
+
+/// One of the keys [`Keys::create_many`] made; they share the studio, the scopes and the expiry.
+#[derive(Debug, Clone)]
+pub struct MadeKey {
+    pub id: String,
+    pub name: String,
+    /// Shown once, like [`NewKey::secret`].
+    pub secret: String,
+}
+
 /// Why a key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -55,6 +67,8 @@ pub enum KeyError {
     Revoked(String),
     #[error("the studio id must be 1 to 64 characters of letters, digits, `_` and `-`")]
     BadStudio,
+    #[error("between 1 and {MAX_KEYS_AT_ONCE} keys can be created at once, not {0}")]
+    Count(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -233,34 +247,46 @@ impl Keys {
         }))
     }
 
-    /// Creates `count` keys named `{name_prefix}-{i}` (no expiry) and returns their secrets, in
-    /// order. For fixtures such as the load benchmark's key scaling: the rows are those of
-    /// [`Keys::create`], inserted in transactions of 10,000 instead of one statement each.
+    /// Creates `count` keys (1 to [`MAX_KEYS_AT_ONCE`]) of one studio with the same scopes and
+    /// expiry, named `{name}-1` … `{name}-{count}`, all or none (one transaction), and returns
+    /// them with their secrets (shown once), in order. `flowgate keys create --count` offers it,
+    /// e.g. to give every machine of a fleet its own key.
     pub async fn create_many(
         &self,
         studio: &str,
-        name_prefix: &str,
+        name: &str,
         scopes: &BTreeSet<String>,
+        expires_at: Option<DateTime<Utc>>,
         count: usize,
-    ) -> Result<Vec<String>, KeyError> {
+    ) -> Result<Vec<MadeKey>, KeyError> {
+        if !(1..=MAX_KEYS_AT_ONCE).contains(&count) {
+            return Err(KeyError::Count(count));
+        }
         let scopes_text = key_scopes(studio, scopes)?;
         let created_at = Timestamp::now();
-        let secrets: Vec<String> = (0..count).map(|_| random_secret(KEY_PREFIX)).collect();
-        let rows: Vec<NewKeyRow> = secrets
-            .iter()
-            .enumerate()
-            .map(|(i, secret)| {
-                new_row(
+        let mut made = Vec::with_capacity(count);
+        let mut rows = Vec::with_capacity(count);
+        for i in 1..=count {
+            let secret = random_secret(KEY_PREFIX);
+            let row = NewKeyRow {
+                expires_at: expires_at.map(Timestamp),
+                ..new_row(
                     studio,
-                    format!("{name_prefix}-{i}"),
+                    format!("{name}-{i}"),
                     &scopes_text,
-                    secret,
+                    &secret,
                     created_at,
                 )
-            })
-            .collect();
+            };
+            made.push(MadeKey {
+                id: row.id.clone(),
+                name: row.name.clone(),
+                secret,
+            });
+            rows.push(row);
+        }
         self.store.insert_keys(&rows).await?;
-        Ok(secrets)
+        Ok(made)
     }
 }
 
@@ -324,7 +350,8 @@ mod tests {
     use super::*;
     use crate::store::Location;
 
-    /// Keys made in bulk (for the load benchmark) authenticate like keys made one at a time.
+    /// Keys made in bulk authenticate like keys made one at a time, with their names, scopes
+    /// and expiry; a count out of bounds makes none.
     #[tokio::test]
     async fn keys_created_in_bulk_authenticate() {
         let dir = tempfile::tempdir().unwrap();
@@ -334,16 +361,31 @@ mod tests {
                 .unwrap(),
         );
         let scopes = parse_scopes("classes:read").unwrap();
-        let secrets = keys
-            .create_many("std_a", "bulk", &scopes, 25)
+        let expires = Utc::now() + chrono::Duration::days(1);
+        for count in [0, MAX_KEYS_AT_ONCE + 1] {
+            let err = keys
+                .create_many("std_a", "bulk", &scopes, None, count)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, KeyError::Count(n) if n == count), "{err}");
+        }
+        let made = keys
+            .create_many("std_a", "bulk", &scopes, Some(expires), 25)
             .await
             .unwrap();
-        assert_eq!(secrets.len(), 25);
-        assert_eq!(keys.list(Within::Studio("std_a")).await.unwrap().len(), 25);
-        for secret in [&secrets[0], &secrets[24]] {
-            let a = keys.authenticate(secret).await.unwrap().unwrap();
+        assert_eq!(made.len(), 25);
+        let listed = keys.list(Within::Studio("std_a")).await.unwrap();
+        assert_eq!(listed.len(), 25);
+        for (k, name) in [(&made[0], "bulk-1"), (&made[24], "bulk-25")] {
+            assert_eq!(k.name, name);
+            let a = keys.authenticate(&k.secret).await.unwrap().unwrap();
+            assert_eq!(a.principal.id, k.id);
+            assert_eq!(a.principal.name, name);
             assert_eq!(a.principal.studio, "std_a");
             assert_eq!(a.principal.scopes, scopes);
+            let info = listed.iter().find(|i| i.id == k.id).unwrap();
+            let millis = info.expires_at.map(|t| t.0.timestamp_millis());
+            assert_eq!(millis, Some(expires.timestamp_millis()));
         }
     }
 }

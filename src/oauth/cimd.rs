@@ -16,7 +16,8 @@ const MAX_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct Cimd {
     cache: moka::future::Cache<String, Client>,
-    /// Tests only: allow `http` and private or loopback addresses.
+    /// Allow `http` and private or loopback addresses (`oauth_allow_private_client_metadata`:
+    /// developing a client on one machine only).
     allow_private: bool,
 }
 

@@ -508,12 +508,4 @@ impl Grants {
             expires_at: Some(row.expires_at.0),
         }))
     }
-
-    /// Test support: makes every access token of a grant expire now.
-    pub async fn expire_access_tokens(&self, grant_id: &str) -> Result<(), StoreError> {
-        self.store
-            .expire_access_tokens(grant_id, Timestamp::now() - Duration::seconds(1))
-            .await?;
-        self.store.credentials_changed().await
-    }
 }

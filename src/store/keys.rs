@@ -42,30 +42,28 @@ const COLUMNS: &str =
     "id, studio, name, scopes, hint, created_at, expires_at, last_used_at, revoked_at";
 
 impl Store {
-    /// Inserts keys, all or none, in transactions of at most 10,000.
+    /// Inserts keys, all or none (one transaction; callers bound how many).
     pub async fn insert_keys(&self, rows: &[NewKeyRow<'_>]) -> Result<(), StoreError> {
-        for chunk in rows.chunks(10_000) {
-            on_db!(self.db(), pool => {
-                let mut tx = pool.begin().await?;
-                for r in chunk {
-                    sqlx::query(
-                        "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                    )
-                    .bind(&r.id)
-                    .bind(r.studio)
-                    .bind(&r.name)
-                    .bind(r.scopes)
-                    .bind(&r.secret_hash)
-                    .bind(&r.hint)
-                    .bind(r.created_at)
-                    .bind(r.expires_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-            });
-        }
+        on_db!(self.db(), pool => {
+            let mut tx = pool.begin().await?;
+            for r in rows {
+                sqlx::query(
+                    "INSERT INTO api_keys (id, studio, name, scopes, secret_hash, hint, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&r.id)
+                .bind(r.studio)
+                .bind(&r.name)
+                .bind(r.scopes)
+                .bind(&r.secret_hash)
+                .bind(&r.hint)
+                .bind(r.created_at)
+                .bind(r.expires_at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

@@ -334,21 +334,4 @@ impl Store {
             .map(drop)?);
         Ok(())
     }
-
-    /// Test support: every access token of a grant expires at `at`.
-    pub async fn expire_access_tokens(
-        &self,
-        grant_id: &str,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        on_db!(self.db(), pool => sqlx::query(
-            "UPDATE oauth_tokens SET expires_at = $1 WHERE grant_id = $2 AND kind = 'access'",
-        )
-        .bind(at)
-        .bind(grant_id)
-        .execute(pool)
-        .await
-        .map(drop)?);
-        Ok(())
-    }
 }

@@ -359,7 +359,7 @@ async fn unused_registrations_expire_and_free_the_cap() {
 
     // A day later, B no longer counts against the cap…
     sqlx::query("UPDATE oauth_clients SET created_at = '2020-01-01T00:00:00.000Z'")
-        .execute(gw.running.app.store.sqlite_pool_for_tests().unwrap())
+        .execute(&gw.sqlite().await)
         .await
         .unwrap();
     assert_eq!(grants.live_client_count().await.unwrap(), 1);

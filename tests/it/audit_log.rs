@@ -142,7 +142,7 @@ async fn stored_bytes(gw: &Gateway, seq: i64) -> i64 {
          FROM audit_log WHERE seq = ?",
     )
     .bind(seq)
-    .fetch_one(gw.running.app.store.sqlite_pool_for_tests().unwrap())
+    .fetch_one(&gw.sqlite().await)
     .await
     .unwrap()
 }

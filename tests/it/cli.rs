@@ -198,6 +198,74 @@ fn keys_are_created_listed_rotated_and_revoked_from_the_cli() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown scope `clases:read`"));
 }
 
+/// `keys create --count`: keys for a fleet, all or none, each with its own working secret.
+#[tokio::test]
+async fn keys_are_created_in_bulk_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |count: &str| {
+        flowgate(
+            dir.path(),
+            &[
+                "keys",
+                "create",
+                "--studio",
+                "std_lotus",
+                "--scopes",
+                "read",
+                "--name",
+                "kiosk",
+                "--expires-in",
+                "30d",
+                "--count",
+                count,
+                "--json",
+            ],
+        )
+    };
+    for refused in ["0", "10001", "many"] {
+        let out = create(refused);
+        assert!(!out.status.success(), "--count {refused}");
+        assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--count"), "{err}");
+    }
+    let out = create("3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let made: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(made.len(), 3, "{}", stdout(&out));
+
+    let store = flowgate::store::Store::open(&flowgate::store::Location::Sqlite(
+        dir.path().join("gateway.sqlite"),
+    ))
+    .await
+    .unwrap();
+    let keys = flowgate::identity::keys::Keys::new(store.clone());
+    let listed = keys
+        .list(flowgate::store::Within::AllStudios)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 3, "nothing but the three keys");
+    let read = flowgate::identity::keys::parse_scopes("read").unwrap();
+    for (i, k) in made.iter().enumerate() {
+        assert_eq!(k["name"], format!("kiosk-{}", i + 1));
+        assert_eq!(k["studio"], "std_lotus");
+        assert!(k["expires_at"].is_string(), "{k}");
+        let secret = k["secret"].as_str().unwrap();
+        let a = keys.authenticate(secret).await.unwrap().unwrap();
+        assert_eq!(a.principal.id, k["id"].as_str().unwrap());
+        assert_eq!(a.principal.scopes, read);
+        assert!(a.expires_at.is_some());
+    }
+    store.close().await.unwrap();
+}
+
 #[test]
 fn policy_check_accepts_the_shipped_set_and_names_a_broken_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -436,7 +504,7 @@ async fn caller_controlled_text_cannot_drive_the_operators_terminal() {
     .bind(evil)
     .bind(r#"["http://127.0.0.1:9/cb\u001b[2J"]"#)
     .bind("2026-01-01T00:00:00.000Z")
-    .execute(gw.running.app.store.sqlite_pool_for_tests().unwrap())
+    .execute(&gw.sqlite().await)
     .await
     .unwrap();
     let clients = stdout(&flowgate(&dir, &["clients", "list"]));

@@ -412,13 +412,7 @@ async fn an_audit_log_that_cannot_be_written_fails_calls_closed() {
     let upstream = Faulty::start().await;
     let (gw, key) = behind(&upstream, |_| {}).await;
     let client = gw.client(&key).await;
-    let pool = gw
-        .running
-        .app
-        .store
-        .sqlite_pool_for_tests()
-        .unwrap()
-        .clone();
+    let pool = gw.sqlite().await;
     sqlx::query(
         "CREATE TRIGGER disk_full BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END",
     )

@@ -62,6 +62,24 @@ impl Gateway {
             .unwrap()
     }
 
+    /// The test's own connection to the gateway's SQLite database, for what only a test does
+    /// behind the store's back: inject a fault (a trigger), age a row, measure a stored record.
+    /// The library has no such door; this opens the file the way any SQLite client would.
+    pub async fn sqlite(&self) -> sqlx::SqlitePool {
+        let location = self.running.app.config.store_location().unwrap();
+        let flowgate::store::Location::Sqlite(path) = location else {
+            panic!("the gateway is not on SQLite: {location:?}")
+        };
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .busy_timeout(std::time::Duration::from_secs(5));
+        sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .unwrap()
+    }
+
     pub async fn client(&self, key: &str) -> Client {
         connect(&self.url(), key).await
     }

@@ -579,7 +579,8 @@ async fn tokens_are_bound_to_this_resource() {
     gw.stop().await;
 }
 
-/// Makes the access tokens of the newest grant expire now; returns its id.
+/// Makes the access tokens of the newest grant expire a second ago (behind the store's back,
+/// then tells the gateway's credential cache, as a revocation does); returns the grant's id.
 async fn expire_latest_grant(gw: &Gateway) -> String {
     let grants = &gw.running.app.oauth.grants;
     let grant = grants
@@ -588,7 +589,18 @@ async fn expire_latest_grant(gw: &Gateway) -> String {
         .unwrap()[0]
         .id
         .clone();
-    grants.expire_access_tokens(&grant).await.unwrap();
+    let expired = flowgate::store::Timestamp::now() - chrono::Duration::seconds(1);
+    let changed = sqlx::query(
+        "UPDATE oauth_tokens SET expires_at = $1 WHERE grant_id = $2 AND kind = 'access'",
+    )
+    .bind(expired)
+    .bind(&grant)
+    .execute(&gw.sqlite().await)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(changed > 0, "grant {grant} has no access token");
+    gw.running.app.store.credentials_changed().await.unwrap();
     grant
 }
 

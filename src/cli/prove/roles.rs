@@ -1,5 +1,5 @@
 //! `flowgate policy prove`, the role policies: what a studio user may grant and do
-//! (`policies/roles/*.cedar`, [`crate::roles`]) against `policies/roles/invariants/*.cedar`
+//! (`policies/roles/*.cedar`, [`flowgate::roles`]) against `policies/roles/invariants/*.cedar`
 //! ("a staff user can never grant `financials:read`", "only owners and admins manage keys").
 //!
 //! The same checks as the call policies, over the roles schema's request environments (one per
@@ -19,13 +19,13 @@ use super::{
     Check, INVARIANTS_DIR, NEVER_ERRORS, ProveError, Prover, REACHABLE, Report, applies,
     counterexample, describe, solver_error,
 };
-use crate::authz::PolicyError;
-use crate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
+use flowgate::authz::PolicyError;
+use flowgate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
 
 /// The role invariant files shipped with the binary; a test checks this list against the folder.
 pub const SHIPPED_ROLE_INVARIANTS: &[(&str, &str)] = &[(
     "roles.cedar",
-    include_str!("../../policies/roles/invariants/roles.cedar"),
+    include_str!("../../../policies/roles/invariants/roles.cedar"),
 )];
 
 /// Proves the built-in role policies against the built-in role invariants.
@@ -58,6 +58,8 @@ pub async fn prove_files(
     invariants: Vec<PolicyFile>,
 ) -> Result<Report, ProveError> {
     let started = Instant::now();
+    let policy_names: Vec<String> = policies.iter().map(|f| f.name.clone()).collect();
+    let invariant_names: Vec<String> = invariants.iter().map(|f| f.name.clone()).collect();
     let (schema, set) = policy::compile(ROLES_SCHEMA, &policies).map_err(PolicyError)?;
     let inv_set = policy::parse_policies(&invariants).map_err(ProveError::Invariants)?;
     let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
@@ -130,13 +132,11 @@ pub async fn prove_files(
             .check_always_denies_opt(&real)
             .await
             .map_err(|e| solver_error(env, REACHABLE, &e))?;
-        reachable.push(Check {
-            property: REACHABLE.into(),
-            subject: action.clone(),
-            environments: 1,
-            counterexamples: Vec::new(),
-            failure: dead.then(|| format!("no role may ever {action}: every user is denied")),
-        });
+        let mut check = Check::new(REACHABLE, &action);
+        check.environments = 1;
+        check.failure = dead.then(|| format!("no role may ever {action}: every user is denied"));
+        check.settle();
+        reachable.push(check);
         for (p, slot) in policies.iter().zip(never_errors.iter_mut()) {
             if !applies(p, env, &actions) {
                 continue;
@@ -157,17 +157,21 @@ pub async fn prove_files(
     let _ = prover.symcc.solver_mut().clean_up().await;
 
     let mut checks = prover.checks;
+    for check in &mut checks {
+        check.settle();
+    }
     checks.extend(reachable);
     for (id, environments, counterexamples) in never_errors {
-        checks.push(Check {
-            property: NEVER_ERRORS.into(),
-            subject: id,
-            environments,
-            counterexamples,
-            failure: None,
-        });
+        let mut check = Check::new(NEVER_ERRORS, &id);
+        check.environments = environments;
+        check.counterexamples = counterexamples;
+        check.settle();
+        checks.push(check);
     }
     Ok(Report {
+        passed: checks.iter().all(|c| c.proved),
+        policies: policy_names,
+        invariants: invariant_names,
         checks,
         environments: envs.len(),
         queries: prover.queries,

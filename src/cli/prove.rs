@@ -20,6 +20,10 @@
 //! scopes, the studio's tier, the arguments) the real set allows and the invariant does not.
 //!
 //! The solver is `cvc5` on `PATH`, or the binary the `CVC5` environment variable names.
+//!
+//! A module of the `flowgate` command, not of the gateway library: nothing that serves requests
+//! compiles or links the symbolic compiler or the solver binding. `--json` prints the [`Report`]
+//! as one JSON document, for auditors' tools and for `tests/it/prove.rs`.
 
 pub mod roles;
 
@@ -36,27 +40,28 @@ use cedar_policy_symcc::solver::LocalSolver;
 use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicy, CompiledPolicySet, Env, SymEnv};
 use flowgate_codegen::policy::{self, PolicyFile};
 
-use crate::authz::{Authz, PolicyError};
-use crate::tool;
+use flowgate::authz::{Authz, PolicyError};
+use flowgate::tool;
+use serde::Serialize;
 
 /// The invariant files shipped with the binary (`policies/invariants/*.cedar`); a test checks
 /// this list against the folder.
 pub const SHIPPED_INVARIANTS: &[(&str, &str)] = &[
     (
         "coupons.cedar",
-        include_str!("../policies/invariants/coupons.cedar"),
+        include_str!("../../policies/invariants/coupons.cedar"),
     ),
     (
         "least-privilege.cedar",
-        include_str!("../policies/invariants/least-privilege.cedar"),
+        include_str!("../../policies/invariants/least-privilege.cedar"),
     ),
     (
         "tenant.cedar",
-        include_str!("../policies/invariants/tenant.cedar"),
+        include_str!("../../policies/invariants/tenant.cedar"),
     ),
     (
         "tiers.cedar",
-        include_str!("../policies/invariants/tiers.cedar"),
+        include_str!("../../policies/invariants/tiers.cedar"),
     ),
 ];
 
@@ -86,7 +91,7 @@ pub enum ProveError {
 }
 
 /// A concrete request that breaks a property, as the solver found it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Counterexample {
     /// `Flow::ApiKey` or `Flow::OAuthGrant`.
     pub principal_type: String,
@@ -108,12 +113,14 @@ pub struct Counterexample {
 }
 
 /// The outcome of one property for one tool (or, for never-errors, one policy).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
     /// The invariant's `@id`, [`REACHABLE`] or [`NEVER_ERRORS`].
     pub property: String,
     /// The tool name, or the policy id for [`NEVER_ERRORS`].
     pub subject: String,
+    /// No counterexample and no failure (in the JSON report, so a reader need not derive it).
+    pub proved: bool,
     /// Request environments checked (one per principal type, for a tool).
     pub environments: usize,
     /// One counterexample per failing environment; empty when proved.
@@ -123,38 +130,48 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn proved(&self) -> bool {
-        self.counterexamples.is_empty() && self.failure.is_none()
+    pub(super) fn new(property: &str, subject: &str) -> Self {
+        Self {
+            property: property.to_string(),
+            subject: subject.to_string(),
+            proved: true,
+            environments: 0,
+            counterexamples: Vec::new(),
+            failure: None,
+        }
+    }
+
+    pub(super) fn settle(&mut self) {
+        self.proved = self.counterexamples.is_empty() && self.failure.is_none();
     }
 }
 
 /// Everything the prover checked.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// Every check proved.
+    pub passed: bool,
+    /// The policy files proved (the generated scope guards are always added).
+    pub policies: Vec<String>,
+    /// The invariant files they were proved against, the generated least-privilege ones last.
+    pub invariants: Vec<String>,
     pub checks: Vec<Check>,
     /// Request environments (principal type × tool × resource type).
     pub environments: usize,
     /// Solver queries issued.
     pub queries: usize,
     /// Wall time, compilation and solving.
+    #[serde(rename = "elapsed_secs", serialize_with = "secs")]
     pub elapsed: Duration,
 }
 
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
 impl Report {
-    /// Every check proved.
-    pub fn passed(&self) -> bool {
-        self.checks.iter().all(Check::proved)
-    }
-
     pub fn failed(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| !c.proved())
-    }
-
-    /// The check of one property for one subject.
-    pub fn check(&self, property: &str, subject: &str) -> Option<&Check> {
-        self.checks
-            .iter()
-            .find(|c| c.property == property && c.subject == subject)
+        self.checks.iter().filter(|c| !c.proved)
     }
 }
 
@@ -167,7 +184,7 @@ impl fmt::Display for Report {
             .max()
             .unwrap_or(0);
         for c in &self.checks {
-            let verdict = if c.proved() { "PROVED" } else { "FAILED" };
+            let verdict = if c.proved { "PROVED" } else { "FAILED" };
             writeln!(f, "{verdict}  {:width$}  {}", c.property, c.subject)?;
             if let Some(why) = &c.failure {
                 writeln!(f, "        {why}")?;
@@ -284,6 +301,7 @@ pub async fn prove_files(
     mut invariants: Vec<PolicyFile>,
 ) -> Result<Report, ProveError> {
     let started = Instant::now();
+    let policy_names: Vec<String> = policies.iter().map(|f| f.name.clone()).collect();
     // The same loading and strict validation as the gateway, so what is proved is what runs.
     let authz = Authz::from_files(policies)?;
     let (schema, set) = policy::compile(tool::CEDAR_SCHEMA, authz.files()).map_err(PolicyError)?;
@@ -292,6 +310,7 @@ pub async fn prove_files(
         name: "(generated) least-privilege invariants".into(),
         text: generated_invariants(),
     });
+    let invariant_names: Vec<String> = invariants.iter().map(|f| f.name.clone()).collect();
     let inv_set = policy::parse_policies(&invariants).map_err(ProveError::Invariants)?;
     let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
     let forbids: Vec<String> = inv
@@ -414,34 +433,27 @@ pub async fn prove_files(
             .iter()
             .rposition(|c| c.subject == tool)
             .map_or(checks.len(), |i| i + 1);
-        checks.insert(
-            at,
-            Check {
-                property: REACHABLE.into(),
-                subject: tool.clone(),
-                environments: envs
-                    .iter()
-                    .filter(|e| tool_name(e.action()) == tool)
-                    .count(),
-                counterexamples: Vec::new(),
-                failure: (!ok).then(|| {
-                    format!(
-                        "no request is ever allowed: every principal type is always denied {tool}"
-                    )
-                }),
-            },
-        );
+        let mut check = Check::new(REACHABLE, &tool);
+        check.environments = envs
+            .iter()
+            .filter(|e| tool_name(e.action()) == tool)
+            .count();
+        check.failure = (!ok).then(|| {
+            format!("no request is ever allowed: every principal type is always denied {tool}")
+        });
+        checks.insert(at, check);
     }
     for (id, environments, counterexamples) in never_errors {
-        checks.push(Check {
-            property: NEVER_ERRORS.into(),
-            subject: id,
-            environments,
-            counterexamples,
-            failure: None,
-        });
+        let mut check = Check::new(NEVER_ERRORS, &id);
+        check.environments = environments;
+        check.counterexamples = counterexamples;
+        checks.push(check);
     }
+    checks.iter_mut().for_each(Check::settle);
     Ok(Report {
+        passed: checks.iter().all(|c| c.proved),
+        policies: policy_names,
+        invariants: invariant_names,
         checks,
         environments: envs.len(),
         queries: prover.queries,
@@ -476,13 +488,7 @@ impl Prover<'_> {
     fn record(&mut self, property: &str, subject: &str, found: Option<&Env>) {
         let key = (property.to_string(), subject.to_string());
         let i = *self.index.entry(key).or_insert_with(|| {
-            self.checks.push(Check {
-                property: property.to_string(),
-                subject: subject.to_string(),
-                environments: 0,
-                counterexamples: Vec::new(),
-                failure: None,
-            });
+            self.checks.push(Check::new(property, subject));
             self.checks.len() - 1
         });
         let check = &mut self.checks[i];
