@@ -311,20 +311,7 @@ pub async fn prove_files(
         text: generated_invariants(),
     });
     let invariant_names: Vec<String> = invariants.iter().map(|f| f.name.clone()).collect();
-    let inv_set = policy::parse_policies(&invariants).map_err(ProveError::Invariants)?;
-    let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
-    let forbids: Vec<String> = inv
-        .iter()
-        .filter(|p| p.effect() == Effect::Forbid)
-        .map(|p| format!("invariant `{}` is a forbid: write invariants as permits (what every allowed request satisfies)", p.id()))
-        .collect();
-    if !forbids.is_empty() {
-        return Err(ProveError::Invariants(forbids));
-    }
-    policy::validate(&schema, &inv_set).map_err(ProveError::Invariants)?;
-    inv.sort_by_key(|p| p.id().to_string());
-    let mut policies: Vec<Policy> = set.policies().cloned().collect();
-    policies.sort_by_key(|p| p.id().to_string());
+    let (inv, policies) = sorted_policies(&schema, &set, &invariants)?;
 
     let actions = schema.action_entities().map_err(|e| ProveError::Compile {
         what: "the schema's actions".into(),
@@ -459,6 +446,30 @@ pub async fn prove_files(
         queries: prover.queries,
         elapsed: started.elapsed(),
     })
+}
+
+/// The invariants (permits only, validated against `schema`) and the policies of `set`, each
+/// sorted by id: what both provers (call policies, role policies) check.
+pub(super) fn sorted_policies(
+    schema: &cedar_policy::Schema,
+    set: &cedar_policy::PolicySet,
+    invariants: &[PolicyFile],
+) -> Result<(Vec<Policy>, Vec<Policy>), ProveError> {
+    let inv_set = policy::parse_policies(invariants).map_err(ProveError::Invariants)?;
+    let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
+    let forbids: Vec<String> = inv
+        .iter()
+        .filter(|p| p.effect() == Effect::Forbid)
+        .map(|p| format!("invariant `{}` is a forbid: write invariants as permits (what every allowed request satisfies)", p.id()))
+        .collect();
+    if !forbids.is_empty() {
+        return Err(ProveError::Invariants(forbids));
+    }
+    policy::validate(schema, &inv_set).map_err(ProveError::Invariants)?;
+    inv.sort_by_key(|p| p.id().to_string());
+    let mut policies: Vec<Policy> = set.policies().cloned().collect();
+    policies.sort_by_key(|p| p.id().to_string());
+    Ok((inv, policies))
 }
 
 struct Prover<'a> {

@@ -10,14 +10,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use cedar_policy::{Effect, Policy, RequestEnv};
+use cedar_policy::RequestEnv;
 use cedar_policy_symcc::solver::LocalSolver;
 use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicySet, SymEnv};
 use flowgate_codegen::policy::{self, PolicyFile};
 
 use super::{
     Check, INVARIANTS_DIR, NEVER_ERRORS, ProveError, Prover, REACHABLE, Report, applies,
-    counterexample, describe, solver_error,
+    counterexample, describe, solver_error, sorted_policies,
 };
 use flowgate::authz::PolicyError;
 use flowgate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
@@ -61,20 +61,7 @@ pub async fn prove_files(
     let policy_names: Vec<String> = policies.iter().map(|f| f.name.clone()).collect();
     let invariant_names: Vec<String> = invariants.iter().map(|f| f.name.clone()).collect();
     let (schema, set) = policy::compile(ROLES_SCHEMA, &policies).map_err(PolicyError)?;
-    let inv_set = policy::parse_policies(&invariants).map_err(ProveError::Invariants)?;
-    let mut inv: Vec<Policy> = inv_set.policies().cloned().collect();
-    let forbids: Vec<String> = inv
-        .iter()
-        .filter(|p| p.effect() == Effect::Forbid)
-        .map(|p| format!("invariant `{}` is a forbid: write invariants as permits (what every allowed request satisfies)", p.id()))
-        .collect();
-    if !forbids.is_empty() {
-        return Err(ProveError::Invariants(forbids));
-    }
-    policy::validate(&schema, &inv_set).map_err(ProveError::Invariants)?;
-    inv.sort_by_key(|p| p.id().to_string());
-    let mut policies: Vec<Policy> = set.policies().cloned().collect();
-    policies.sort_by_key(|p| p.id().to_string());
+    let (inv, policies) = sorted_policies(&schema, &set, &invariants)?;
 
     let actions = schema.action_entities().map_err(|e| ProveError::Compile {
         what: "the roles schema's actions".into(),
