@@ -343,7 +343,7 @@ pub async fn prove_files(
         queries: 0,
     };
     let mut reachable: Vec<(String, bool)> = Vec::new();
-    let mut never_errors: Vec<(String, usize, Vec<Counterexample>)> = policies
+    let mut never_errors: NeverErrors = policies
         .iter()
         .map(|p| (p.id().to_string(), 0, Vec::new()))
         .collect();
@@ -394,22 +394,9 @@ pub async fn prove_files(
             None => reachable.push((tool.clone(), !dead)),
         }
 
-        for (p, slot) in policies.iter().zip(never_errors.iter_mut()) {
-            if !applies(p, env, &actions) {
-                continue;
-            }
-            let compiled = prover.compile(p, env)?;
-            prover.queries += 1;
-            let found = prover
-                .symcc
-                .check_never_errors_with_counterexample_opt(&compiled)
-                .await
-                .map_err(|e| solver_error(env, NEVER_ERRORS, &e))?;
-            slot.1 += 1;
-            if let Some(env) = found {
-                slot.2.push(counterexample(&env));
-            }
-        }
+        prover
+            .never_errors(&policies, env, &actions, &mut never_errors)
+            .await?;
     }
     let _ = prover.symcc.solver_mut().clean_up().await;
 
@@ -482,7 +469,37 @@ struct Prover<'a> {
     queries: usize,
 }
 
+/// Per policy: its id, the environments it was checked in, and its counterexamples.
+pub(super) type NeverErrors = Vec<(String, usize, Vec<Counterexample>)>;
+
 impl Prover<'_> {
+    /// Checks, in `env`, that no policy that applies to it can error (both provers).
+    pub(super) async fn never_errors(
+        &mut self,
+        policies: &[Policy],
+        env: &RequestEnv,
+        actions: &Entities,
+        slots: &mut NeverErrors,
+    ) -> Result<(), ProveError> {
+        for (p, slot) in policies.iter().zip(slots.iter_mut()) {
+            if !applies(p, env, actions) {
+                continue;
+            }
+            let compiled = self.compile(p, env)?;
+            self.queries += 1;
+            let found = self
+                .symcc
+                .check_never_errors_with_counterexample_opt(&compiled)
+                .await
+                .map_err(|e| solver_error(env, NEVER_ERRORS, &e))?;
+            slot.1 += 1;
+            if let Some(env) = found {
+                slot.2.push(counterexample(&env));
+            }
+        }
+        Ok(())
+    }
+
     fn compile(&self, p: &Policy, env: &RequestEnv) -> Result<CompiledPolicy, ProveError> {
         let compiled = match &self.symenv {
             Some(symenv) => {

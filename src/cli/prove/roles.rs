@@ -16,8 +16,8 @@ use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicySet, SymEnv};
 use flowgate_codegen::policy::{self, PolicyFile};
 
 use super::{
-    Check, INVARIANTS_DIR, NEVER_ERRORS, ProveError, Prover, REACHABLE, Report, applies,
-    counterexample, describe, solver_error, sorted_policies,
+    Check, INVARIANTS_DIR, NEVER_ERRORS, NeverErrors, ProveError, Prover, REACHABLE, Report,
+    applies, describe, solver_error, sorted_policies,
 };
 use flowgate::authz::PolicyError;
 use flowgate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
@@ -85,7 +85,7 @@ pub async fn prove_files(
         index: std::collections::HashMap::new(),
         queries: 0,
     };
-    let mut never_errors: Vec<(String, usize, Vec<_>)> = policies
+    let mut never_errors: NeverErrors = policies
         .iter()
         .map(|p| (p.id().to_string(), 0, Vec::new()))
         .collect();
@@ -124,22 +124,9 @@ pub async fn prove_files(
         check.failure = dead.then(|| format!("no role may ever {action}: every user is denied"));
         check.settle();
         reachable.push(check);
-        for (p, slot) in policies.iter().zip(never_errors.iter_mut()) {
-            if !applies(p, env, &actions) {
-                continue;
-            }
-            let compiled = prover.compile(p, env)?;
-            prover.queries += 1;
-            let found = prover
-                .symcc
-                .check_never_errors_with_counterexample_opt(&compiled)
-                .await
-                .map_err(|e| solver_error(env, NEVER_ERRORS, &e))?;
-            slot.1 += 1;
-            if let Some(env) = found {
-                slot.2.push(counterexample(&env));
-            }
-        }
+        prover
+            .never_errors(&policies, env, &actions, &mut never_errors)
+            .await?;
     }
     let _ = prover.symcc.solver_mut().clean_up().await;
 
