@@ -80,6 +80,10 @@ pub struct Config {
     /// `initialize` (the client then opens a new one). Sessions cost the gateway no memory, so
     /// a principal may hold any number.
     pub mcp_session_ttl_secs: u64,
+    /// A settings-page session ends after this many seconds without a page view.
+    pub settings_idle_secs: u64,
+    /// A settings-page session ends this many seconds after sign-in, however busy.
+    pub settings_max_secs: u64,
     /// An OTLP/HTTP collector (`http://collector:4318`) to export call traces to; unset: no
     /// tracing.
     pub otel_endpoint: Option<String>,
@@ -131,6 +135,8 @@ impl Default for Config {
             body_read_timeout_ms: 30_000,
             shutdown_grace_ms: 10_000,
             mcp_session_ttl_secs: 24 * 3600,
+            settings_idle_secs: 30 * 60,
+            settings_max_secs: 12 * 3600,
             otel_endpoint: None,
             otel_service_name: "flowgate".into(),
             idempotency_ttl_secs: 24 * 3600,
@@ -235,6 +241,12 @@ impl Config {
             }
             "MCP_SESSION_TTL_SECS" => {
                 self.mcp_session_ttl_secs = parse("FLOWGATE_MCP_SESSION_TTL_SECS", value)?;
+            }
+            "SETTINGS_IDLE_SECS" => {
+                self.settings_idle_secs = parse("FLOWGATE_SETTINGS_IDLE_SECS", value)?;
+            }
+            "SETTINGS_MAX_SECS" => {
+                self.settings_max_secs = parse("FLOWGATE_SETTINGS_MAX_SECS", value)?;
             }
             "OTEL_ENDPOINT" => self.otel_endpoint = Some(value.to_string()),
             "OTEL_SERVICE_NAME" => self.otel_service_name = value.to_string(),
@@ -355,6 +367,8 @@ impl Config {
             ("body_read_timeout_ms", self.body_read_timeout_ms),
             ("max_connections", self.max_connections as u64),
             ("mcp_session_ttl_secs", self.mcp_session_ttl_secs),
+            ("settings_idle_secs", self.settings_idle_secs),
+            ("settings_max_secs", self.settings_max_secs),
             (
                 "upstream_max_response_bytes",
                 self.upstream_max_response_bytes as u64,
@@ -402,6 +416,24 @@ impl Config {
                 message: format!(
                     "must be at most 2592000 (30 days), got {}",
                     self.mcp_session_ttl_secs
+                ),
+            });
+        }
+        if self.settings_idle_secs > self.settings_max_secs {
+            return Err(ConfigError::Invalid {
+                key: "settings_idle_secs",
+                message: format!(
+                    "must be at most settings_max_secs ({}), got {}",
+                    self.settings_max_secs, self.settings_idle_secs
+                ),
+            });
+        }
+        if self.settings_max_secs > 30 * 24 * 3600 {
+            return Err(ConfigError::Invalid {
+                key: "settings_max_secs",
+                message: format!(
+                    "must be at most 2592000 (30 days), got {}",
+                    self.settings_max_secs
                 ),
             });
         }

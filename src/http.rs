@@ -106,7 +106,8 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
                 .layer(middleware::from_fn_with_state(app.clone(), authenticate)),
         )
         .merge(public)
-        .merge(crate::oauth::router(app).layer(body(SMALL_BODY)))
+        .merge(crate::oauth::router(app.clone()).layer(body(SMALL_BODY)))
+        .merge(crate::settings::router(app).layer(body(SMALL_BODY)))
         .layer(middleware::from_fn_with_state(hosts, guard::check_host))
         .merge(probes)
 }

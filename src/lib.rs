@@ -5,6 +5,8 @@
 //! [`mcp`] (the MCP server) → [`call`] (the call path) → [`tool`] (the catalog generated from
 //! `manifest/`, argument validation) → [`authz`] (the Cedar decision) → [`upstream`] (one
 //! Management API call) → [`audit`]. [`app`] holds the shared state, [`serve`] wires it up.
+//! Beside the call path: [`oauth`] (one-click sign-in) and [`settings`] (the studio owner's
+//! pages).
 
 pub mod app;
 pub mod audit;
@@ -20,6 +22,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod roles;
 pub mod serve;
+pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod tool;

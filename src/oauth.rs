@@ -236,7 +236,7 @@ fn grant_event(
 }
 
 /// Appends an OAuth event before the answer goes out; a failure is logged, not shown.
-async fn audit(app: &App, record: Record) {
+pub(crate) async fn audit(app: &App, record: Record) {
     if let Err(e) = app.audit.append(&record).await {
         tracing::error!(error = %e, tool = ?record.tool, "cannot audit an OAuth event");
     }
@@ -552,7 +552,7 @@ fn internal(e: &dyn std::fmt::Display) -> Response {
 }
 
 /// A store failure during a sign-in page's step: logged; the person is asked to try again.
-fn page_internal(e: &dyn std::fmt::Display) -> Response {
+pub(crate) fn page_internal(e: &dyn std::fmt::Display) -> Response {
     wire::Refusal::internal(e)
         .saying("flowgate could not complete this step. Try again in a moment.")
         .page()
@@ -571,7 +571,7 @@ async fn find_client(app: &App, client_id: &str) -> Result<Client, String> {
     }
 }
 
-fn redirect_host(uri: &str) -> String {
+pub(crate) fn redirect_host(uri: &str) -> String {
     reqwest::Url::parse(uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
@@ -742,7 +742,7 @@ fn with_csrf_cookie(mut r: Response, csrf: &str) -> Response {
     r
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -754,13 +754,13 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// Form fields; repeated names (the scope checkboxes) are kept in order.
-fn form(body: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn form(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn field<'a>(f: &'a [(String, String)], name: &str) -> Option<&'a str> {
     f.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
@@ -809,7 +809,6 @@ async fn sign_in(
     };
     let email = field(&f, "email").unwrap_or_default().trim().to_string();
     let password = field(&f, "password").unwrap_or_default();
-    let account = account_key(&email);
     let host = redirect_host(&flow.redirect_uri);
     let page = |status: StatusCode, error: &str| {
         let html = pages::render(&pages::SignIn {
@@ -825,20 +824,93 @@ async fn sign_in(
         });
         with_csrf_cookie((status, Html(html)).into_response(), &flow.csrf)
     };
-    let again = |error: &str| page(StatusCode::UNAUTHORIZED, error);
-    let user_event = |outcome: Outcome, message: &str| Record {
+    let signed = match check_password(&app, addr, &email, password, events::SIGN_IN).await {
+        Ok(signed) => signed,
+        Err(refused) => return refused.answer(page),
+    };
+    let record = Record {
+        arguments: Some(json!({"client_id": flow.client_id, "role": signed.role})),
+        ..user_event(
+            events::SIGN_IN,
+            &signed,
+            Outcome::Ok,
+            &format!("signed in to authorize {}", flow.client_name),
+            addr,
+        )
+    };
+    audit(&app, record).await;
+    match app.oauth.flows.signed_in(&flow_id, &signed).await {
+        Ok(true) => {}
+        // Approved or denied meanwhile (another tab, another replica), or expired.
+        Ok(false) => return flow_expired(),
+        Err(e) => return page_internal(&e),
+    }
+    flow.user = Some(signed);
+    let may = ceiling(&app, &flow);
+    consent_page(&app, &flow_id, &flow, &may, None)
+}
+
+/// Why a password check gave no user, as a sign-in page answers it.
+pub(crate) enum SignInRefused {
+    /// Wrong e-mail or password, or an answer flowgate cannot use: 401, and the page says so.
+    Again(&'static str),
+    /// A limit: 429 with `Retry-After`, and the page says when to try again.
+    Limited(String, Refused),
+    /// The store failed: the error page.
+    Broken(Response),
+}
+
+impl SignInRefused {
+    /// The answer: `page(status, error)` renders the sign-in page again with `error` on it.
+    pub(crate) fn answer(self, page: impl Fn(StatusCode, &str) -> Response) -> Response {
+        match self {
+            Self::Again(text) => page(StatusCode::UNAUTHORIZED, text),
+            Self::Limited(text, r) => retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r),
+            Self::Broken(r) => r,
+        }
+    }
+}
+
+/// The audit row of a studio user's sign-in or page action: the user is the principal.
+pub(crate) fn user_event(
+    tool: &str,
+    user: &SignedIn,
+    outcome: Outcome,
+    message: &str,
+    addr: ClientAddr,
+) -> Record {
+    Record {
+        studio: Some(user.studio_id.clone()),
+        principal_kind: Some("user".into()),
+        principal_id: Some(user.user_id.clone()),
+        principal_name: Some(account_key(&user.email)),
+        ..event(tool, outcome, addr, message)
+    }
+}
+
+/// Checks an e-mail and password with the studio platform (`POST /auth/sign-in` upstream),
+/// within the sign-in limits: failures per account (in the store, shared by every replica) and
+/// per address with a growing back-off, and a few checks at once. Failures and refusals are
+/// audited under `tool`; the caller audits the success as it sees fit.
+pub(crate) async fn check_password(
+    app: &App,
+    addr: ClientAddr,
+    email: &str,
+    password: &str,
+    tool: &str,
+) -> Result<SignedIn, SignInRefused> {
+    let account = account_key(email);
+    let failure = |outcome: Outcome, message: &str| Record {
         principal_kind: Some("user".into()),
         principal_name: Some(account.clone()),
-        ..event(events::SIGN_IN, outcome, addr, message)
+        ..event(tool, outcome, addr, message)
     };
+    let broken = |e: &dyn std::fmt::Display| SignInRefused::Broken(page_internal(e));
 
     // Limits first: a refused attempt never reaches the upstream. They are checked again once
     // a check may start, since failures may have been counted while this attempt waited.
     let limits = async || app.oauth.sign_in.refusal(&account, addr).await;
-    let mut refusal = match limits().await {
-        Ok(r) => r,
-        Err(e) => return page_internal(&e),
-    };
+    let mut refusal = limits().await.map_err(|e| broken(&e))?;
     let mut permit = None;
     if refusal.is_none() {
         match app.oauth.sign_in.checks.enter().await {
@@ -848,13 +920,10 @@ async fn sign_in(
                     "Many sign-ins are being checked right now. Try again in {}.",
                     r.wait_text()
                 );
-                return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
+                return Err(SignInRefused::Limited(text, r));
             }
         }
-        refusal = match limits().await {
-            Ok(r) => r,
-            Err(e) => return page_internal(&e),
-        };
+        refusal = limits().await.map_err(|e| broken(&e))?;
     }
     if let Some((r, on_page, in_log)) = refusal {
         // One row per back-off period, not one per refused attempt.
@@ -863,15 +932,15 @@ async fn sign_in(
                 "refused without checking the password: too many failed sign-ins from {in_log}; further attempts in the next {} s are refused without a record",
                 r.secs()
             );
-            audit(&app, user_event(Outcome::RateLimited, &message)).await;
+            audit(app, failure(Outcome::RateLimited, &message)).await;
         }
         let text = format!(
             "Too many failed sign-ins from {on_page}. Try again in {}.",
             r.wait_text()
         );
-        return retry_after(page(StatusCode::TOO_MANY_REQUESTS, &text), &r);
+        return Err(SignInRefused::Limited(text, r));
     }
-    let answer = app.upstream.sign_in(&email, password).await;
+    let answer = app.upstream.sign_in(email, password).await;
     // The check's slot is given back only once a failure is counted: an attempt waiting for the
     // slot then sees it when it checks the limits again.
     let user = match answer {
@@ -890,23 +959,25 @@ async fn sign_in(
                 .failed(&account, Timestamp::now())
                 .await;
             drop(permit);
-            if let Err(e) = counted {
-                return page_internal(&e);
-            }
+            counted.map_err(|e| broken(&e))?;
             audit(
-                &app,
-                user_event(
+                app,
+                failure(
                     Outcome::Unauthenticated,
                     "sign-in failed: wrong e-mail or password",
                 ),
             )
             .await;
-            return again("That e-mail and password do not match a studio account.");
+            return Err(SignInRefused::Again(
+                "That e-mail and password do not match a studio account.",
+            ));
         }
         Err(e) => {
             drop(permit);
             tracing::warn!(error = %e, "sign-in through the upstream failed");
-            return again("Your studio's platform could not be reached. Try again in a moment.");
+            return Err(SignInRefused::Again(
+                "Your studio's platform could not be reached. Try again in a moment.",
+            ));
         }
     };
     drop(permit);
@@ -920,30 +991,17 @@ async fn sign_in(
         role: user["role"].as_str().map(str::to_string),
     };
     if signed.studio_id.is_empty() || signed.user_id.is_empty() {
-        return again("Your studio's platform gave an answer flowgate cannot use.");
+        return Err(SignInRefused::Again(
+            "Your studio's platform gave an answer flowgate cannot use.",
+        ));
     }
-    if let Err(e) = app.oauth.sign_in.accounts.reset(&account).await {
-        return page_internal(&e);
-    }
-    let record = Record {
-        studio: Some(signed.studio_id.clone()),
-        principal_id: Some(signed.user_id.clone()),
-        arguments: Some(json!({"client_id": flow.client_id, "role": signed.role})),
-        ..user_event(
-            Outcome::Ok,
-            &format!("signed in to authorize {}", flow.client_name),
-        )
-    };
-    audit(&app, record).await;
-    match app.oauth.flows.signed_in(&flow_id, &signed).await {
-        Ok(true) => {}
-        // Approved or denied meanwhile (another tab, another replica), or expired.
-        Ok(false) => return flow_expired(),
-        Err(e) => return page_internal(&e),
-    }
-    flow.user = Some(signed);
-    let may = ceiling(&app, &flow);
-    consent_page(&app, &flow_id, &flow, &may, None)
+    app.oauth
+        .sign_in
+        .accounts
+        .reset(&account)
+        .await
+        .map_err(|e| broken(&e))?;
+    Ok(signed)
 }
 
 /// The studio user of a signed-in flow, as the role policies see them.
@@ -1025,7 +1083,7 @@ fn role_title(user: &SignedIn) -> String {
 /// What a consent form chose: its `scope` fields (one per scope) and its `access.<resource>`
 /// radio buttons (`none`, `read`, `write`), within what was requested. An unknown choice is an
 /// error.
-fn chosen(
+pub(crate) fn chosen(
     f: &[(String, String)],
     requested: &BTreeSet<String>,
 ) -> Result<BTreeSet<String>, String> {

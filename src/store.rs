@@ -28,6 +28,7 @@ pub mod oauth;
 mod postgres;
 pub mod ratelimit;
 pub mod sessions;
+pub mod settings;
 mod sqlite;
 pub mod time;
 pub mod writer;

@@ -156,7 +156,8 @@ fn scope_description(scope: &str) -> &'static str {
         .map_or("", |d| d.description)
 }
 
-fn title(resource: &str) -> String {
+/// A resource as the pages title it (`Audit log`, `Classes`).
+pub fn title(resource: &str) -> String {
     if resource == "audit" {
         return "Audit log".into();
     }

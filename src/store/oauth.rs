@@ -26,6 +26,8 @@ pub struct GrantRow {
     pub client_name: String,
     pub scopes: String,
     pub resource: String,
+    /// Where the approval sent the person back (`None` for grants approved before it was kept).
+    pub redirect_uri: Option<String>,
     pub created_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
@@ -163,8 +165,8 @@ impl Store {
         on_db!(self.db(), pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO oauth_grants (id, studio, user_id, user_email, client_id, client_name, scopes, resource, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                "INSERT INTO oauth_grants (id, studio, user_id, user_email, client_id, client_name, scopes, resource, created_at, redirect_uri)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&g.id)
             .bind(&g.studio)
@@ -175,6 +177,7 @@ impl Store {
             .bind(&g.scopes)
             .bind(&g.resource)
             .bind(g.created_at)
+            .bind(code.redirect_uri)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -316,7 +319,7 @@ impl Store {
     pub async fn grants(&self, within: Within<'_>) -> Result<Vec<GrantRow>, StoreError> {
         Ok(on_db!(self.db(), pool => sqlx::query_as(
             "SELECT id, studio, user_id, user_email, client_id, client_name, scopes, resource,
-                    created_at, last_used_at, revoked_at
+                    redirect_uri, created_at, last_used_at, revoked_at
              FROM oauth_grants WHERE ($1 IS NULL OR studio = $1) ORDER BY created_at DESC, id",
         )
         .bind(within.studio())
