@@ -105,7 +105,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(AUDIT_LOG, get(audit_log::page))
         .route("/settings/audit-log/export.csv", get(audit_log::export_csv))
-        .route("/settings/audit-log/export.json", get(audit_log::export_json))
+        .route(
+            "/settings/audit-log/export.json",
+            get(audit_log::export_json),
+        )
         .route(SCRIPT_PATH, get(script))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
@@ -122,7 +125,8 @@ async fn script() -> Response {
         .into_response()
 }
 
-/// The headers of every settings answer: the CSP, no framing, no sniffing, no referrer, and
+/// The headers of every settings answer: the CSP, no framing, no sniffing, no referrer to other
+/// sites, and
 /// nothing cached (pages show secrets once and the studio's data always).
 async fn security_headers(req: Request, next: Next) -> Response {
     let mut r = next.run(req).await;
@@ -138,7 +142,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the pages' own forms, and
+        // the origin check needs the real one. Other sites still get no referrer.
+        HeaderValue::from_static("same-origin"),
     );
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -235,7 +241,11 @@ impl Session {
     pub fn head(&self, app: &App, current: &'static str) -> Head {
         let links = [
             (DEVELOPER, "Developer", SettingsAction::ViewKeys),
-            (CONNECTED_APPS, "Connected apps", SettingsAction::ViewConnectedApps),
+            (
+                CONNECTED_APPS,
+                "Connected apps",
+                SettingsAction::ViewConnectedApps,
+            ),
             (AUDIT_LOG, "Audit log", SettingsAction::ViewAuditLog),
         ];
         Head {
@@ -262,7 +272,12 @@ impl Session {
     }
 
     /// The page that says the user's role does not allow `action` (403), or `None` when it does.
-    pub fn refused(&self, app: &App, action: SettingsAction, current: &'static str) -> Option<Response> {
+    pub fn refused(
+        &self,
+        app: &App,
+        action: SettingsAction,
+        current: &'static str,
+    ) -> Option<Response> {
         match self.may(app, action) {
             Verdict::Allowed => None,
             Verdict::Refused(why) => Some(self.problem(
@@ -514,10 +529,7 @@ async fn sign_in(
     let email = field(&f, "email").unwrap_or_default().trim();
     let token = field(&f, "csrf").unwrap_or_default();
     let from_cookie = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if !same_origin(&app, &headers)
-        || token.is_empty()
-        || !same_secret(token, &from_cookie)
-    {
+    if !same_origin(&app, &headers) || token.is_empty() || !same_secret(token, &from_cookie) {
         return sign_in_form(
             &app,
             StatusCode::FORBIDDEN,
@@ -614,9 +626,16 @@ pub fn when_or(t: Option<&Timestamp>, absent: &str) -> String {
     t.map_or_else(|| absent.to_string(), when)
 }
 
-/// Scopes as a person reads them: one entry per resource, `Classes: view & change`.
+/// Scopes as a person reads them: one entry per resource, `Classes: view & change`, or one
+/// entry for every scope there is.
 pub fn scopes_text(scopes: &[String]) -> Vec<String> {
     use flowgate_codegen::cedar::scope_resource;
+    if crate::tool::catalog::SCOPES
+        .iter()
+        .all(|d| scopes.iter().any(|s| s == d.name))
+    {
+        return vec!["Everything: every resource, view & change".into()];
+    }
     let mut out: Vec<(String, bool, bool)> = Vec::new();
     for s in scopes {
         let r = scope_resource(s).to_string();
@@ -653,8 +672,17 @@ mod tests {
     fn scopes_read_as_one_entry_per_resource() {
         let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            scopes_text(&s(&["bookings:read", "bookings:write", "classes:read", "coupons:write"])),
-            ["Bookings: view & change", "Classes: view", "Coupons: change"]
+            scopes_text(&s(&[
+                "bookings:read",
+                "bookings:write",
+                "classes:read",
+                "coupons:write"
+            ])),
+            [
+                "Bookings: view & change",
+                "Classes: view",
+                "Coupons: change"
+            ]
         );
     }
 

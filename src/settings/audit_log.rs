@@ -10,13 +10,31 @@ use super::{AUDIT_LOG, Session};
 use crate::app::App;
 
 pub async fn page(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(&app, AUDIT_LOG, StatusCode::NOT_IMPLEMENTED, "Audit log", "Not built yet.")
+    session.problem(
+        &app,
+        AUDIT_LOG,
+        StatusCode::NOT_IMPLEMENTED,
+        "Audit log",
+        "Not built yet.",
+    )
 }
 
 pub async fn export_csv(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(&app, AUDIT_LOG, StatusCode::NOT_IMPLEMENTED, "Audit log", "Not built yet.")
+    session.problem(
+        &app,
+        AUDIT_LOG,
+        StatusCode::NOT_IMPLEMENTED,
+        "Audit log",
+        "Not built yet.",
+    )
 }
 
 pub async fn export_json(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(&app, AUDIT_LOG, StatusCode::NOT_IMPLEMENTED, "Audit log", "Not built yet.")
+    session.problem(
+        &app,
+        AUDIT_LOG,
+        StatusCode::NOT_IMPLEMENTED,
+        "Audit log",
+        "Not built yet.",
+    )
 }
