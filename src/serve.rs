@@ -174,7 +174,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 
 /// Hourly (and at start): prune old audit records, idempotent answers and the ends of expired
 /// MCP sessions, forget rate-limit state of idle principals, remove OAuth registrations that
-/// never led to a grant (24 h), expired sign-in flows and failed sign-ins older than an hour.
+/// never led to a grant (24 h), expired sign-in flows, failed sign-ins older than an hour, and
+/// ended settings-page sessions.
 async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
     loop {
@@ -209,6 +210,11 @@ async fn housekeeping(app: Arc<App>, stop: CancellationToken) {
         }
         if let Err(e) = app.oauth.sign_in.accounts.prune().await {
             tracing::warn!(error = %e, "cannot forget old failed sign-ins");
+        }
+        let now = crate::store::Timestamp::now();
+        let idle = chrono::Duration::seconds(app.config.settings_idle_secs as i64);
+        if let Err(e) = app.store.prune_settings_sessions(now, now - idle).await {
+            tracing::warn!(error = %e, "cannot remove ended settings sessions");
         }
     }
 }

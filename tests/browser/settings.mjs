@@ -11,7 +11,7 @@
 //   rotate <key id>                     rotate on the page (through the confirmation), answer the
 //                                       new secret
 //   revoke <key id>                     revoke on the page (through the confirmation)
-//   disconnect <app name>               disconnect an app on Connected apps (confirmation too)
+//   disconnect <app name…>              disconnect an app on Connected apps (confirmation too)
 //   visit <path> [screenshot name]      open a page, answer its status, heading and text
 //   audit <query string>                open the audit log with these filters, answer its rows
 //   sign-out                            press Sign out
@@ -27,15 +27,23 @@ const browser = await chromium.launch({
 });
 let context = null;
 let page = null;
-// Content-Security-Policy violations and script errors the pages cause: reported with every step.
+// What went wrong on the pages (see `fresh`): reported with every step.
 const problems = [];
 
 async function fresh() {
   if (context) await context.close();
   context = await browser.newContext({ viewport: { width: 1366, height: 900 } });
   page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+  // A page's own status is the step's to judge (a 403 can be the point); a stylesheet or script
+  // that fails to load, a script error or a blocked inline script is a problem.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(m.text());
+  });
   page.on('pageerror', (e) => problems.push(String(e)));
+  page.on('response', (r) => {
+    if (r.request().resourceType() !== 'document' && r.status() >= 400) problems.push(`${r.status()} ${r.url()}`);
+  });
+  page.on('requestfailed', (r) => problems.push(`failed: ${r.url()}`));
 }
 
 async function shot(name) {
@@ -112,7 +120,8 @@ const steps = {
     };
   },
 
-  async disconnect(name) {
+  async disconnect(...words) {
+    const name = words.join(' ');
     await page.goto(`${base}/settings/connected-apps`);
     await shot('connected-apps');
     const row = page.locator('table.list tbody tr', { hasText: name }).first();

@@ -20,4 +20,5 @@ mod replicas;
 mod roles;
 mod sessions;
 mod settings;
+mod settings_browser;
 mod store;
