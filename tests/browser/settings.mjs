@@ -15,9 +15,19 @@
 //   visit <path> [screenshot name]      open a page, answer its status, heading and text
 //   audit <query string>                open the audit log with these filters, answer its rows
 //   sign-out                            press Sign out
+//   a11y                                check the open page with axe-core (WCAG 2.1 A and AA),
+//                                       answer the violations
+//   tab <n>                             press Tab n times, answer the focused element and
+//                                       whether it shows a focus outline
 //   quit
 import { chromium } from 'playwright-core';
 import * as readline from 'node:readline';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// axe-core, the accessibility checker, evaluated in the page (which the CSP allows: it is the
+// browser's debugging protocol, not a script tag).
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const [base, shots] = process.argv.slice(2);
 const browser = await chromium.launch({
@@ -60,6 +70,17 @@ async function heading() {
   return (await page.textContent('h1'))?.trim();
 }
 
+// The open page's WCAG 2.1 A and AA violations, as axe-core finds them.
+async function axe() {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+  }));
+  return result.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5),
+  }));
+}
+
 const steps = {
   async 'sign-in'(email, password, next) {
     await fresh();
@@ -90,13 +111,14 @@ const steps = {
     await page.waitForFunction(() => document.querySelector('button[data-copy]').textContent !== 'Copy');
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     await shot('key-secret');
+    const a11y = await axe();
     await go(page.click('a:has-text("back to my keys")'));
     const row = await page.$eval('table.list tbody tr', (tr) => ({
       id: tr.id.replace(/^key-/, ''),
       cells: [...tr.querySelectorAll('td')].map((td) => td.innerText.trim()),
     }));
     await shot('developer');
-    return { heading: await heading(), secret, copied, warning, row };
+    return { heading: await heading(), secret, copied, warning, row, a11y };
   },
 
   async rotate(id) {
@@ -156,6 +178,23 @@ const steps = {
       chart: await page.$$eval('svg.chart', (xs) => xs.map((x) => x.getAttribute('aria-label'))),
       text: (await page.innerText('main')).slice(0, 4000),
     };
+  },
+
+  async a11y() {
+    return { path: new URL(page.url()).pathname, violations: await axe() };
+  },
+
+  async tab(n) {
+    for (let i = 0; i < Number(n); i++) await page.keyboard.press('Tab');
+    return await page.evaluate(() => {
+      const el = document.activeElement;
+      const style = getComputedStyle(el);
+      return {
+        tag: el.tagName.toLowerCase(),
+        text: (el.innerText || el.value || el.getAttribute('aria-label') || '').trim().slice(0, 60),
+        outline: style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0,
+      };
+    });
   },
 
   async 'sign-out'() {

@@ -74,6 +74,12 @@ impl Driver {
         answer
     }
 
+    /// Checks the open page with axe-core (WCAG 2.1 A and AA): no violation.
+    async fn accessible(&mut self) {
+        let a = self.step("a11y").await;
+        assert_eq!(a["violations"], json!([]), "{}: {a}", a["path"]);
+    }
+
     async fn quit(mut self) {
         let _ = self.stdin.write_all(b"quit\n").await;
     }
@@ -99,6 +105,7 @@ async fn refused(client: &crate::harness::Client, tool: &str) -> bool {
 /// not given); the call is on the audit log page; rotate (the old secret is refused at once);
 /// revoke (the connected client's next request is refused); disconnect an OAuth app (its token is
 /// refused); sign out. Then a staff member: key management refused, the pages they may see.
+/// Every page passes axe-core's WCAG 2.1 A and AA checks, and keyboard focus is visible.
 #[tokio::test]
 async fn the_settings_pages_work_in_a_real_browser() {
     let mut backends = vec![("sqlite", None)];
@@ -120,6 +127,11 @@ async fn the_settings_pages_work_in_a_real_browser() {
             .await;
         assert_eq!(s["form"], "/settings/sign-in", "{s}");
         assert_eq!(s["landed"], "/settings/developer", "{s}");
+        browser.accessible().await;
+        // Keyboard order: the header's links come first, and focus is visible.
+        let focused = browser.step("tab 1").await;
+        assert_eq!((focused["tag"].as_str(), focused["text"].as_str()), (Some("a"), Some("Developer")), "{focused}");
+        assert_eq!(focused["outline"], true, "no visible focus: {focused}");
 
         // A key for two resources: classes (view) and bookings (view & change).
         let made = browser
@@ -129,6 +141,7 @@ async fn the_settings_pages_work_in_a_real_browser() {
         assert!(secret.starts_with("flow_sk_"), "{made}");
         assert_eq!(made["copied"], secret, "the copy button copies the secret");
         assert!(made["warning"].as_str().unwrap().contains("shown only once"));
+        assert_eq!(made["a11y"], json!([]), "the secret page: {made}");
         let key_id = made["row"]["id"].as_str().unwrap().to_string();
         let cells = made["row"]["cells"].to_string();
         for shown in ["Nightly-report", "Bookings: view & change", "Classes: view", "Active"] {
@@ -177,6 +190,10 @@ async fn the_settings_pages_work_in_a_real_browser() {
         ok(call(&client, "list_classes", json!({})).await, "list_classes");
 
         // Revoke: the connected client's next request is refused.
+        browser
+            .step(&format!("visit /settings/developer/keys/{key_id}/revoke"))
+            .await;
+        browser.accessible().await;
         let revoked = browser.step(&format!("revoke {key_id}")).await;
         assert_eq!(revoked["state"], "Revoked", "{revoked}");
         assert!(revoked["notice"].as_str().unwrap().contains("next request is refused"));
@@ -192,13 +209,17 @@ async fn the_settings_pages_work_in_a_real_browser() {
 
         let developer = browser.step("visit /settings/developer developer").await;
         assert!(developer["text"].as_str().unwrap().contains("Revoked"));
+        browser.accessible().await;
         browser.step("visit /settings/connected-apps connected-apps").await;
+        browser.accessible().await;
         browser.step("audit  audit-log").await;
+        browser.accessible().await;
         let out = browser.step("sign-out").await;
         assert_eq!(out["landed"], "/settings/sign-in");
         assert_eq!(out["notice"], "You are signed out.");
         let after = browser.step("visit /settings/developer").await;
         assert_eq!(after["path"], "/settings/sign-in", "signed out, still in");
+        browser.accessible().await;
 
         // Staff: the pages they may see, key management refused.
         let s = browser
@@ -209,6 +230,7 @@ async fn the_settings_pages_work_in_a_real_browser() {
         assert_eq!(page["status"], 403);
         assert_eq!(page["heading"], "Not available for your role");
         assert_eq!(page["links"], json!(["Connected apps", "Audit log"]));
+        browser.accessible().await;
         let apps = browser.step("visit /settings/connected-apps").await;
         assert!(!apps["text"].as_str().unwrap().contains("Disconnect\n"), "{apps}");
         browser.quit().await;
