@@ -105,7 +105,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(AUDIT_LOG, get(audit_log::page))
         .route("/settings/audit-log/export.csv", get(audit_log::export_csv))
-        .route("/settings/audit-log/export.json", get(audit_log::export_json))
+        .route(
+            "/settings/audit-log/export.json",
+            get(audit_log::export_json),
+        )
         .route(SCRIPT_PATH, get(script))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
@@ -235,7 +238,11 @@ impl Session {
     pub fn head(&self, app: &App, current: &'static str) -> Head {
         let links = [
             (DEVELOPER, "Developer", SettingsAction::ViewKeys),
-            (CONNECTED_APPS, "Connected apps", SettingsAction::ViewConnectedApps),
+            (
+                CONNECTED_APPS,
+                "Connected apps",
+                SettingsAction::ViewConnectedApps,
+            ),
             (AUDIT_LOG, "Audit log", SettingsAction::ViewAuditLog),
         ];
         Head {
@@ -262,7 +269,12 @@ impl Session {
     }
 
     /// The page that says the user's role does not allow `action` (403), or `None` when it does.
-    pub fn refused(&self, app: &App, action: SettingsAction, current: &'static str) -> Option<Response> {
+    pub fn refused(
+        &self,
+        app: &App,
+        action: SettingsAction,
+        current: &'static str,
+    ) -> Option<Response> {
         match self.may(app, action) {
             Verdict::Allowed => None,
             Verdict::Refused(why) => Some(self.problem(
@@ -514,10 +526,7 @@ async fn sign_in(
     let email = field(&f, "email").unwrap_or_default().trim();
     let token = field(&f, "csrf").unwrap_or_default();
     let from_cookie = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if !same_origin(&app, &headers)
-        || token.is_empty()
-        || !same_secret(token, &from_cookie)
-    {
+    if !same_origin(&app, &headers) || token.is_empty() || !same_secret(token, &from_cookie) {
         return sign_in_form(
             &app,
             StatusCode::FORBIDDEN,
@@ -653,8 +662,17 @@ mod tests {
     fn scopes_read_as_one_entry_per_resource() {
         let s = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            scopes_text(&s(&["bookings:read", "bookings:write", "classes:read", "coupons:write"])),
-            ["Bookings: view & change", "Classes: view", "Coupons: change"]
+            scopes_text(&s(&[
+                "bookings:read",
+                "bookings:write",
+                "classes:read",
+                "coupons:write"
+            ])),
+            [
+                "Bookings: view & change",
+                "Classes: view",
+                "Coupons: change"
+            ]
         );
     }
 

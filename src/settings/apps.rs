@@ -76,7 +76,12 @@ pub struct PageQuery {
 }
 
 async fn grant_of(app: &App, session: &Session, id: &str) -> Result<GrantInfo, Response> {
-    match app.oauth.grants.list(Within::Studio(&session.user.studio_id)).await {
+    match app
+        .oauth
+        .grants
+        .list(Within::Studio(&session.user.studio_id))
+        .await
+    {
         Ok(grants) => grants
             .into_iter()
             .find(|g| g.id == id)
@@ -104,7 +109,12 @@ pub async fn page(
     if let Some(r) = session.refused(&app, SettingsAction::ViewConnectedApps, CONNECTED_APPS) {
         return r;
     }
-    let grants = match app.oauth.grants.list(Within::Studio(&session.user.studio_id)).await {
+    let grants = match app
+        .oauth
+        .grants
+        .list(Within::Studio(&session.user.studio_id))
+        .await
+    {
         Ok(g) => g,
         Err(e) => return oauth::page_internal(&e),
     };
@@ -202,7 +212,10 @@ pub async fn disconnect(
         Ok(g) => g,
         Err(r) => return r,
     };
-    let why = format!("disconnected by {} on the settings page", session.user.email);
+    let why = format!(
+        "disconnected by {} on the settings page",
+        session.user.email
+    );
     match app
         .oauth
         .grants
@@ -214,7 +227,9 @@ pub async fn disconnect(
         Err(e) => return oauth::page_internal(&e),
     }
     let record = Record {
-        arguments: Some(json!({ "grant_id": g.id, "client_id": g.client_id, "client_name": g.client_name })),
+        arguments: Some(
+            json!({ "grant_id": g.id, "client_id": g.client_id, "client_name": g.client_name }),
+        ),
         ..session.event(
             events::APP_DISCONNECT,
             Outcome::Ok,

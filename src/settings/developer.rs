@@ -179,7 +179,10 @@ pub async fn page(
     }
     let mut notice = None;
     if let Some(id) = q.revoked
-        && let Ok(k) = app.keys.get(Within::Studio(&session.user.studio_id), &id).await
+        && let Ok(k) = app
+            .keys
+            .get(Within::Studio(&session.user.studio_id), &id)
+            .await
     {
         notice = Some(format!(
             "The key \u{201c}{}\u{201d} is revoked: its next request is refused.",
@@ -280,7 +283,11 @@ pub async fn create(
         })
         .collect();
     if !above.is_empty() {
-        let list = above.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        let list = above
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
         let message = format!("refused: creating a key with {list}, above the user's role");
         oauth::audit(
             &app,
@@ -319,7 +326,13 @@ pub async fn create(
         )
     };
     oauth::audit(&app, record).await;
-    secret_page(&app, &session, StatusCode::CREATED, "Your new secret key", &made)
+    secret_page(
+        &app,
+        &session,
+        StatusCode::CREATED,
+        "Your new secret key",
+        &made,
+    )
 }
 
 fn secret_page(
@@ -344,7 +357,11 @@ fn secret_page(
 
 /// The studio's key `id`, or the page that says it was not found.
 async fn key_of(app: &App, session: &Session, id: &str) -> Result<KeyInfo, Response> {
-    match app.keys.get(Within::Studio(&session.user.studio_id), id).await {
+    match app
+        .keys
+        .get(Within::Studio(&session.user.studio_id), id)
+        .await
+    {
         Ok(k) => Ok(k),
         Err(KeyError::NotFound(_)) => Err(not_found(app, session)),
         Err(e) => Err(oauth::page_internal(&e)),
@@ -453,7 +470,13 @@ pub async fn rotate(
         )
     };
     oauth::audit(&app, record).await;
-    secret_page(&app, &session, StatusCode::OK, "The key's new secret", &made)
+    secret_page(
+        &app,
+        &session,
+        StatusCode::OK,
+        "The key's new secret",
+        &made,
+    )
 }
 
 /// `GET …/keys/{id}/revoke`: the confirmation step.

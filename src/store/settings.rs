@@ -28,10 +28,7 @@ pub const MAX_SESSIONS_PER_USER: i64 = 20;
 
 impl Store {
     /// Stores a new session, ending the user's oldest ones beyond [`MAX_SESSIONS_PER_USER`].
-    pub async fn insert_settings_session(
-        &self,
-        s: &SettingsSessionRow,
-    ) -> Result<(), StoreError> {
+    pub async fn insert_settings_session(&self, s: &SettingsSessionRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT INTO settings_sessions ({COLUMNS})
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
