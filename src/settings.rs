@@ -25,6 +25,7 @@
 
 pub mod apps;
 pub mod audit_log;
+pub mod chart;
 pub mod developer;
 
 use std::sync::Arc;
