@@ -19,4 +19,5 @@ mod prove;
 mod replicas;
 mod roles;
 mod sessions;
+mod settings_audit;
 mod store;
