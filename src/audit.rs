@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::audit::{AuditQuery, AuditRow};
+use crate::store::audit::{AuditQuery, AuditRow, DayCount};
 use crate::store::{Store, StoreError, Timestamp};
 
 /// How a call ended, as recorded and as filtered on.
@@ -26,6 +26,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome, in the order pages list them.
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Ok,
+        Outcome::Denied,
+        Outcome::Invalid,
+        Outcome::RateLimited,
+        Outcome::UpstreamError,
+        Outcome::Unauthenticated,
+        Outcome::Error,
+    ];
+
+    /// The outcome stored as `text`.
+    pub fn parse(text: &str) -> Option<Outcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Ok => "ok",
@@ -79,6 +95,21 @@ pub struct Filter {
     /// Records with a `seq` below this (pagination, newest first).
     pub before_seq: Option<i64>,
     pub limit: i64,
+}
+
+impl Filter {
+    fn as_query(&self) -> AuditQuery<'_> {
+        AuditQuery {
+            studio: self.studio.as_deref(),
+            principal: self.principal.as_deref(),
+            tool: self.tool.as_deref(),
+            outcome: self.outcome.as_deref(),
+            since: self.since,
+            until: self.until,
+            before_seq: self.before_seq,
+            limit: self.limit,
+        }
+    }
 }
 
 /// The audit log in the gateway's store.
@@ -326,21 +357,30 @@ impl Audit {
         self.store.prune_audit(Timestamp::now() - age).await
     }
 
+    /// Records matching the filter (its `limit` ignored) per UTC day and outcome, by day then
+    /// outcome; at most `groups` of them.
+    pub async fn day_counts(&self, f: &Filter, groups: i64) -> Result<Vec<DayCount>, StoreError> {
+        self.store.audit_day_counts(&f.as_query(), groups).await
+    }
+
+    /// How many records match the filter, counting no further than `upto`, and the newest
+    /// one's `seq` (see [`Store::audit_count_upto`]).
+    pub async fn count_upto(
+        &self,
+        f: &Filter,
+        upto: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        self.store.audit_count_upto(&f.as_query(), upto).await
+    }
+
+    /// The tools in a studio's records, by name (at most `max`).
+    pub async fn tools(&self, studio: &str, max: i64) -> Result<Vec<String>, StoreError> {
+        self.store.audit_tools(studio, max).await
+    }
+
     /// Records matching the filter, newest first.
     pub async fn query(&self, f: &Filter) -> Result<Vec<Record>, StoreError> {
-        let rows = self
-            .store
-            .audit_rows(&AuditQuery {
-                studio: f.studio.as_deref(),
-                principal: f.principal.as_deref(),
-                tool: f.tool.as_deref(),
-                outcome: f.outcome.as_deref(),
-                since: f.since,
-                until: f.until,
-                before_seq: f.before_seq,
-                limit: f.limit,
-            })
-            .await?;
+        let rows = self.store.audit_rows(&f.as_query()).await?;
         Ok(rows
             .into_iter()
             .map(|row| Record {

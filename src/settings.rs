@@ -25,6 +25,7 @@
 
 pub mod apps;
 pub mod audit_log;
+pub mod chart;
 pub mod developer;
 
 use std::sync::Arc;
@@ -316,11 +317,11 @@ impl Session {
         app: &App,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Result<Vec<(String, String)>, Response> {
+    ) -> Result<Vec<(String, String)>, Box<Response>> {
         let f = form(body);
         let token = field(&f, "csrf").unwrap_or_default();
         if !same_origin(app, headers) || token.is_empty() || !same_secret(token, &self.csrf) {
-            return Err(form_not_verified());
+            return Err(Box::new(form_not_verified()));
         }
         Ok(f)
     }
@@ -600,7 +601,7 @@ async fn sign_out(
     RawForm(body): RawForm,
 ) -> Response {
     if let Err(r) = session.form(&app, &headers, &body) {
-        return r;
+        return *r;
     }
     if let Err(e) = app.store.end_settings_session(&session.token_hash).await {
         return oauth::page_internal(&e);

@@ -193,7 +193,7 @@ pub async fn disconnect(
     RawForm(body): RawForm,
 ) -> Response {
     if let Err(r) = session.form(&app, &headers, &body) {
-        return r;
+        return *r;
     }
     if let Some(r) = session.refused(&app, SettingsAction::DisconnectApps, CONNECTED_APPS) {
         oauth::audit(

@@ -229,7 +229,7 @@ pub async fn create(
 ) -> Response {
     let f = match session.form(&app, &headers, &body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Err(r) = may_manage(&app, &session, addr, "creating a key").await {
         return r;
@@ -445,7 +445,7 @@ pub async fn rotate(
     RawForm(body): RawForm,
 ) -> Response {
     if let Err(r) = session.form(&app, &headers, &body) {
-        return r;
+        return *r;
     }
     if let Err(r) = may_manage(&app, &session, addr, "rotating a key").await {
         return r;
@@ -515,7 +515,7 @@ pub async fn revoke(
     RawForm(body): RawForm,
 ) -> Response {
     if let Err(r) = session.form(&app, &headers, &body) {
-        return r;
+        return *r;
     }
     if let Err(r) = may_manage(&app, &session, addr, "revoking a key").await {
         return r;

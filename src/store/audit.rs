@@ -1,8 +1,9 @@
 //! Audit rows (`audit_log`): appended through the group-commit writer, read with filters,
-//! pruned by age. Append-only: both backends refuse an UPDATE with a trigger.
+//! counted per UTC day and outcome (the settings page's chart), pruned by age. Append-only: both
+//! backends refuse an UPDATE with a trigger.
 
 use super::writer::{Bind, Write};
-use super::{Store, StoreError, Timestamp, on_db};
+use super::{Db, Store, StoreError, Timestamp, on_db};
 
 /// The insert of one record, for the writer to batch.
 const INSERT: &str = "INSERT INTO audit_log (at, request_id, studio, principal_kind, principal_id,
@@ -46,6 +47,48 @@ pub struct AuditQuery<'a> {
     pub limit: i64,
 }
 
+/// Calls of one UTC day with one outcome.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub outcome: String,
+    pub calls: i64,
+}
+
+/// The filters of [`AuditQuery`] as one `WHERE` clause (`$1`…`$7`), shared by every read so a
+/// filter means the same in the table, the export and the chart.
+macro_rules! audit_where {
+    () => {
+        "WHERE ($1 IS NULL OR studio = $1)
+           AND ($2 IS NULL OR principal_id = $2)
+           AND ($3 IS NULL OR tool = $3)
+           AND ($4 IS NULL OR outcome = $4)
+           AND ($5 IS NULL OR at >= $5)
+           AND ($6 IS NULL OR at < $6)
+           AND ($7 IS NULL OR seq < $7)"
+    };
+}
+
+/// Counts per day and outcome, given each backend's expression of a row's UTC day.
+macro_rules! day_counts {
+    ($day:literal) => {
+        concat!(
+            "SELECT ",
+            $day,
+            " AS day, outcome, COUNT(*) AS calls FROM audit_log ",
+            audit_where!(),
+            " GROUP BY 1, 2 ORDER BY 1, 2 LIMIT $8"
+        )
+    };
+}
+
+/// SQLite keeps `at` as fixed-width UTC text (`2026-12-02T10:04:48.123Z`): its day is the first
+/// ten characters.
+const DAY_COUNTS_SQLITE: &str = day_counts!("substr(at, 1, 10)");
+/// PostgreSQL keeps `at` as `TIMESTAMPTZ`: its day in UTC whatever the session's time zone.
+const DAY_COUNTS_POSTGRES: &str = day_counts!("to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')");
+
 impl Store {
     /// Appends one record; returns its sequence number once it is committed.
     pub async fn append_audit(&self, r: AuditRow) -> Result<i64, StoreError> {
@@ -76,20 +119,14 @@ impl Store {
 
     /// Records matching the query, newest first (at most 1,000).
     pub async fn audit_rows(&self, q: &AuditQuery<'_>) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(on_db!(self.db(), pool => sqlx::query_as(
+        Ok(on_db!(self.db(), pool => sqlx::query_as(concat!(
             "SELECT seq, at, request_id, studio, principal_kind, principal_id, principal_name, tool,
                     arguments, decision, policies, outcome, message, upstream_status, duration_ms,
                     client_addr
-             FROM audit_log
-             WHERE ($1 IS NULL OR studio = $1)
-               AND ($2 IS NULL OR principal_id = $2)
-               AND ($3 IS NULL OR tool = $3)
-               AND ($4 IS NULL OR outcome = $4)
-               AND ($5 IS NULL OR at >= $5)
-               AND ($6 IS NULL OR at < $6)
-               AND ($7 IS NULL OR seq < $7)
-             ORDER BY seq DESC LIMIT $8",
-        )
+             FROM audit_log ",
+            audit_where!(),
+            " ORDER BY seq DESC LIMIT $8"
+        ))
         .bind(q.studio)
         .bind(q.principal)
         .bind(q.tool)
@@ -98,6 +135,68 @@ impl Store {
         .bind(q.until)
         .bind(q.before_seq)
         .bind(q.limit.clamp(1, 1000))
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// How many records match the query (its `limit` and order ignored), counting no further
+    /// than `upto`, and the newest one's `seq`: what an export of at most `upto` records will
+    /// hold, and where it starts (so records appended meanwhile do not shift it).
+    pub async fn audit_count_upto(
+        &self,
+        q: &AuditQuery<'_>,
+        upto: i64,
+    ) -> Result<(i64, Option<i64>), StoreError> {
+        Ok(on_db!(self.db(), pool => sqlx::query_as(concat!(
+            "SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM audit_log ",
+            audit_where!(),
+            " ORDER BY seq DESC LIMIT $8) AS matching"
+        ))
+        .bind(q.studio)
+        .bind(q.principal)
+        .bind(q.tool)
+        .bind(q.outcome)
+        .bind(q.since)
+        .bind(q.until)
+        .bind(q.before_seq)
+        .bind(upto.max(0))
+        .fetch_one(pool)
+        .await?))
+    }
+
+    /// Records matching the query (its `limit` ignored) counted per UTC day and outcome, by day
+    /// then outcome; at most `groups` of them. A caller bounds the days with `since`/`until`.
+    pub async fn audit_day_counts(
+        &self,
+        q: &AuditQuery<'_>,
+        groups: i64,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        // The one difference between the backends: how a row's UTC day is read from `at`.
+        let sql = match self.db() {
+            Db::Sqlite(_) => DAY_COUNTS_SQLITE,
+            Db::Postgres(_) => DAY_COUNTS_POSTGRES,
+        };
+        Ok(on_db!(self.db(), pool => sqlx::query_as(sql)
+        .bind(q.studio)
+        .bind(q.principal)
+        .bind(q.tool)
+        .bind(q.outcome)
+        .bind(q.since)
+        .bind(q.until)
+        .bind(q.before_seq)
+        .bind(groups.max(0))
+        .fetch_all(pool)
+        .await?))
+    }
+
+    /// The tools that appear in a studio's records, by name (at most `max`).
+    pub async fn audit_tools(&self, studio: &str, max: i64) -> Result<Vec<String>, StoreError> {
+        Ok(on_db!(self.db(), pool => sqlx::query_scalar(
+            "SELECT DISTINCT tool FROM audit_log WHERE studio = $1 AND tool IS NOT NULL
+             ORDER BY tool LIMIT $2",
+        )
+        .bind(studio)
+        .bind(max.max(0))
         .fetch_all(pool)
         .await?))
     }

@@ -20,5 +20,6 @@ mod replicas;
 mod roles;
 mod sessions;
 mod settings;
+mod settings_audit;
 mod settings_browser;
 mod store;

@@ -838,3 +838,93 @@ async fn an_ended_session_is_ended_for_every_replica() {
         store.close().await.unwrap();
     }
 }
+
+/// The audit log page's reads: calls per UTC day and outcome with the table's filters (a day
+/// ends at midnight UTC, whatever offset a time was written with), the bounded count an export
+/// starts with, and the tools of one studio.
+#[tokio::test]
+async fn audit_day_counts_are_per_utc_day_and_share_the_tables_filters() {
+    for (backend, store, _dir) in backends().await {
+        let audit = Audit::new(store.clone());
+        let t = |s: &str| Timestamp::parse(s).unwrap();
+        let rows = [
+            // (at, studio, tool, outcome)
+            ("2026-11-01T23:59:59.999Z", "std_a", "get_class", "ok"),
+            ("2026-11-02T00:00:00.000Z", "std_a", "get_class", "ok"),
+            (
+                "2026-11-01T18:30:00-08:00",
+                "std_a",
+                "create_coupon",
+                "denied",
+            ), // 11-02 02:30Z
+            ("2026-11-02T09:00:00Z", "std_a", "get_class", "denied"),
+            ("2026-11-03T12:00:00Z", "std_a", "get_class", "rate_limited"),
+            ("2026-11-02T10:00:00Z", "std_b", "list_members", "ok"),
+        ];
+        for (n, (at, studio, tool, outcome)) in rows.iter().enumerate() {
+            let r = Record {
+                studio: Some(studio.to_string()),
+                tool: Some(tool.to_string()),
+                outcome: outcome.to_string(),
+                ..record(n, t(at))
+            };
+            audit.append(&r).await.unwrap();
+        }
+        let counts = |f: Filter| {
+            let audit = audit.clone();
+            async move {
+                audit
+                    .day_counts(&f, 100)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|c| (c.day, c.outcome, c.calls))
+                    .collect::<Vec<_>>()
+            }
+        };
+        let a = || Filter {
+            studio: Some("std_a".into()),
+            ..Filter::default()
+        };
+        let c = |d: &str, o: &str, n: i64| (d.to_string(), o.to_string(), n);
+        assert_eq!(
+            counts(a()).await,
+            [
+                c("2026-11-01", "ok", 1),
+                c("2026-11-02", "denied", 2),
+                c("2026-11-02", "ok", 1),
+                c("2026-11-03", "rate_limited", 1),
+            ],
+            "{backend}"
+        );
+        // The table's filters: tool, outcome and a range of days.
+        let filtered = Filter {
+            tool: Some("get_class".into()),
+            outcome: Some("denied".into()),
+            since: Some(t("2026-11-02T00:00:00Z")),
+            until: Some(t("2026-11-03T00:00:00Z")),
+            ..a()
+        };
+        assert_eq!(
+            counts(filtered).await,
+            [c("2026-11-02", "denied", 1)],
+            "{backend}"
+        );
+        // An export's count stops at its cap and names the newest record.
+        let all_a = audit.query(&Filter { limit: 100, ..a() }).await.unwrap();
+        let (n, newest) = audit.count_upto(&a(), 100).await.unwrap();
+        assert_eq!((n, newest), (5, Some(all_a[0].seq)), "{backend}");
+        assert_eq!(audit.count_upto(&a(), 3).await.unwrap().0, 3, "{backend}");
+        let none = Filter {
+            tool: Some("nothing".into()),
+            ..a()
+        };
+        assert_eq!(audit.count_upto(&none, 100).await.unwrap(), (0, None));
+        assert_eq!(
+            audit.tools("std_a", 10).await.unwrap(),
+            ["create_coupon", "get_class"],
+            "{backend}"
+        );
+        store.close().await.unwrap();
+    }
+}
