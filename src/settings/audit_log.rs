@@ -45,36 +45,6 @@ use crate::oauth;
 use crate::roles::SettingsAction;
 use crate::store::{StoreError, Timestamp, Within};
 
-<<<<<<< HEAD
-pub async fn page(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(
-        &app,
-        AUDIT_LOG,
-        StatusCode::NOT_IMPLEMENTED,
-        "Audit log",
-        "Not built yet.",
-    )
-}
-
-pub async fn export_csv(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(
-        &app,
-        AUDIT_LOG,
-        StatusCode::NOT_IMPLEMENTED,
-        "Audit log",
-        "Not built yet.",
-    )
-}
-
-pub async fn export_json(State(app): State<Arc<App>>, session: Session) -> Response {
-    session.problem(
-        &app,
-        AUDIT_LOG,
-        StatusCode::NOT_IMPLEMENTED,
-        "Audit log",
-        "Not built yet.",
-    )
-=======
 /// Records per page.
 pub const PAGE_SIZE: i64 = 50;
 /// Records in an export, at most.
@@ -1035,5 +1005,4 @@ mod tests {
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_234_567), "1,234,567");
     }
->>>>>>> audit-page
 }

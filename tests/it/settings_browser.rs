@@ -32,7 +32,9 @@ impl Driver {
                 std::env::var_os("CI").is_none(),
                 "CI must run the browser tests: install chromium and run `npm ci --prefix tests/browser` (.ci/run does)"
             );
-            eprintln!("skipped: no chromium or playwright-core (run `npm ci --prefix tests/browser`)");
+            eprintln!(
+                "skipped: no chromium or playwright-core (run `npm ci --prefix tests/browser`)"
+            );
             return None;
         }
         let _ = std::fs::remove_dir_all(shots);
@@ -123,14 +125,21 @@ async fn the_settings_pages_work_in_a_real_browser() {
         };
 
         let s = browser
-            .step(&format!("sign-in {} {} /settings/developer", OWNER.0, OWNER.1))
+            .step(&format!(
+                "sign-in {} {} /settings/developer",
+                OWNER.0, OWNER.1
+            ))
             .await;
         assert_eq!(s["form"], "/settings/sign-in", "{s}");
         assert_eq!(s["landed"], "/settings/developer", "{s}");
         browser.accessible().await;
         // Keyboard order: the header's links come first, and focus is visible.
         let focused = browser.step("tab 1").await;
-        assert_eq!((focused["tag"].as_str(), focused["text"].as_str()), (Some("a"), Some("Developer")), "{focused}");
+        assert_eq!(
+            (focused["tag"].as_str(), focused["text"].as_str()),
+            (Some("a"), Some("Developer")),
+            "{focused}"
+        );
         assert_eq!(focused["outline"], true, "no visible focus: {focused}");
 
         // A key for two resources: classes (view) and bookings (view & change).
@@ -140,11 +149,21 @@ async fn the_settings_pages_work_in_a_real_browser() {
         let secret = made["secret"].as_str().unwrap().to_string();
         assert!(secret.starts_with("flow_sk_"), "{made}");
         assert_eq!(made["copied"], secret, "the copy button copies the secret");
-        assert!(made["warning"].as_str().unwrap().contains("shown only once"));
+        assert!(
+            made["warning"]
+                .as_str()
+                .unwrap()
+                .contains("shown only once")
+        );
         assert_eq!(made["a11y"], json!([]), "the secret page: {made}");
         let key_id = made["row"]["id"].as_str().unwrap().to_string();
         let cells = made["row"]["cells"].to_string();
-        for shown in ["Nightly-report", "Bookings: view & change", "Classes: view", "Active"] {
+        for shown in [
+            "Nightly-report",
+            "Bookings: view & change",
+            "Classes: view",
+            "Active",
+        ] {
             assert!(cells.contains(shown), "{shown} not in {cells}");
         }
         assert!(!cells.contains(&secret), "the list shows the secret");
@@ -163,7 +182,10 @@ async fn the_settings_pages_work_in_a_real_browser() {
 
         // A real MCP client with the key: what it was given works, the rest is refused.
         let client = connect(&mcp, &secret).await;
-        ok(call(&client, "list_classes", json!({})).await, "list_classes");
+        ok(
+            call(&client, "list_classes", json!({})).await,
+            "list_classes",
+        );
         assert!(refused(&client, "list_members").await);
         client.cancel().await.unwrap();
 
@@ -173,21 +195,33 @@ async fn the_settings_pages_work_in_a_real_browser() {
             .await;
         let rows = page["rows"].to_string();
         assert!(rows.contains("list_classes"), "{page}");
-        assert!(!rows.contains("Claude Desktop"), "the principal filter let another through: {page}");
+        assert!(
+            !rows.contains("Claude Desktop"),
+            "the principal filter let another through: {page}"
+        );
         let page = browser
             .step(&format!("audit principal={key_id}&outcome=ok"))
             .await;
         let rows = page["rows"].to_string();
-        assert!(rows.contains("list_classes") && !rows.contains("list_members"), "{page}");
+        assert!(
+            rows.contains("list_classes") && !rows.contains("list_members"),
+            "{page}"
+        );
 
         // Rotate: a new secret, shown once; the old one is refused at once.
         let rotated = browser.step(&format!("rotate {key_id}")).await;
-        assert_eq!(rotated["question"], "Rotate \u{201c}Nightly-report\u{201d}?");
+        assert_eq!(
+            rotated["question"],
+            "Rotate \u{201c}Nightly-report\u{201d}?"
+        );
         let new_secret = rotated["secret"].as_str().unwrap().to_string();
         assert_ne!(new_secret, secret);
         assert_eq!(status_with(&gw, &secret).await, 401);
         let client = connect(&mcp, &new_secret).await;
-        ok(call(&client, "list_classes", json!({})).await, "list_classes");
+        ok(
+            call(&client, "list_classes", json!({})).await,
+            "list_classes",
+        );
 
         // Revoke: the connected client's next request is refused.
         browser
@@ -196,21 +230,37 @@ async fn the_settings_pages_work_in_a_real_browser() {
         browser.accessible().await;
         let revoked = browser.step(&format!("revoke {key_id}")).await;
         assert_eq!(revoked["state"], "Revoked", "{revoked}");
-        assert!(revoked["notice"].as_str().unwrap().contains("next request is refused"));
-        assert!(refused(&client, "list_classes").await, "a revoked key still works");
+        assert!(
+            revoked["notice"]
+                .as_str()
+                .unwrap()
+                .contains("next request is refused")
+        );
+        assert!(
+            refused(&client, "list_classes").await,
+            "a revoked key still works"
+        );
         assert_eq!(status_with(&gw, &new_secret).await, 401);
 
         // Disconnect the OAuth app: its token is refused.
         assert_eq!(status_with(&gw, &oauth_token).await, 200);
         let gone = browser.step("disconnect Claude Desktop").await;
-        assert!(gone["before"].as_str().unwrap().contains("Unverified"), "{gone}");
-        assert!(gone["after"].as_str().unwrap().contains("Disconnected"), "{gone}");
+        assert!(
+            gone["before"].as_str().unwrap().contains("Unverified"),
+            "{gone}"
+        );
+        assert!(
+            gone["after"].as_str().unwrap().contains("Disconnected"),
+            "{gone}"
+        );
         assert_eq!(status_with(&gw, &oauth_token).await, 401);
 
         let developer = browser.step("visit /settings/developer developer").await;
         assert!(developer["text"].as_str().unwrap().contains("Revoked"));
         browser.accessible().await;
-        browser.step("visit /settings/connected-apps connected-apps").await;
+        browser
+            .step("visit /settings/connected-apps connected-apps")
+            .await;
         browser.accessible().await;
         browser.step("audit  audit-log").await;
         browser.accessible().await;
@@ -226,17 +276,29 @@ async fn the_settings_pages_work_in_a_real_browser() {
             .step(&format!("sign-in {} {} /settings", STAFF.0, STAFF.1))
             .await;
         assert_eq!(s["landed"], "/settings/connected-apps", "{s}");
-        let page = browser.step("visit /settings/developer developer-staff").await;
+        let page = browser
+            .step("visit /settings/developer developer-staff")
+            .await;
         assert_eq!(page["status"], 403);
         assert_eq!(page["heading"], "Not available for your role");
         assert_eq!(page["links"], json!(["Connected apps", "Audit log"]));
         browser.accessible().await;
         let apps = browser.step("visit /settings/connected-apps").await;
-        assert!(!apps["text"].as_str().unwrap().contains("Disconnect\n"), "{apps}");
+        assert!(
+            !apps["text"].as_str().unwrap().contains("Disconnect\n"),
+            "{apps}"
+        );
         browser.quit().await;
 
         // The screenshots are real renderings.
-        for name in ["sign-in", "developer", "key-secret", "connected-apps", "audit-log", "developer-staff"] {
+        for name in [
+            "sign-in",
+            "developer",
+            "key-secret",
+            "connected-apps",
+            "audit-log",
+            "developer-staff",
+        ] {
             let png = std::fs::read(shots.join(format!("{name}.png"))).unwrap();
             assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}");
             assert!(png.len() > 10_000, "{name}.png is suspiciously small");
