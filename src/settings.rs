@@ -286,7 +286,7 @@ impl Session {
                 current,
                 StatusCode::FORBIDDEN,
                 "Not available for your role",
-                &why,
+                &format!("{} {why}", what_it_is(action)),
             )),
         }
     }
@@ -324,6 +324,20 @@ impl Session {
             return Err(Box::new(form_not_verified()));
         }
         Ok(f)
+    }
+}
+
+/// What a settings permission covers, as the refusal page says it.
+fn what_it_is(action: SettingsAction) -> &'static str {
+    match action {
+        SettingsAction::ViewKeys | SettingsAction::ManageKeys => {
+            "Secret keys are created, rotated and revoked by the studio's owners and admins."
+        }
+        SettingsAction::ViewConnectedApps => "This page lists the apps connected to the studio.",
+        SettingsAction::DisconnectApps => {
+            "Apps are disconnected by the studio's owners and admins."
+        }
+        SettingsAction::ViewAuditLog => "This page shows what every assistant did in the studio.",
     }
 }
 

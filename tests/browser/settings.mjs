@@ -13,7 +13,8 @@
 //   revoke <key id>                     revoke on the page (through the confirmation)
 //   disconnect <app name…>              disconnect an app on Connected apps (confirmation too)
 //   visit <path> [screenshot name]      open a page, answer its status, heading and text
-//   audit <query string>                open the audit log with these filters, answer its rows
+//   audit <query string> [screenshot]   open the audit log with these filters, answer its rows
+//   filter <field=value>...             filter the audit log with its form, open the first row
 //   sign-out                            press Sign out
 //   a11y                                check the open page with axe-core (WCAG 2.1 A and AA),
 //                                       answer the violations
@@ -68,6 +69,15 @@ async function go(action) {
 
 async function heading() {
   return (await page.textContent('h1'))?.trim();
+}
+
+// The records the audit log page shows, and its chart.
+async function records() {
+  return {
+    rows: await page.$$eval('details.audit-entry summary', (xs) => xs.map((x) => x.innerText.replace(/\s+/g, ' ').trim())),
+    chart: await page.$$eval('svg.chart', (xs) => xs.map((x) => x.textContent.replace(/\s+/g, ' ').trim().slice(0, 300))),
+    summary: (await page.$$eval('.chart-summary', (xs) => xs.map((x) => x.textContent.trim())))[0] || null,
+  };
 }
 
 // The open page's WCAG 2.1 A and AA violations, as axe-core finds them.
@@ -170,14 +180,27 @@ const steps = {
   async audit(query, name) {
     const response = await page.goto(`${base}/settings/audit-log?${query || ''}`);
     await shot(name);
-    const rows = await page.$$eval('table.audit > tbody > tr, table.audit tbody tr.record',
-      (trs) => trs.map((tr) => tr.innerText.replace(/\s+/g, ' ').trim()));
-    return {
-      status: response.status(),
-      rows,
-      chart: await page.$$eval('svg.chart', (xs) => xs.map((x) => x.getAttribute('aria-label'))),
-      text: (await page.innerText('main')).slice(0, 4000),
-    };
+    return { status: response.status(), ...(await records()) };
+  },
+
+  // Filters the log as a person does: picks each `field=value` in the form, presses Filter,
+  // and opens the first record.
+  async filter(...choices) {
+    await page.goto(`${base}/settings/audit-log`);
+    for (const choice of choices) {
+      const [field, value] = choice.split('=');
+      const control = page.locator(`[name="${field}"]`);
+      if (await control.evaluate((e) => e.tagName) === 'SELECT') await control.selectOption(value);
+      else await control.fill(value);
+    }
+    await go(page.click('button:has-text("Filter")'));
+    const found = await records();
+    let opened = null;
+    if (found.rows.length > 0) {
+      await page.click('details.audit-entry summary');
+      opened = (await page.innerText('details.audit-entry[open] .audit-more')).trim();
+    }
+    return { query: new URL(page.url()).search, ...found, opened };
   },
 
   async a11y() {

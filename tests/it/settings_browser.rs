@@ -189,23 +189,46 @@ async fn the_settings_pages_work_in_a_real_browser() {
         assert!(refused(&client, "list_members").await);
         client.cancel().await.unwrap();
 
-        // Its calls on the audit log page.
-        let page = browser
-            .step(&format!("audit principal={key_id} audit-log"))
-            .await;
-        let rows = page["rows"].to_string();
-        assert!(rows.contains("list_classes"), "{page}");
+        // Its calls on the audit log page, found with the page's filters.
+        let found = browser.step(&format!("filter principal={key_id}")).await;
+        let rows = found["rows"].to_string();
         assert!(
-            !rows.contains("Claude Desktop"),
-            "the principal filter let another through: {page}"
+            rows.contains("list_classes") && rows.contains("list_members"),
+            "{found}"
         );
-        let page = browser
-            .step(&format!("audit principal={key_id}&outcome=ok"))
-            .await;
-        let rows = page["rows"].to_string();
         assert!(
-            rows.contains("list_classes") && !rows.contains("list_members"),
-            "{page}"
+            !rows.contains("Claude Desktop") && !rows.contains("settings."),
+            "the key filter let others through: {found}"
+        );
+        assert!(
+            found["summary"].as_str().unwrap().starts_with("2 calls"),
+            "{found}"
+        );
+        let found = browser
+            .step(&format!("filter principal={key_id} outcome=denied"))
+            .await;
+        let rows = found["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{found}");
+        assert!(
+            rows[0].as_str().unwrap().contains("list_members"),
+            "{found}"
+        );
+        let opened = found["opened"].as_str().unwrap();
+        assert!(
+            opened.contains("Decision") && opened.contains("scope.members:read"),
+            "{opened}"
+        );
+        let found = browser.step("filter tool=settings.key_create").await;
+        let rows = found["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{found}");
+        assert!(
+            rows[0].as_str().unwrap().contains("Maya Chen")
+                || rows[0].as_str().unwrap().contains(OWNER.0),
+            "{found}"
+        );
+        assert!(
+            found["opened"].as_str().unwrap().contains("Nightly-report"),
+            "{found}"
         );
 
         // Rotate: a new secret, shown once; the old one is refused at once.
@@ -246,7 +269,11 @@ async fn the_settings_pages_work_in_a_real_browser() {
         assert_eq!(status_with(&gw, &oauth_token).await, 200);
         let gone = browser.step("disconnect Claude Desktop").await;
         assert!(
-            gone["before"].as_str().unwrap().contains("Unverified"),
+            gone["before"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("unverified"),
             "{gone}"
         );
         assert!(
@@ -255,11 +282,13 @@ async fn the_settings_pages_work_in_a_real_browser() {
         );
         assert_eq!(status_with(&gw, &oauth_token).await, 401);
 
-        let developer = browser.step("visit /settings/developer developer").await;
+        let developer = browser
+            .step("visit /settings/developer developer-after")
+            .await;
         assert!(developer["text"].as_str().unwrap().contains("Revoked"));
         browser.accessible().await;
         browser
-            .step("visit /settings/connected-apps connected-apps")
+            .step("visit /settings/connected-apps connected-apps-after")
             .await;
         browser.accessible().await;
         browser.step("audit  audit-log").await;
