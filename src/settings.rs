@@ -92,12 +92,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route(DEVELOPER, get(developer::page))
         .route("/settings/developer/keys", post(developer::create))
         .route(
-            "/settings/developer/keys/{id}/rotate",
-            get(developer::confirm_rotate).post(developer::rotate),
-        )
-        .route(
-            "/settings/developer/keys/{id}/revoke",
-            get(developer::confirm_revoke).post(developer::revoke),
+            "/settings/developer/keys/{id}/{change}",
+            get(developer::confirm_change).post(developer::change),
         )
         .route(CONNECTED_APPS, get(apps::page))
         .route(
@@ -291,6 +287,30 @@ impl Session {
         }
     }
 
+    /// The confirmation step of a change that cannot be undone: what it does, and the button
+    /// that posts it to `action`.
+    pub fn confirm(
+        &self,
+        app: &App,
+        current: &'static str,
+        title: &str,
+        message: &str,
+        action: &str,
+        button: &str,
+    ) -> Response {
+        html(
+            StatusCode::OK,
+            &Confirm {
+                head: self.head(app, current),
+                title,
+                message,
+                action,
+                button,
+                back: current,
+            },
+        )
+    }
+
     /// A problem shown within the pages' layout.
     pub fn problem(
         &self,
@@ -448,7 +468,7 @@ pub struct Problem<'a> {
 /// A question before a change that cannot be undone.
 #[derive(Template)]
 #[template(path = "settings/confirm.html")]
-pub struct Confirm<'a> {
+struct Confirm<'a> {
     pub head: Head,
     pub title: &'a str,
     /// What will happen, as a person reads it.

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CONNECTED_APPS, Confirm, Head, Session, events, html, scopes_text, when, when_or};
+use super::{CONNECTED_APPS, Head, Session, events, html, scopes_text, when, when_or};
 use crate::app::App;
 use crate::audit::{Outcome, Record};
 use crate::oauth::grants::GrantInfo;
@@ -160,16 +160,13 @@ pub async fn confirm_disconnect(
     if g.revoked_at.is_some() {
         return already(&app, &session);
     }
-    html(
-        StatusCode::OK,
-        &Confirm {
-            head: session.head(&app, CONNECTED_APPS),
-            title: &format!("Disconnect {}?", g.client_name),
-            message: "It loses access with its next request, and cannot refresh its tokens. To use it again, connect it again from the assistant (you will be asked to approve it).",
-            action: &format!("/settings/connected-apps/{}/disconnect", g.id),
-            button: "Disconnect",
-            back: CONNECTED_APPS,
-        },
+    session.confirm(
+        &app,
+        CONNECTED_APPS,
+        &format!("Disconnect {}?", g.client_name),
+        "It loses access with its next request, and cannot refresh its tokens. To use it again, connect it again from the assistant (you will be asked to approve it).",
+        &format!("/settings/connected-apps/{}/disconnect", g.id),
+        "Disconnect",
     )
 }
 

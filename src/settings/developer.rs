@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{Confirm, DEVELOPER, Head, Session, events, html, scopes_text, when, when_or};
+use super::{DEVELOPER, Head, Session, events, html, scopes_text, when, when_or};
 use crate::app::App;
 use crate::audit::{Outcome, Record};
 use crate::identity::keys::{KeyError, KeyInfo, NewKey};
@@ -44,6 +44,8 @@ struct DeveloperPage {
     /// Whether the user may create, rotate and revoke keys; else why not.
     manage: Result<(), String>,
     form: CreateForm,
+    /// The create form's resource choices (`templates/resources.html`).
+    rows: Vec<ResourceRow>,
     notice: Option<String>,
     error: Option<String>,
 }
@@ -86,7 +88,6 @@ impl KeyView {
 /// The create form, as last filled in.
 struct CreateForm {
     name: String,
-    rows: Vec<ResourceRow>,
     limit: Option<String>,
     expiries: Vec<Expiry>,
 }
@@ -152,7 +153,6 @@ async fn render(
             form: CreateForm {
                 name: name.to_string(),
                 limit: pages::limit(&rows),
-                rows,
                 expiries: EXPIRIES
                     .iter()
                     .map(|(value, label, _)| Expiry {
@@ -162,6 +162,7 @@ async fn render(
                     })
                     .collect(),
             },
+            rows,
             notice,
             error,
         },
@@ -388,161 +389,180 @@ fn already_revoked(app: &App, session: &Session) -> Response {
     )
 }
 
-fn confirm(
-    app: &App,
-    session: &Session,
-    title: &str,
-    message: &str,
-    action: &str,
-    button: &str,
+/// A change to a key that asks for confirmation first: `GET …/keys/{id}/{change}` asks,
+/// `POST` does it.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyChange {
+    /// A new secret, shown once; the old one is refused at once.
+    Rotate,
+    /// Refused from the next request on, on every replica.
+    Revoke,
+}
+
+impl KeyChange {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rotate" => Some(Self::Rotate),
+            "revoke" => Some(Self::Revoke),
+            _ => None,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            Self::Rotate => "rotate",
+            Self::Revoke => "revoke",
+        }
+    }
+
+    fn question(self, name: &str) -> String {
+        match self {
+            Self::Rotate => format!("Rotate \u{201c}{name}\u{201d}?"),
+            Self::Revoke => format!("Revoke \u{201c}{name}\u{201d}?"),
+        }
+    }
+
+    fn explanation(self) -> &'static str {
+        match self {
+            Self::Rotate => {
+                "The key gets a new secret, shown once. Its current secret stops working at once: every assistant using it must be given the new one."
+            }
+            Self::Revoke => {
+                "Every assistant using this key loses access with its next request. This cannot be undone: to connect again, create a new key."
+            }
+        }
+    }
+
+    fn button(self) -> &'static str {
+        match self {
+            Self::Rotate => "Rotate the secret",
+            Self::Revoke => "Revoke the key",
+        }
+    }
+
+    /// As the audit log says a done one.
+    fn past(self) -> &'static str {
+        match self {
+            Self::Rotate => "rotated",
+            Self::Revoke => "revoked",
+        }
+    }
+
+    /// As the audit log says a refused one.
+    fn doing(self) -> &'static str {
+        match self {
+            Self::Rotate => "rotating a key",
+            Self::Revoke => "revoking a key",
+        }
+    }
+}
+
+/// The change named in a path, or the page that says there is none.
+fn change_of(app: &App, session: &Session, change: &str) -> Result<KeyChange, Box<Response>> {
+    KeyChange::parse(change).ok_or_else(|| {
+        Box::new(session.problem(
+            app,
+            DEVELOPER,
+            StatusCode::NOT_FOUND,
+            "Page not found",
+            "Keys can be rotated or revoked; there is no such change.",
+        ))
+    })
+}
+
+/// `GET …/keys/{id}/{change}`: what the change does, and the button that does it.
+pub async fn confirm_change(
+    State(app): State<Arc<App>>,
+    session: Session,
+    Path((id, change)): Path<(String, String)>,
 ) -> Response {
-    html(
-        StatusCode::OK,
-        &Confirm {
-            head: session.head(app, DEVELOPER),
-            title,
-            message,
-            action,
-            button,
-            back: DEVELOPER,
+    if let Some(r) = session.refused(&app, SettingsAction::ManageKeys, DEVELOPER) {
+        return r;
+    }
+    let change = match change_of(&app, &session, &change) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    let k = match key_of(&app, &session, &id).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    if k.revoked_at.is_some() {
+        return already_revoked(&app, &session);
+    }
+    session.confirm(
+        &app,
+        DEVELOPER,
+        &change.question(&k.name),
+        change.explanation(),
+        &format!("/settings/developer/keys/{}/{}", k.id, change.path()),
+        change.button(),
+    )
+}
+
+/// `POST …/keys/{id}/{change}`: the change, audited.
+pub async fn change(
+    State(app): State<Arc<App>>,
+    addr: ClientAddr,
+    session: Session,
+    Path((id, change)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
+    if let Err(r) = session.form(&app, &headers, &body) {
+        return *r;
+    }
+    let change = match change_of(&app, &session, &change) {
+        Ok(c) => c,
+        Err(r) => return *r,
+    };
+    if let Err(r) = may_manage(&app, &session, addr, change.doing()).await {
+        return r;
+    }
+    let within = Within::Studio(&session.user.studio_id);
+    let (tool, key, answer) = match change {
+        KeyChange::Rotate => match app.keys.rotate(within, &id).await {
+            Ok(made) => {
+                let answer = secret_page(
+                    &app,
+                    &session,
+                    StatusCode::OK,
+                    "The key's new secret",
+                    &made,
+                );
+                (events::KEY_ROTATE, made.info, answer)
+            }
+            Err(e) => return key_error(&app, &session, &e),
         },
-    )
-}
-
-/// `GET …/keys/{id}/rotate`: what rotating does, and the button that does it.
-pub async fn confirm_rotate(
-    State(app): State<Arc<App>>,
-    session: Session,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = session.refused(&app, SettingsAction::ManageKeys, DEVELOPER) {
-        return r;
-    }
-    let k = match key_of(&app, &session, &id).await {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    if k.revoked_at.is_some() {
-        return already_revoked(&app, &session);
-    }
-    confirm(
-        &app,
-        &session,
-        &format!("Rotate \u{201c}{}\u{201d}?", k.name),
-        "The key gets a new secret, shown once. Its current secret stops working at once: every assistant using it must be given the new one.",
-        &format!("/settings/developer/keys/{}/rotate", k.id),
-        "Rotate the secret",
-    )
-}
-
-/// `POST …/keys/{id}/rotate`: a new secret, shown once; the old one is refused at once.
-pub async fn rotate(
-    State(app): State<Arc<App>>,
-    addr: ClientAddr,
-    session: Session,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    if let Err(r) = session.form(&app, &headers, &body) {
-        return *r;
-    }
-    if let Err(r) = may_manage(&app, &session, addr, "rotating a key").await {
-        return r;
-    }
-    let made = match app
-        .keys
-        .rotate(Within::Studio(&session.user.studio_id), &id)
-        .await
-    {
-        Ok(k) => k,
-        Err(KeyError::NotFound(_)) => return not_found(&app, &session),
-        Err(KeyError::Revoked(_)) => return already_revoked(&app, &session),
-        Err(e) => return oauth::page_internal(&e),
+        KeyChange::Revoke => match app.keys.revoke(within, &id).await {
+            Ok(k) => {
+                let to = format!(
+                    "{DEVELOPER}?revoked={}",
+                    form_urlencoded::byte_serialize(k.id.as_bytes()).collect::<String>()
+                );
+                (events::KEY_REVOKE, k, Redirect::to(&to).into_response())
+            }
+            Err(e) => return key_error(&app, &session, &e),
+        },
     };
     let record = Record {
-        arguments: Some(json!({ "key_id": made.info.id, "name": made.info.name })),
+        arguments: Some(json!({ "key_id": key.id, "name": key.name })),
         ..session.event(
-            events::KEY_ROTATE,
+            tool,
             Outcome::Ok,
-            &format!("rotated the key {}", made.info.id),
+            &format!("{} the key {}", change.past(), key.id),
             addr,
         )
     };
     oauth::audit(&app, record).await;
-    secret_page(
-        &app,
-        &session,
-        StatusCode::OK,
-        "The key's new secret",
-        &made,
-    )
+    answer
 }
 
-/// `GET …/keys/{id}/revoke`: the confirmation step.
-pub async fn confirm_revoke(
-    State(app): State<Arc<App>>,
-    session: Session,
-    Path(id): Path<String>,
-) -> Response {
-    if let Some(r) = session.refused(&app, SettingsAction::ManageKeys, DEVELOPER) {
-        return r;
+/// The page for a key operation that failed.
+fn key_error(app: &App, session: &Session, e: &KeyError) -> Response {
+    match e {
+        KeyError::NotFound(_) => not_found(app, session),
+        KeyError::Revoked(_) => already_revoked(app, session),
+        e => oauth::page_internal(e),
     }
-    let k = match key_of(&app, &session, &id).await {
-        Ok(k) => k,
-        Err(r) => return r,
-    };
-    if k.revoked_at.is_some() {
-        return already_revoked(&app, &session);
-    }
-    confirm(
-        &app,
-        &session,
-        &format!("Revoke \u{201c}{}\u{201d}?", k.name),
-        "Every assistant using this key loses access with its next request. This cannot be undone: to connect again, create a new key.",
-        &format!("/settings/developer/keys/{}/revoke", k.id),
-        "Revoke the key",
-    )
-}
-
-/// `POST …/keys/{id}/revoke`: refused from the next request on, on every replica.
-pub async fn revoke(
-    State(app): State<Arc<App>>,
-    addr: ClientAddr,
-    session: Session,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    if let Err(r) = session.form(&app, &headers, &body) {
-        return *r;
-    }
-    if let Err(r) = may_manage(&app, &session, addr, "revoking a key").await {
-        return r;
-    }
-    let k = match app
-        .keys
-        .revoke(Within::Studio(&session.user.studio_id), &id)
-        .await
-    {
-        Ok(k) => k,
-        Err(KeyError::NotFound(_)) => return not_found(&app, &session),
-        Err(KeyError::Revoked(_)) => return already_revoked(&app, &session),
-        Err(e) => return oauth::page_internal(&e),
-    };
-    let record = Record {
-        arguments: Some(json!({ "key_id": k.id, "name": k.name })),
-        ..session.event(
-            events::KEY_REVOKE,
-            Outcome::Ok,
-            &format!("revoked the key {}", k.id),
-            addr,
-        )
-    };
-    oauth::audit(&app, record).await;
-    let to = format!(
-        "{DEVELOPER}?revoked={}",
-        form_urlencoded::byte_serialize(k.id.as_bytes()).collect::<String>()
-    );
-    Redirect::to(&to).into_response()
 }

@@ -134,6 +134,19 @@ fn location(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// The id of the Lotus studio's newest OAuth grant.
+async fn lotus_grant(gw: &Gateway) -> String {
+    gw.running
+        .app
+        .oauth
+        .grants
+        .list(flowgate::store::Within::Studio("std_lotus"))
+        .await
+        .unwrap()[0]
+        .id
+        .clone()
+}
+
 /// Audit rows of the Lotus studio with `tool`.
 async fn audited(gw: &Gateway, tool: &str) -> Vec<flowgate::audit::Record> {
     gw.running
@@ -392,16 +405,7 @@ async fn another_studios_ids_are_not_found_and_change_nothing() {
         let (secret, key_id) = owner.create_key("lotus key", &[("classes", "read")]).await;
         let flow = Flow::register(&gw).await;
         let token = flow.connect(&gw).await;
-        let grant_id = gw
-            .running
-            .app
-            .oauth
-            .grants
-            .list(flowgate::store::Within::Studio("std_lotus"))
-            .await
-            .unwrap()[0]
-            .id
-            .clone();
+        let grant_id = lotus_grant(&gw).await;
 
         let other = Pages::sign_in(&base, OTHER_OWNER).await;
         for path in [
@@ -533,16 +537,7 @@ async fn staff_cannot_manage_keys_or_disconnect_apps_even_by_posting_the_forms()
         let owner = Pages::sign_in(&base, OWNER).await;
         let (secret, key_id) = owner.create_key("owner's", &[("classes", "read")]).await;
         let token = Flow::register(&gw).await.connect(&gw).await;
-        let grant_id = gw
-            .running
-            .app
-            .oauth
-            .grants
-            .list(flowgate::store::Within::Studio("std_lotus"))
-            .await
-            .unwrap()[0]
-            .id
-            .clone();
+        let grant_id = lotus_grant(&gw).await;
 
         let staff = Pages::sign_in(&base, STAFF).await;
         let r = staff.get("/settings").await;
@@ -701,6 +696,11 @@ async fn a_bad_create_form_says_what_is_wrong_and_keeps_what_was_chosen() {
         .await
         .unwrap();
     assert_eq!(keys.len(), 1, "only the demo key");
+    // A change a key does not have.
+    let path = format!("/settings/developer/keys/{}/explode", keys[0].id);
+    assert_eq!(owner.get(&path).await.status(), 404);
+    assert_eq!(owner.post(&path, &[]).await.status(), 404);
+    assert_eq!(status_with(&gw, &gw.pro_key()).await, 200);
     gw.stop().await;
 }
 
@@ -725,16 +725,7 @@ async fn every_change_on_a_page_is_audited_with_the_user_as_actor() {
             303
         );
         Flow::register(&gw).await.connect(&gw).await;
-        let grant = gw
-            .running
-            .app
-            .oauth
-            .grants
-            .list(flowgate::store::Within::Studio("std_lotus"))
-            .await
-            .unwrap()[0]
-            .id
-            .clone();
+        let grant = lotus_grant(&gw).await;
         let r = owner
             .post(&format!("/settings/connected-apps/{grant}/disconnect"), &[])
             .await;
