@@ -229,6 +229,56 @@ async fn a_signed_out_browser_signs_in_and_comes_back_to_the_page_it_asked_for()
     }
 }
 
+/// The pages' sign-in is the OAuth sign-in's check, with the same limits: failures on the
+/// settings pages count for the account everywhere, and a refused attempt says when to come back.
+#[tokio::test]
+async fn failed_sign_ins_on_the_pages_back_off_like_the_oauth_sign_in() {
+    let gw = Gateway::start().await;
+    let base = gw.running.app.base_url.clone();
+    let pages = Pages {
+        http: browser(),
+        base: base.clone(),
+    };
+    for _ in 0..5 {
+        let r = pages
+            .sign_in_answer((OWNER.0, "wrong-password"), "/settings/developer")
+            .await;
+        assert_eq!(r.status(), 401);
+    }
+    // The sixth waits, even with the right password, on the pages and in the OAuth sign-in.
+    let r = pages.sign_in_answer(OWNER, "/settings/developer").await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&wait), "{wait}");
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Too many failed sign-ins from this account. Try again in")
+    );
+    let flow = Flow::register(&gw).await;
+    let form = flow.sign_in_page(&gw).await;
+    assert_eq!(flow.sign_in(&form, OWNER.0, OWNER.1).await.status(), 429);
+    let failed = gw
+        .running
+        .app
+        .audit
+        .query(&flowgate::audit::Filter {
+            tool: Some("oauth.sign_in".into()),
+            outcome: Some("unauthenticated".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 5, "every failure on the pages is audited");
+    gw.stop().await;
+}
+
 #[tokio::test]
 async fn the_pages_forbid_framing_inline_script_and_caching() {
     let gw = Gateway::start().await;
