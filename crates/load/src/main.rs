@@ -1022,18 +1022,16 @@ impl Worker {
                     }
                     Op::List => ("tools/list", json!({})),
                 };
-                let result = self.rpc(id, method, params).await?;
+                let body = self.post(id, method, params).await?;
+                // Checked without building the answer's JSON tree: a tools/list page is tens
+                // of KB, and this single-threaded client must not be what limits the case.
+                let checked = checked_answer(&body)?;
                 match op {
-                    Op::List => {
-                        if result["tools"].as_array().is_none_or(|t| t.is_empty()) {
-                            bail!("tools/list returned no tools");
-                        }
+                    Op::List if checked.tools == 0 => bail!("tools/list returned no tools"),
+                    Op::Read | Op::Write if checked.is_error => {
+                        bail!("the tool failed: {body:.300}")
                     }
-                    _ => {
-                        if result["isError"] == Value::Bool(true) {
-                            bail!("the tool failed: {}", result["content"]);
-                        }
-                    }
+                    _ => {}
                 }
                 Ok(())
             }
@@ -1042,6 +1040,12 @@ impl Worker {
 
     /// One JSON-RPC request to an MCP target; its `result`.
     async fn rpc(&self, id: u64, method: &str, params: Value) -> anyhow::Result<Value> {
+        let body = self.post(id, method, params).await?;
+        rpc_result(&body)
+    }
+
+    /// One JSON-RPC request to an MCP target; the answer's body (HTTP 2xx).
+    async fn post(&self, id: u64, method: &str, params: Value) -> anyhow::Result<String> {
         let (url, session) = match &self.target {
             Target::Mcp { url, .. } => (url, self.session.as_deref()),
             Target::Sessions { url, sessions, .. } => {
@@ -1071,7 +1075,7 @@ impl Worker {
         if !status.is_success() {
             bail!("HTTP {status}: {body}");
         }
-        rpc_result(&body)
+        Ok(body)
     }
 
     /// How many tools the gateway lists to this client, following `nextCursor`.
@@ -1091,6 +1095,47 @@ impl Worker {
             }
         }
         bail!("tools/list had more than {MAX_LIST_PAGES} pages")
+    }
+}
+
+/// What a case checks of an answer: a result (not an error), its tool count, its `isError`.
+struct Checked {
+    tools: usize,
+    is_error: bool,
+}
+
+/// [`Checked`] of a JSON-RPC response sent as JSON or as server-sent events, read without
+/// building its JSON tree.
+fn checked_answer(body: &str) -> anyhow::Result<Checked> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: Option<Outcome>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Outcome {
+        #[serde(default)]
+        tools: Vec<serde::de::IgnoredAny>,
+        #[serde(default, rename = "isError")]
+        is_error: Option<bool>,
+    }
+    let trimmed = body.trim_start();
+    let message = if trimmed.starts_with('{') {
+        trimmed
+    } else {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|d| !d.is_empty())
+            .with_context(|| format!("no JSON-RPC response in the event stream: {body:.200}"))?
+    };
+    let answer: Answer = serde_json::from_str(message)?;
+    match (answer.result, answer.error) {
+        (Some(r), None) => Ok(Checked {
+            tools: r.tools.len(),
+            is_error: r.is_error == Some(true),
+        }),
+        _ => bail!("JSON-RPC error: {message:.300}"),
     }
 }
 
