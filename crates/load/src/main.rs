@@ -1796,7 +1796,7 @@ async fn scaling_open_sessions(run: &Run, out: &mut Out) -> anyhow::Result<()> {
     let m = run_case(
         args,
         "fast",
-        format!("gateway {OPEN_SESSIONS} sess."),
+        "gateway 10k sess.".into(),
         busy,
         Op::Read,
         args.concurrency,
