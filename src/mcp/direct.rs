@@ -291,11 +291,11 @@ fn json(body: Bytes) -> Response {
     response
 }
 
-/// rmcp's answer when it stops serving a request (shutdown): 500, plain text.
+/// rmcp's answer, word for word, when shutdown stops it serving a request: 500, plain text.
 fn empty_response() -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Internal Server Error: empty response",
+        "Encounter an error when empty response: no response message received from handler",
     )
         .into_response()
 }
