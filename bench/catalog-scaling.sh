@@ -10,7 +10,7 @@
 # Arguments are passed to every `flowgate-load` run (do not pass --json: each size would
 # overwrite the file). Steps:
 #
-#   1. `cargo build --release --bin flowgate --bin flowgate-load` (the normal build, manifest/).
+#   1. `cargo build --release -p flowgate -p flowgate-load` (the normal build, manifest/).
 #   2. For each size N: `flowgate-load fixture-manifest --tools N` writes a temporary copy of
 #      manifest/ plus N - 51 generated read tools `bench_tool_NNNN` (modelled on get_class, with
 #      the scopes and tiers of the real read tools, so Cedar's action groups grow) and checks it
@@ -55,7 +55,7 @@ trap cleanup EXIT
 
 started=$SECONDS
 echo "== build: the normal flowgate and flowgate-load"
-env -u FLOWGATE_MANIFEST_DIR cargo build --release --bin flowgate --bin flowgate-load
+env -u FLOWGATE_MANIFEST_DIR cargo build --release -p flowgate -p flowgate-load
 cp "$release/flowgate" "$work/flowgate-real"
 mkdir -p "$bins"
 
@@ -75,7 +75,7 @@ for n in "${sizes[@]}"; do
 done
 
 echo "== build: the normal flowgate again (restores the target directory)"
-env -u FLOWGATE_MANIFEST_DIR cargo build --release --bin flowgate --bin flowgate-load
+env -u FLOWGATE_MANIFEST_DIR cargo build --release -p flowgate -p flowgate-load
 restored=yes
 echo "== builds took $((SECONDS - started)) s"
 

@@ -32,8 +32,9 @@ use crate::wire::Refusal;
 ///
 /// In order: the `Host` check (every route but the health probes) → for `/mcp`,
 /// authentication, the body guard, the `Origin` check, the JSON-RPC error mapping, then (in
-/// stateful mode) the session layer, then rmcp; for the other routes, the body guard with a
-/// small limit.
+/// stateful mode) the session layer, then the direct path (`mcp::direct`: 2025-era
+/// `tools/call` and `tools/list`), then rmcp for everything else; for the other routes, the
+/// body guard with a small limit.
 ///
 /// rmcp serves every request statelessly (no session manager, JSON answers): sessions are
 /// flowgate's ([`sessions`]), so any replica serves any session.
@@ -61,14 +62,25 @@ pub fn router(app: Arc<App>, shutdown: &CancellationToken) -> Router {
     // The Origin check (DNS rebinding) is `guard::check_origin`, in front of rmcp: it knows the
     // gateway's own origin and explains a refusal.
     let gateway = Gateway::new(app.clone());
-    let mcp: Router = Router::new().route_service(
-        "/mcp",
-        StreamableHttpService::new(
-            move || Ok(gateway.clone()),
-            Arc::new(NeverSessionManager::default()),
-            config,
-        ),
-    );
+    // The common requests (2025-era `tools/call` and `tools/list`) are answered by the direct
+    // path in front of rmcp, which serves everything else (`mcp::direct`).
+    let direct = Arc::new(crate::mcp::direct::Direct::new(
+        gateway.clone(),
+        shutdown.child_token(),
+    ));
+    let mcp: Router = Router::new()
+        .route_service(
+            "/mcp",
+            StreamableHttpService::new(
+                move || Ok(gateway.clone()),
+                Arc::new(NeverSessionManager::default()),
+                config,
+            ),
+        )
+        .layer(middleware::from_fn_with_state(
+            direct,
+            crate::mcp::direct::layer,
+        ));
     let mcp = match app.config.mcp_mode {
         McpMode::Stateful => {
             mcp.layer(middleware::from_fn_with_state(app.clone(), sessions::layer))

@@ -8,6 +8,8 @@
 //! Every tool in `tools/list` carries its manifest-declared `outputSchema`; a successful call's
 //! `structuredContent` is the JSON object it describes (error results carry text only).
 
+pub mod direct;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -73,6 +75,83 @@ impl Gateway {
             tools: Arc::new(tools),
             by_name: Arc::new(by_name),
         }
+    }
+}
+
+impl Gateway {
+    /// The first steps of `tools/list`: the studio's tier (if the upstream tells it), the rate
+    /// limit charged, and the index of the first tool of the page `cursor` names.
+    pub(crate) async fn list_start(
+        &self,
+        principal: &Principal,
+        cursor: Option<&str>,
+    ) -> Result<(Option<usize>, usize), ErrorData> {
+        // The tier only adds "(Pro plan)" notes; if the upstream is down, list without them.
+        let tier = match self.app.studio(&principal.studio).await {
+            Ok(s) => Some(s.tier),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot learn the studio's tier for tools/list");
+                None
+            }
+        };
+        call::charge(&self.app, principal, tier.as_deref()).await?;
+        let studio_rank = tier.as_deref().map(tool::tier_rank);
+        let start = match cursor {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .ok()
+                .filter(|i| *i > 0 && *i < self.visible(principal, studio_rank).count())
+                .ok_or_else(|| {
+                    Refusal::bad_request(format!(
+                        "Invalid params: the cursor {c:?} is not one tools/list returned"
+                    ))
+                    .json_rpc()
+                })?,
+        };
+        Ok((studio_rank, start))
+    }
+
+    /// The tools `principal` sees, with the tier notes of a studio of rank `studio_rank`.
+    fn visible<'a>(
+        &'a self,
+        principal: &'a Principal,
+        studio_rank: Option<usize>,
+    ) -> impl Iterator<Item = &'a McpTool> + 'a {
+        self.app
+            .registry
+            .iter()
+            .zip(self.tools.iter())
+            .filter(|(t, _)| t.def.scope.is_none_or(|s| principal.scopes.contains(s)))
+            .map(move |(t, (plain, gated))| match studio_rank {
+                Some(rank) if rank < tool::tier_rank(t.def.tier) => gated,
+                _ => plain,
+            })
+    }
+
+    /// The `tools/list` page from `start` (a valid start: see [`Gateway::list_start`]), and
+    /// whether it is the last.
+    pub(crate) fn page(
+        &self,
+        principal: &Principal,
+        studio_rank: Option<usize>,
+        start: usize,
+    ) -> (ListToolsResult, bool) {
+        let visible: Vec<&McpTool> = self.visible(principal, studio_rank).collect();
+        let start = start.min(visible.len());
+        let end = (start + self.app.config.tools_page_size).min(visible.len());
+        let mut result = ListToolsResult::with_all_items(
+            visible[start..end].iter().map(|t| (*t).clone()).collect(),
+        );
+        let last = end >= visible.len();
+        if !last {
+            result.next_cursor = Some(end.to_string());
+        }
+        (result, last)
+    }
+
+    pub(crate) fn app(&self) -> &Arc<App> {
+        &self.app
     }
 }
 
@@ -173,48 +252,9 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let principal = principal_of(&context)?;
-        // The tier only adds "(Pro plan)" notes; if the upstream is down, list without them.
-        let tier = match self.app.studio(&principal.studio).await {
-            Ok(s) => Some(s.tier),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot learn the studio's tier for tools/list");
-                None
-            }
-        };
-        call::charge(&self.app, &principal, tier.as_deref()).await?;
-        let studio_rank = tier.as_deref().map(tool::tier_rank);
-        let visible: Vec<&McpTool> = self
-            .app
-            .registry
-            .iter()
-            .zip(self.tools.iter())
-            .filter(|(t, _)| t.def.scope.is_none_or(|s| principal.scopes.contains(s)))
-            .map(|(t, (plain, gated))| match studio_rank {
-                Some(rank) if rank < tool::tier_rank(t.def.tier) => gated,
-                _ => plain,
-            })
-            .collect();
-        let start = match request.and_then(|r| r.cursor) {
-            None => 0,
-            Some(c) => c
-                .parse::<usize>()
-                .ok()
-                .filter(|i| *i > 0 && *i < visible.len())
-                .ok_or_else(|| {
-                    Refusal::bad_request(format!(
-                        "Invalid params: the cursor {c:?} is not one tools/list returned"
-                    ))
-                    .json_rpc()
-                })?,
-        };
-        let end = (start + self.app.config.tools_page_size).min(visible.len());
-        let mut result = ListToolsResult::with_all_items(
-            visible[start..end].iter().map(|t| (*t).clone()).collect(),
-        );
-        if end < visible.len() {
-            result.next_cursor = Some(end.to_string());
-        }
-        Ok(result)
+        let cursor = request.and_then(|r| r.cursor);
+        let (tier, start) = self.list_start(&principal, cursor.as_deref()).await?;
+        Ok(self.page(&principal, tier, start).0)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {

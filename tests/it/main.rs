@@ -4,6 +4,7 @@ mod audit_log;
 mod catalog;
 mod cli;
 mod clients;
+mod direct;
 mod every_tool;
 mod fuzz;
 mod gateway;

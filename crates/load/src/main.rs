@@ -16,10 +16,16 @@
 //! Everything is loopback only and bounded: each case runs for a fixed time and a fixed maximum
 //! number of requests, and every child process is killed when the run ends.
 //!
+//! It is a workspace member of its own (`crates/load`), not part of the gateway's package: it
+//! reaches the gateway only through the `flowgate` binary (`serve`, `studio-api`, `keys create
+//! --json`).
+//!
 //! ```text
-//! cargo build --release --bin flowgate --bin flowgate-load
+//! cargo build --release -p flowgate -p flowgate-load
 //! target/release/flowgate-load                      # the whole run, about 70 s
+//! target/release/flowgate-load --postgres           # the same with the gateways on PostgreSQL
 //! target/release/flowgate-load --scaling            # sessions 1 → 256
+//! target/release/flowgate-load --scaling sessions-10k  # RSS with 10,000 open sessions
 //! target/release/flowgate-load --scaling keys       # 10 → 100,000 keys in the store
 //! bench/catalog-scaling.sh                          # 51 → 500 tools (builds a gateway per size)
 //! target/release/flowgate-load --help
@@ -108,10 +114,12 @@ struct RunArgs {
     /// Scaling runs instead of the main table, all against the fast upstream with read
     /// `get_class`. `sessions` (the default of a bare `--scaling`): 1 to 256 concurrent sessions,
     /// stateful, with the gateway's RSS at each step. `keys`: the gateway's store holds each of
-    /// `--key-counts` keys in turn (made in batches with `Keys::create_many`, as `flowgate keys create --count` does), and every client uses
-    /// its own key; concurrency 1 and `--concurrency`, the modes of `--mode`. `catalog`: read at 1
-    /// and `--concurrency` and tools/list at `--concurrency`, in the modes of `--mode`, rows
-    /// labelled with the number of tools the gateway lists (see `bench/catalog-scaling.sh`).
+    /// `--key-counts` keys in turn (made with `flowgate keys create --count … --json`), and every
+    /// client uses its own key; concurrency 1 and `--concurrency`, the modes of `--mode`.
+    /// `catalog`: read at 1 and `--concurrency` and tools/list at `--concurrency`, in the modes of
+    /// `--mode`, rows labelled with the number of tools the gateway lists (see
+    /// `bench/catalog-scaling.sh`). `sessions-10k`: 10,000 sessions opened and left open (RSS
+    /// idle), then reads at `--concurrency` spread over all of them (RSS busy).
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "sessions")]
     scaling: Option<Scaling>,
     /// `--scaling keys`: the store sizes, in increasing order (comma separated).
@@ -124,6 +132,15 @@ struct RunArgs {
     /// Also write the results as JSON lines to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Run the gateways on PostgreSQL: start a server of Debian's `postgresql` package
+    /// (`/usr/lib/postgresql/*/bin`, or `FLOWGATE_PG_BIN`) in the run's temporary directory, with
+    /// its default durability, pinned with the gateway; a fresh database per gateway.
+    #[arg(long, conflicts_with = "database_url")]
+    postgres: bool,
+    /// Run the gateways on this PostgreSQL database (`--database-url` of `flowgate`), shared by
+    /// every gateway of the run. Its CPU time is not measured (that of `--postgres` is).
+    #[arg(long)]
+    database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -136,6 +153,9 @@ enum Which {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scaling {
     Sessions,
+    /// 10,000 open sessions, idle then busy.
+    #[value(name = "sessions-10k")]
+    Sessions10k,
     Keys,
     Catalog,
 }
@@ -348,7 +368,7 @@ struct Upstream {
     studio: &'static str,
     /// The class the read tool fetches.
     class: &'static str,
-    _proc: Proc,
+    proc: Proc,
 }
 
 fn start_fast(pin: bool) -> anyhow::Result<Upstream> {
@@ -365,7 +385,7 @@ fn start_fast(pin: bool) -> anyhow::Result<Upstream> {
         token: "bench-token".into(),
         studio: FAST_STUDIO,
         class: "cls_vinyasa_tue",
-        _proc: proc,
+        proc,
     })
 }
 
@@ -391,26 +411,300 @@ fn start_reference(flowgate: &Path, dir: &Path, pin: bool) -> anyhow::Result<Ups
         token,
         studio: REFERENCE_STUDIO,
         class: "cls_lotus_vinyasa",
-        _proc: proc,
+        proc,
     })
 }
 
-/// Creates a key with `flowgate keys create` and returns its secret.
-fn create_key(flowgate: &Path, data: &Path, studio: &str) -> anyhow::Result<String> {
-    let out = Command::new(flowgate)
-        .arg("--data-dir")
-        .arg(data)
-        .args(["keys", "create", "--studio", studio, "--scopes", "all"])
-        .args(["--name", "bench"])
-        .stderr(Stdio::null())
-        .output()
-        .context("cannot run flowgate keys create")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .map(str::trim)
-        .find(|l| l.starts_with("flow_sk_"))
-        .map(str::to_string)
-        .with_context(|| format!("flowgate keys create printed no secret: {text}"))
+// === the gateway's store ===
+
+/// Where the gateways under test keep their state: SQLite in each one's data directory (the
+/// default), a PostgreSQL server this process starts (`--postgres`), or one given by URL
+/// (`--database-url`, shared by every gateway of the run).
+struct Db {
+    server: Option<PgServer>,
+    url: Option<String>,
+}
+
+impl Db {
+    fn sqlite() -> Self {
+        Db {
+            server: None,
+            url: None,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        if self.server.is_some() || self.url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+
+    /// The `--database-url` of a new gateway: a fresh database `name` on our own server, the
+    /// given URL, or none (SQLite in the gateway's data directory).
+    fn fresh(&self, name: &str) -> anyhow::Result<Option<String>> {
+        match (&self.server, &self.url) {
+            (Some(pg), _) => pg.create_database(name).map(Some),
+            (None, url) => Ok(url.clone()),
+        }
+    }
+}
+
+/// A PostgreSQL server for the run: Debian's package (`/usr/lib/postgresql/*/bin`, or
+/// `FLOWGATE_PG_BIN`), `initdb` into a temporary directory (as the `postgres` user when run as
+/// root, as the tests do), listening on a loopback port, with PostgreSQL's default durability
+/// (`fsync` and `synchronous_commit` on), pinned with the gateway. Stopped (`pg_ctl stop`) and
+/// deleted when dropped.
+struct PgServer {
+    bin: PathBuf,
+    dir: PathBuf,
+    port: u16,
+    root: bool,
+    child: Child,
+}
+
+impl PgServer {
+    fn start(dir: &Path, pin: bool) -> anyhow::Result<Self> {
+        let bin = match std::env::var_os("FLOWGATE_PG_BIN") {
+            Some(b) => PathBuf::from(b),
+            None => {
+                let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+                    .context("PostgreSQL is not installed (/usr/lib/postgresql)")?
+                    .filter_map(|e| {
+                        let e = e.ok()?;
+                        let v = e.file_name().to_str()?.parse().ok()?;
+                        let bin = e.path().join("bin");
+                        bin.join("initdb").exists().then_some((v, bin))
+                    })
+                    .collect();
+                found.sort();
+                found
+                    .pop()
+                    .context("no /usr/lib/postgresql/*/bin/initdb")?
+                    .1
+            }
+        };
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let dir = dir.join("postgres");
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data)?;
+        if root {
+            for d in [&dir, &data] {
+                let ok = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(d)
+                    .status()?
+                    .success();
+                if !ok {
+                    bail!("cannot chown {} to postgres", d.display());
+                }
+            }
+        }
+        let as_owner = |program: &Path| {
+            if root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        let initdb = as_owner(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "flowgate", "-A", "trust", "-E", "UTF8", "--locale=C"])
+            .stdout(Stdio::null())
+            .output()
+            .context("cannot run initdb")?;
+        if !initdb.status.success() {
+            bail!("initdb failed: {}", String::from_utf8_lossy(&initdb.stderr));
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut cmd = if pin {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]);
+            c
+        } else {
+            Command::new("env")
+        };
+        if root {
+            cmd.args(["runuser", "-u", "postgres", "--"]);
+        }
+        cmd.arg(bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(&dir)
+            .args([
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "max_connections=300",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().context("cannot start postgres")?;
+        let server = PgServer {
+            bin,
+            dir,
+            port,
+            root,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ready = Command::new(server.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return Ok(server);
+            }
+            if Instant::now() > deadline {
+                bail!("PostgreSQL did not start within 30 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn create_database(&self, name: &str) -> anyhow::Result<String> {
+        let ok = Command::new(self.bin.join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "flowgate",
+            ])
+            .arg(name)
+            .status()
+            .context("cannot run createdb")?
+            .success();
+        if !ok {
+            bail!("createdb {name} failed");
+        }
+        Ok(format!(
+            "postgres://flowgate@127.0.0.1:{}/{name}",
+            self.port
+        ))
+    }
+}
+
+/// The processes of the PostgreSQL server whose data directory is `data`: the postmaster (its
+/// pid file's first line) and its children (the backends).
+fn pg_pids(data: &Path) -> Vec<u32> {
+    let Some(master) = std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+    else {
+        return Vec::new();
+    };
+    let mut pids = vec![master];
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(master) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        let mut stop = if self.root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
+            c
+        } else {
+            Command::new(self.bin.join("pg_ctl"))
+        };
+        let _ = stop
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["stop", "-m", "fast"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `flowgate` run on the data directory `data` (and the database `database`, if any).
+fn flowgate_cmd(flowgate: &Path, data: &Path, database: Option<&str>) -> Command {
+    let mut cmd = Command::new(flowgate);
+    cmd.arg("--data-dir").arg(data);
+    if let Some(url) = database {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd
+}
+
+/// The most keys `flowgate keys create --count` makes at once.
+const KEYS_AT_ONCE: usize = 10_000;
+
+/// Creates `n` keys with `flowgate keys create --count … --json` (in batches of
+/// [`KEYS_AT_ONCE`]) and returns their secrets.
+fn create_keys(
+    flowgate: &Path,
+    data: &Path,
+    database: Option<&str>,
+    studio: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut secrets = Vec::with_capacity(n);
+    while secrets.len() < n {
+        let batch = (n - secrets.len()).min(KEYS_AT_ONCE);
+        let out = flowgate_cmd(flowgate, data, database)
+            .args([
+                "keys", "create", "--studio", studio, "--scopes", "all", "--json",
+            ])
+            .args(["--name", &format!("bench-{}", secrets.len())])
+            .args(["--count", &batch.to_string()])
+            .stderr(Stdio::piped())
+            .output()
+            .context("cannot run flowgate keys create")?;
+        if !out.status.success() {
+            bail!(
+                "flowgate keys create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let before = secrets.len();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: Value = serde_json::from_str(line)
+                .with_context(|| format!("flowgate keys create --json printed {line:?}"))?;
+            let secret = v["secret"]
+                .as_str()
+                .context("flowgate keys create --json printed a line without a secret")?;
+            secrets.push(secret.to_string());
+        }
+        if secrets.len() - before != batch {
+            bail!(
+                "flowgate keys create --count {batch} printed {} secrets",
+                secrets.len() - before
+            );
+        }
+    }
+    Ok(secrets)
 }
 
 struct Gateway {
@@ -450,6 +744,7 @@ fn start_gateway(
     upstream: &Upstream,
     stateful: bool,
     pin: bool,
+    db: &Db,
 ) -> anyhow::Result<Gateway> {
     let data = dir.join(format!(
         "gateway-{}-{}",
@@ -457,34 +752,52 @@ fn start_gateway(
         if stateful { "stateful" } else { "stateless" }
     ));
     std::fs::create_dir_all(&data)?;
-    let key = create_key(flowgate, &data, upstream.studio)?;
-    serve_gateway(flowgate, &data, key, upstream, stateful, pin)
+    let database = db.fresh(&format!(
+        "gw_{}_{}",
+        upstream.label,
+        if stateful { "stateful" } else { "stateless" }
+    ))?;
+    let key = create_keys(flowgate, &data, database.as_deref(), upstream.studio, 1)?
+        .pop()
+        .context("no key made")?;
+    serve_gateway(
+        flowgate,
+        &data,
+        database.as_deref(),
+        key,
+        upstream,
+        stateful,
+        pin,
+    )
 }
 
 /// `flowgate serve` on an existing data directory; `key` is the one its clients use by default.
 fn serve_gateway(
     flowgate: &Path,
     data: &Path,
+    database: Option<&str>,
     key: String,
     upstream: &Upstream,
     stateful: bool,
     pin: bool,
 ) -> anyhow::Result<Gateway> {
     let mut cmd = command(flowgate, pin);
-    cmd.arg("--data-dir")
-        .arg(data)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            &upstream.base,
-        ])
-        .env("FLOWGATE_UPSTREAM_TOKEN", &upstream.token)
-        .env(
-            "FLOWGATE_RATE_LIMIT_PER_MINUTE",
-            "free=100000000,pro=100000000",
-        );
+    cmd.arg("--data-dir").arg(data);
+    if let Some(url) = database {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &upstream.base,
+    ])
+    .env("FLOWGATE_UPSTREAM_TOKEN", &upstream.token)
+    .env(
+        "FLOWGATE_RATE_LIMIT_PER_MINUTE",
+        "free=100000000,pro=100000000",
+    );
     if !stateful {
         cmd.arg("--stateless");
     }
@@ -534,7 +847,18 @@ enum Target {
         stateful: bool,
         class: &'static str,
     },
+    /// Sessions already open on a stateful gateway, taken in turn by every call of every
+    /// client (`--scaling sessions-10k`).
+    Sessions {
+        url: String,
+        key: String,
+        sessions: Arc<Vec<String>>,
+        class: &'static str,
+    },
 }
+
+/// The next session a [`Target::Sessions`] call uses.
+static NEXT_SESSION: AtomicU64 = AtomicU64::new(0);
 
 static SEQ: AtomicU64 = AtomicU64::new(1);
 
@@ -575,6 +899,7 @@ impl Worker {
                 .get(index % keys.len().max(1))
                 .cloned()
                 .context("no key")?,
+            Target::Sessions { key, .. } => key.clone(),
             Target::Direct { .. } => String::new(),
         };
         let mut w = Worker {
@@ -681,7 +1006,7 @@ impl Worker {
                 }
                 Ok(())
             }
-            Target::Mcp { class, .. } => {
+            Target::Mcp { class, .. } | Target::Sessions { class, .. } => {
                 let (method, params) = match op {
                     Op::Read => (
                         "tools/call",
@@ -697,18 +1022,16 @@ impl Worker {
                     }
                     Op::List => ("tools/list", json!({})),
                 };
-                let result = self.rpc(id, method, params).await?;
+                let body = self.post(id, method, params).await?;
+                // Checked without building the answer's JSON tree: a tools/list page is tens
+                // of KB, and this single-threaded client must not be what limits the case.
+                let checked = checked_answer(&body)?;
                 match op {
-                    Op::List => {
-                        if result["tools"].as_array().is_none_or(|t| t.is_empty()) {
-                            bail!("tools/list returned no tools");
-                        }
+                    Op::List if checked.tools == 0 => bail!("tools/list returned no tools"),
+                    Op::Read | Op::Write if checked.is_error => {
+                        bail!("the tool failed: {body:.300}")
                     }
-                    _ => {
-                        if result["isError"] == Value::Bool(true) {
-                            bail!("the tool failed: {}", result["content"]);
-                        }
-                    }
+                    _ => {}
                 }
                 Ok(())
             }
@@ -717,8 +1040,22 @@ impl Worker {
 
     /// One JSON-RPC request to an MCP target; its `result`.
     async fn rpc(&self, id: u64, method: &str, params: Value) -> anyhow::Result<Value> {
-        let Target::Mcp { url, .. } = &self.target else {
-            bail!("not an MCP target");
+        let body = self.post(id, method, params).await?;
+        rpc_result(&body)
+    }
+
+    /// One JSON-RPC request to an MCP target; the answer's body (HTTP 2xx).
+    async fn post(&self, id: u64, method: &str, params: Value) -> anyhow::Result<String> {
+        let (url, session) = match &self.target {
+            Target::Mcp { url, .. } => (url, self.session.as_deref()),
+            Target::Sessions { url, sessions, .. } => {
+                let i = NEXT_SESSION.fetch_add(1, Ordering::Relaxed) as usize;
+                (
+                    url,
+                    sessions.get(i % sessions.len().max(1)).map(String::as_str),
+                )
+            }
+            Target::Direct { .. } => bail!("not an MCP target"),
         };
         let mut b = self
             .http
@@ -726,7 +1063,7 @@ impl Worker {
             .bearer_auth(&self.key)
             .header("Accept", "application/json, text/event-stream")
             .header("MCP-Protocol-Version", PROTOCOL);
-        if let Some(s) = &self.session {
+        if let Some(s) = session {
             b = b.header("Mcp-Session-Id", s);
         }
         let r = b
@@ -738,7 +1075,7 @@ impl Worker {
         if !status.is_success() {
             bail!("HTTP {status}: {body}");
         }
-        rpc_result(&body)
+        Ok(body)
     }
 
     /// How many tools the gateway lists to this client, following `nextCursor`.
@@ -758,6 +1095,47 @@ impl Worker {
             }
         }
         bail!("tools/list had more than {MAX_LIST_PAGES} pages")
+    }
+}
+
+/// What a case checks of an answer: a result (not an error), its tool count, its `isError`.
+struct Checked {
+    tools: usize,
+    is_error: bool,
+}
+
+/// [`Checked`] of a JSON-RPC response sent as JSON or as server-sent events, read without
+/// building its JSON tree.
+fn checked_answer(body: &str) -> anyhow::Result<Checked> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        result: Option<Outcome>,
+        error: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Outcome {
+        #[serde(default)]
+        tools: Vec<serde::de::IgnoredAny>,
+        #[serde(default, rename = "isError")]
+        is_error: Option<bool>,
+    }
+    let trimmed = body.trim_start();
+    let message = if trimmed.starts_with('{') {
+        trimmed
+    } else {
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|d| !d.is_empty())
+            .with_context(|| format!("no JSON-RPC response in the event stream: {body:.200}"))?
+    };
+    let answer: Answer = serde_json::from_str(message)?;
+    match (answer.result, answer.error) {
+        (Some(r), None) => Ok(Checked {
+            tools: r.tools.len(),
+            is_error: r.is_error == Some(true),
+        }),
+        _ => bail!("JSON-RPC error: {message:.300}"),
     }
 }
 
@@ -789,6 +1167,8 @@ struct Measured {
     /// `--scaling catalog`: tools the gateway lists.
     #[serde(skip_serializing_if = "Option::is_none")]
     tools: Option<usize>,
+    /// Where the gateway keeps its state: `sqlite` or `postgres`.
+    store: &'static str,
     upstream: &'static str,
     path: String,
     op: &'static str,
@@ -803,8 +1183,26 @@ struct Measured {
     /// Gateway CPU time (user + system, all threads) during the measured window, per measured
     /// call, in µs: the gateway's own cost, whatever else the machine is doing (0 for direct calls).
     cpu_us_per_call: f64,
+    /// The upstream's CPU time during the measured window, per measured call, in µs: what the
+    /// upstream itself spends on one call (the gateway's target is at most 4 times this).
+    upstream_cpu_us_per_call: f64,
+    /// PostgreSQL's CPU time (postmaster and backends) per measured call, in µs, when the run
+    /// started its own server (0 otherwise).
+    db_cpu_us_per_call: f64,
     hwm_kib: u64,
     first_error: Option<String>,
+}
+
+/// The processes whose CPU time a case reads.
+#[derive(Debug, Clone, Default)]
+struct Watch {
+    /// The gateway (none for direct calls).
+    gateway: Option<u32>,
+    upstream: Option<u32>,
+    /// PostgreSQL's data directory, when the run started its own server: its processes
+    /// (postmaster and backends) are read at the start and at the end of the window.
+    db: Option<PathBuf>,
+    store: &'static str,
 }
 
 async fn run_case(
@@ -814,8 +1212,9 @@ async fn run_case(
     target: Target,
     op: Op,
     concurrency: usize,
-    pid: Option<u32>,
+    watch: &Watch,
 ) -> anyhow::Result<Measured> {
+    let pid = watch.gateway;
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(REQUEST_TIMEOUT)
@@ -832,14 +1231,38 @@ async fn run_case(
     let measure_from = start + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.seconds);
     let budget = Arc::new(AtomicU64::new(MAX_REQUESTS_PER_CASE));
-    let cpu = pid.map(|pid| {
+    // CPU seconds of the gateway, the upstream and the database during the measured window.
+    let cpu = {
+        let (gateway, upstream, db) = (watch.gateway, watch.upstream, watch.db.clone());
         tokio::spawn(async move {
+            let db_cpu = || -> Vec<(u32, f64)> {
+                db.as_deref()
+                    .map(pg_pids)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| (p, cpu_seconds(p)))
+                    .collect()
+            };
             tokio::time::sleep_until(measure_from.into()).await;
-            let from = cpu_seconds(pid);
+            let from = (
+                gateway.map_or(0.0, cpu_seconds),
+                upstream.map_or(0.0, cpu_seconds),
+                db_cpu(),
+            );
             tokio::time::sleep_until(end.into()).await;
-            cpu_seconds(pid) - from
+            let to = (
+                gateway.map_or(0.0, cpu_seconds),
+                upstream.map_or(0.0, cpu_seconds),
+                db_cpu(),
+            );
+            // A backend started during the window counts from zero.
+            let db =
+                to.2.iter()
+                    .map(|(p, t)| t - from.2.iter().find(|(q, _)| q == p).map_or(0.0, |f| f.1))
+                    .sum::<f64>();
+            (to.0 - from.0, to.1 - from.1, db)
         })
-    });
+    };
     let mut tasks = Vec::with_capacity(concurrency);
     for w in workers {
         let budget = budget.clone();
@@ -897,9 +1320,13 @@ async fn run_case(
         f64::from(lat[i]) / 1000.0
     };
     let (rss, hwm) = pid.map(rss_kib).unwrap_or((0, 0));
-    let cpu = match cpu {
-        Some(task) => task.await?,
-        None => 0.0,
+    let (cpu, upstream_cpu, db_cpu) = cpu.await?;
+    let per_call = |seconds: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            seconds * 1e6 / lat.len() as f64
+        }
     };
     // End the sessions (after reading the RSS they cost), so cases do not add up.
     for w in done {
@@ -908,6 +1335,7 @@ async fn run_case(
     Ok(Measured {
         keys: None,
         tools: None,
+        store: watch.store,
         upstream,
         path,
         op: op.label(),
@@ -919,11 +1347,9 @@ async fn run_case(
         p99_ms: q(0.99),
         rss_kib: rss,
         hwm_kib: hwm,
-        cpu_us_per_call: if lat.is_empty() {
-            0.0
-        } else {
-            cpu * 1e6 / lat.len() as f64
-        },
+        cpu_us_per_call: per_call(cpu),
+        upstream_cpu_us_per_call: per_call(upstream_cpu),
+        db_cpu_us_per_call: per_call(db_cpu),
         first_error,
     })
 }
@@ -941,18 +1367,23 @@ fn print_row(m: &Measured, floor: Option<&Measured>, scale: Option<&str>) {
     } else {
         "     -".into()
     };
-    let cpu = if m.cpu_us_per_call > 0.0 {
-        format!("{:>6.0}", m.cpu_us_per_call)
-    } else {
-        "     -".into()
+    let us = |v: f64| {
+        if v > 0.0 {
+            format!("{v:>6.0}")
+        } else {
+            "     -".into()
+        }
     };
+    let cpu = us(m.cpu_us_per_call);
+    let up = us(m.upstream_cpu_us_per_call);
+    let db = us(m.db_cpu_us_per_call);
     let first = match (scale, m.keys.or(m.tools)) {
         (None, _) => String::new(),
         (Some(_), Some(n)) => format!("| {n:>7} "),
         (Some(_), None) => format!("| {:>7} ", "-"),
     };
     println!(
-        "{first}| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} | {} |{}",
+        "{first}| {:<9} | {:<17} | {:<23} | {:>3} | {:>9.0} | {:>7.3} | {:>7.3} | {} | {} | {} | {} | {} | {} |{}",
         m.upstream,
         m.path,
         m.op,
@@ -963,6 +1394,8 @@ fn print_row(m: &Measured, floor: Option<&Measured>, scale: Option<&str>) {
         added,
         rss,
         cpu,
+        up,
+        db,
         ratio,
         match (&m.first_error, m.errors) {
             (Some(e), n) => format!(" {n} errors, first: {e:.160}"),
@@ -978,10 +1411,10 @@ fn header(scale: Option<&str>) {
         None => (String::new(), String::new()),
     };
     println!(
-        "{name}| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | CPU µs | vs direct |"
+        "{name}| upstream  | path              | case                    |   c |     req/s | p50 ms  | p99 ms  | +p50 ms | RSS MB | CPU µs |  up µs |  db µs | vs direct |"
     );
     println!(
-        "{rule}|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|--------|-----------|"
+        "{rule}|-----------|-------------------|-------------------------|-----|-----------|---------|---------|---------|--------|--------|--------|--------|-----------|"
     );
 }
 
@@ -1004,6 +1437,45 @@ impl Out {
     }
 }
 
+/// What every part of one run shares.
+struct Run {
+    args: RunArgs,
+    flowgate: PathBuf,
+    /// The run's temporary directory (removed at the end).
+    dir: PathBuf,
+    pin: bool,
+    db: Db,
+}
+
+impl Run {
+    /// A fresh data directory (and database) with one key, and a gateway on it.
+    fn gateway(&self, upstream: &Upstream, stateful: bool) -> anyhow::Result<Gateway> {
+        start_gateway(
+            &self.flowgate,
+            &self.dir,
+            upstream,
+            stateful,
+            self.pin,
+            &self.db,
+        )
+    }
+
+    /// What a case against `upstream` watches, through `gw` (none: direct calls).
+    fn watch(&self, upstream: &Upstream, gw: Option<&Gateway>) -> Watch {
+        Watch {
+            gateway: gw.map(|g| g.proc.pid()),
+            upstream: Some(upstream.proc.pid()),
+            db: self
+                .db
+                .server
+                .as_ref()
+                .filter(|_| gw.is_some())
+                .map(|s| s.dir.join("data")),
+            store: self.db.label(),
+        }
+    }
+}
+
 async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let flowgate = match &args.flowgate {
@@ -1015,7 +1487,7 @@ async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
     };
     if !flowgate.is_file() {
         bail!(
-            "{} not found: build it with `cargo build --release --bin flowgate --bin flowgate-load`",
+            "{} not found: build it with `cargo build --release -p flowgate -p flowgate-load`",
             flowgate.display()
         );
     }
@@ -1044,10 +1516,33 @@ async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
         flowgate.display()
     );
     if pin {
-        println!("pinned: gateway and upstream on CPU 0, load generator on CPU 1 (taskset)");
+        println!(
+            "pinned: gateway, upstream (and PostgreSQL) on CPU 0, load generator on CPU 1 (taskset)"
+        );
     } else {
         println!("not pinned: fewer than two CPUs, no taskset, or --no-pin");
     }
+    let db = if args.postgres {
+        let server = PgServer::start(&dir, pin)?;
+        println!(
+            "store: PostgreSQL started by flowgate-load ({}, port {}, default durability: fsync and synchronous_commit on), a fresh database per gateway",
+            server.bin.display(),
+            server.port
+        );
+        Db {
+            server: Some(server),
+            url: None,
+        }
+    } else if let Some(url) = &args.database_url {
+        println!("store: PostgreSQL at --database-url (shared by every gateway of the run)");
+        Db {
+            server: None,
+            url: Some(url.clone()),
+        }
+    } else {
+        println!("store: SQLite in each gateway's data directory");
+        Db::sqlite()
+    };
     println!(
         "{} s measured per case after {} s warm-up; loopback only; rate limits raised to 100,000,000/min\n",
         args.seconds, args.warmup
@@ -1064,23 +1559,31 @@ async fn bench(args: RunArgs, pin: bool) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    if let Some(kind) = args.scaling {
+    let run = Run {
+        args,
+        flowgate,
+        dir,
+        pin,
+        db,
+    };
+    if let Some(kind) = run.args.scaling {
         match kind {
-            Scaling::Sessions => scaling(&args, &flowgate, &dir, pin, &mut out).await?,
-            Scaling::Keys => scaling_keys(&args, &flowgate, &dir, pin, &mut out).await?,
-            Scaling::Catalog => scaling_catalog(&args, &flowgate, &dir, pin, &mut out).await?,
+            Scaling::Sessions => scaling(&run, &mut out).await?,
+            Scaling::Keys => scaling_keys(&run, &mut out).await?,
+            Scaling::Catalog => scaling_catalog(&run, &mut out).await?,
+            Scaling::Sessions10k => scaling_open_sessions(&run, &mut out).await?,
         }
     } else {
         header(None);
         for which in [Which::Fast, Which::Reference] {
-            if args.upstream != Which::Both && args.upstream != which {
+            if run.args.upstream != Which::Both && run.args.upstream != which {
                 continue;
             }
             let upstream = match which {
                 Which::Fast => start_fast(pin)?,
-                _ => start_reference(&flowgate, &dir, pin)?,
+                _ => start_reference(&run.flowgate, &run.dir, pin)?,
             };
-            main_table(&args, &flowgate, &dir, pin, &upstream, &mut out).await?;
+            main_table(&run, &upstream, &mut out).await?;
         }
     }
     println!("\ntotal {:.1} s", started.elapsed().as_secs_f64());
@@ -1098,22 +1601,20 @@ fn cpus_total() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-async fn main_table(
-    args: &RunArgs,
-    flowgate: &Path,
-    dir: &Path,
-    pin: bool,
-    upstream: &Upstream,
-    out: &mut Out,
-) -> anyhow::Result<()> {
-    let c = args.concurrency;
-    let label = upstream.label;
-    let direct = Target::Direct {
+fn direct_target(upstream: &Upstream) -> Target {
+    Target::Direct {
         base: upstream.base.clone(),
         token: upstream.token.clone(),
         studio: upstream.studio,
         class: upstream.class,
-    };
+    }
+}
+
+async fn main_table(run: &Run, upstream: &Upstream, out: &mut Out) -> anyhow::Result<()> {
+    let args = &run.args;
+    let c = args.concurrency;
+    let label = upstream.label;
+    let direct = direct_target(upstream);
     let mut floors = Vec::new();
     for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::Write, c)] {
         let m = run_case(
@@ -1123,7 +1624,7 @@ async fn main_table(
             direct.clone(),
             op,
             n,
-            None,
+            &run.watch(upstream, None),
         )
         .await?;
         floors.push(out.push(m, None));
@@ -1134,7 +1635,7 @@ async fn main_table(
             .find(|f| f.op == op.label() && f.concurrency == n)
     };
     for stateful in stateful_modes(args.mode) {
-        let gw = start_gateway(flowgate, dir, upstream, stateful, pin)?;
+        let gw = run.gateway(upstream, stateful)?;
         let path = gw.path();
         let target = gw.target(upstream, None);
         for (op, n) in [(Op::Read, 1), (Op::Read, c), (Op::Write, c), (Op::List, c)] {
@@ -1145,7 +1646,7 @@ async fn main_table(
                 target.clone(),
                 op,
                 n,
-                Some(gw.proc.pid()),
+                &run.watch(upstream, Some(&gw)),
             )
             .await?;
             out.push(
@@ -1161,23 +1662,13 @@ async fn main_table(
 }
 
 /// Scaling against the fast upstream: sessions 1 → 256.
-async fn scaling(
-    args: &RunArgs,
-    flowgate: &Path,
-    dir: &Path,
-    pin: bool,
-    out: &mut Out,
-) -> anyhow::Result<()> {
-    let upstream = start_fast(pin)?;
-    let direct = Target::Direct {
-        base: upstream.base.clone(),
-        token: upstream.token.clone(),
-        studio: upstream.studio,
-        class: upstream.class,
-    };
+async fn scaling(run: &Run, out: &mut Out) -> anyhow::Result<()> {
+    let args = &run.args;
+    let upstream = start_fast(run.pin)?;
+    let direct = direct_target(&upstream);
     println!("concurrency (stateful sessions, read get_class, fast upstream):");
     header(None);
-    let gw = start_gateway(flowgate, dir, &upstream, true, pin)?;
+    let gw = run.gateway(&upstream, true)?;
     let (idle, _) = rss_kib(gw.proc.pid());
     println!(
         "gateway RSS idle, before any session: {:.1} MB",
@@ -1192,7 +1683,7 @@ async fn scaling(
             direct.clone(),
             Op::Read,
             n,
-            None,
+            &run.watch(&upstream, None),
         )
         .await?;
         let f = out.push(f, None);
@@ -1203,11 +1694,116 @@ async fn scaling(
             target.clone(),
             Op::Read,
             n,
-            Some(gw.proc.pid()),
+            &run.watch(&upstream, Some(&gw)),
         )
         .await?;
         out.push(m, Some(&f));
     }
+    drop(gw);
+    Ok(())
+}
+
+/// Sessions opened on the gateway by `--scaling sessions-10k`.
+const OPEN_SESSIONS: usize = 10_000;
+/// The clients that open them, and the connections they share at most.
+const OPENERS: usize = 64;
+/// Bound on opening them all.
+const OPEN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// `--scaling sessions-10k`: the gateway's memory with 10,000 open sessions. A stateful gateway
+/// (fast upstream); [`OPEN_SESSIONS`] sessions are opened (`initialize` +
+/// `notifications/initialized`, [`OPENERS`] at a time over at most as many pooled connections)
+/// and left open: RSS idle. Then the read case at `--concurrency`, every client taking its
+/// calls from its own share of the open sessions in turn (every session is used): RSS busy.
+async fn scaling_open_sessions(run: &Run, out: &mut Out) -> anyhow::Result<()> {
+    let args = &run.args;
+    let upstream = start_fast(run.pin)?;
+    let gw = run.gateway(&upstream, true)?;
+    let (idle, _) = rss_kib(gw.proc.pid());
+    println!(
+        "gateway RSS idle, before any session: {:.1} MB",
+        idle as f64 / 1024.0
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(OPENERS)
+        .build()?;
+    let target = gw.target(&upstream, None);
+    let opened = Instant::now();
+    let deadline = opened + OPEN_DEADLINE;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut openers = Vec::with_capacity(OPENERS);
+    for _ in 0..OPENERS {
+        let (http, target, next) = (http.clone(), target.clone(), next.clone());
+        openers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= OPEN_SESSIONS || Instant::now() > deadline {
+                    return Ok::<_, anyhow::Error>(mine);
+                }
+                let w = Worker::new(http.clone(), target.clone(), i).await?;
+                mine.push(w.session.context("no session opened")?);
+            }
+        }));
+    }
+    let mut sessions = Vec::with_capacity(OPEN_SESSIONS);
+    for o in openers {
+        sessions.extend(o.await??);
+    }
+    if sessions.len() < OPEN_SESSIONS {
+        bail!(
+            "only {} of {OPEN_SESSIONS} sessions opened within {} s",
+            sessions.len(),
+            OPEN_DEADLINE.as_secs()
+        );
+    }
+    let took = opened.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss, hwm) = rss_kib(gw.proc.pid());
+    println!(
+        "{} sessions opened in {:.1} s ({OPENERS} at a time); gateway RSS with them open and idle: {:.1} MB (peak so far {:.1} MB)\n",
+        sessions.len(),
+        took.as_secs_f64(),
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    header(None);
+    let f = run_case(
+        args,
+        "fast",
+        "direct REST".into(),
+        direct_target(&upstream),
+        Op::Read,
+        args.concurrency,
+        &run.watch(&upstream, None),
+    )
+    .await?;
+    let f = out.push(f, None);
+    let Target::Mcp {
+        url, keys, class, ..
+    } = target
+    else {
+        bail!("not an MCP target");
+    };
+    let busy = Target::Sessions {
+        url,
+        key: keys.first().cloned().context("no key")?,
+        sessions: Arc::new(sessions),
+        class,
+    };
+    let m = run_case(
+        args,
+        "fast",
+        "gateway 10k sess.".into(),
+        busy,
+        Op::Read,
+        args.concurrency,
+        &run.watch(&upstream, Some(&gw)),
+    )
+    .await?;
+    out.push(m, Some(&f));
     drop(gw);
     Ok(())
 }
@@ -1223,27 +1819,22 @@ fn stateful_modes(mode: Modes) -> Vec<bool> {
 
 /// Direct REST reads of `upstream` at each concurrency: the floors of the scaling tables.
 async fn direct_floors(
-    args: &RunArgs,
+    run: &Run,
     upstream: &Upstream,
     concurrencies: &[usize],
     out: &mut Out,
 ) -> anyhow::Result<Vec<Measured>> {
-    let direct = Target::Direct {
-        base: upstream.base.clone(),
-        token: upstream.token.clone(),
-        studio: upstream.studio,
-        class: upstream.class,
-    };
+    let direct = direct_target(upstream);
     let mut floors = Vec::new();
     for &n in concurrencies {
         let m = run_case(
-            args,
+            &run.args,
             upstream.label,
             "direct REST".into(),
             direct.clone(),
             Op::Read,
             n,
-            None,
+            &run.watch(upstream, None),
         )
         .await?;
         floors.push(out.push(m, None));
@@ -1261,16 +1852,11 @@ fn print_idle(gw: &Gateway, what: &str) {
 }
 
 /// Scaling by the number of keys in the gateway's store, against the fast upstream: for each
-/// count, a fresh store filled in bulk, then read `get_class` at 1 and `--concurrency` clients,
-/// every client with its own key (spread over the whole store; fewer keys than clients are
-/// shared in turn).
-async fn scaling_keys(
-    args: &RunArgs,
-    flowgate: &Path,
-    dir: &Path,
-    pin: bool,
-    out: &mut Out,
-) -> anyhow::Result<()> {
+/// count, a fresh store filled in bulk with `flowgate keys create --count … --json`, then read
+/// `get_class` at 1 and `--concurrency` clients, every client with its own key (spread over the
+/// whole store; fewer keys than clients are shared in turn).
+async fn scaling_keys(run: &Run, out: &mut Out) -> anyhow::Result<()> {
+    let args = &run.args;
     let counts = &args.key_counts;
     if counts.is_empty()
         || counts[0] == 0
@@ -1280,33 +1866,24 @@ async fn scaling_keys(
         bail!("--key-counts must be increasing, from 1 to {MAX_KEYS}");
     }
     let c = args.concurrency.max(1);
-    let upstream = start_fast(pin)?;
-    let scopes = flowgate::identity::keys::parse_scopes("all")?;
+    let upstream = start_fast(run.pin)?;
     println!(
         "keys in the store (read get_class, fast upstream, every client its own key; the table is printed as it goes):"
     );
     header(Some("keys"));
-    let floors = direct_floors(args, &upstream, &[1, c], out).await?;
+    let floors = direct_floors(run, &upstream, &[1, c], out).await?;
     for &n in counts {
         let step = Instant::now();
-        let data = dir.join(format!("keys-{n}"));
-        let config = flowgate::config::Config {
-            data_dir: data.clone(),
-            ..Default::default()
-        };
-        let store = flowgate::store::Store::open(&config.store_location()?).await?;
-        let keys = flowgate::identity::keys::Keys::new(store.clone());
-        let mut secrets: Vec<String> = Vec::with_capacity(n);
-        while secrets.len() < n {
-            let batch = (n - secrets.len()).min(flowgate::identity::keys::MAX_KEYS_AT_ONCE);
-            let name = format!("bench-{}", secrets.len());
-            let made = keys
-                .create_many(upstream.studio, &name, &scopes, None, batch)
-                .await?;
-            secrets.extend(made.into_iter().map(|k| k.secret));
-        }
-        store.close().await?;
-        drop(store);
+        let data = run.dir.join(format!("keys-{n}"));
+        std::fs::create_dir_all(&data)?;
+        let database = run.db.fresh(&format!("keys_{n}"))?;
+        let secrets = create_keys(
+            &run.flowgate,
+            &data,
+            database.as_deref(),
+            upstream.studio,
+            n,
+        )?;
         let made = step.elapsed();
         // Client i uses key i·n/c: distinct keys from all over the store.
         let chosen: Arc<Vec<String>> =
@@ -1318,7 +1895,15 @@ async fn scaling_keys(
             n.min(c)
         );
         for stateful in stateful_modes(args.mode) {
-            let gw = serve_gateway(flowgate, &data, chosen[0].clone(), &upstream, stateful, pin)?;
+            let gw = serve_gateway(
+                &run.flowgate,
+                &data,
+                database.as_deref(),
+                chosen[0].clone(),
+                &upstream,
+                stateful,
+                run.pin,
+            )?;
             print_idle(&gw, &format!("{n} keys"));
             let target = gw.target(&upstream, Some(chosen.clone()));
             for (k, floor) in [1, c].into_iter().zip(&floors) {
@@ -1329,7 +1914,7 @@ async fn scaling_keys(
                     target.clone(),
                     Op::Read,
                     k,
-                    Some(gw.proc.pid()),
+                    &run.watch(&upstream, Some(&gw)),
                 )
                 .await?;
                 m.keys = Some(n);
@@ -1345,20 +1930,15 @@ async fn scaling_keys(
 /// The catalog scaling cases for one gateway binary (see `bench/catalog-scaling.sh`): read
 /// `get_class` at 1 and `--concurrency`, tools/list at `--concurrency`, against the fast upstream,
 /// rows labelled with the number of tools the gateway lists.
-async fn scaling_catalog(
-    args: &RunArgs,
-    flowgate: &Path,
-    dir: &Path,
-    pin: bool,
-    out: &mut Out,
-) -> anyhow::Result<()> {
+async fn scaling_catalog(run: &Run, out: &mut Out) -> anyhow::Result<()> {
+    let args = &run.args;
     let c = args.concurrency.max(1);
-    let upstream = start_fast(pin)?;
+    let upstream = start_fast(run.pin)?;
     println!("catalog size (fast upstream; tools/list measures the first page):");
     header(Some("tools"));
-    let floors = direct_floors(args, &upstream, &[1, c], out).await?;
+    let floors = direct_floors(run, &upstream, &[1, c], out).await?;
     for stateful in stateful_modes(args.mode) {
-        let gw = start_gateway(flowgate, dir, &upstream, stateful, pin)?;
+        let gw = run.gateway(&upstream, stateful)?;
         let target = gw.target(&upstream, None);
         let http = reqwest::Client::builder()
             .no_proxy()
@@ -1376,7 +1956,7 @@ async fn scaling_catalog(
                 target.clone(),
                 op,
                 n,
-                Some(gw.proc.pid()),
+                &run.watch(&upstream, Some(&gw)),
             )
             .await?;
             m.tools = Some(tools);
