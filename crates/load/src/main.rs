@@ -2054,6 +2054,13 @@ fn fixture_manifest(tools: usize, manifest: &Path, out: &Path) -> anyhow::Result
     upstream:
       method: GET
       path: /classes/{{class_id}}
+    output:
+      shape: Class
+      properties:
+        upcoming:
+          type: array
+          description: Its next 10 scheduled sessions, soonest first.
+          items: {{shape: Occurrence}}
     example:
       input: {{class_id: cls_vinyasa_tue}}
       request:
@@ -2079,4 +2086,20 @@ fn fixture_manifest(tools: usize, manifest: &Path, out: &Path) -> anyhow::Result
         models.len()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fixture of the catalog scaling is a manifest the build accepts (it must follow the
+    /// manifest's rules as they change: every tool needs an `output` since issue 15).
+    #[test]
+    fn a_fixture_manifest_is_a_valid_manifest_of_the_asked_size() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifest");
+        let out = tempfile::tempdir().unwrap();
+        let out = out.path().join("fixture");
+        fixture_manifest(120, &manifest, &out).unwrap();
+        assert!(out.join("bench_tools.yaml").exists());
+    }
 }
