@@ -350,18 +350,7 @@ pub async fn prove_files(
 
     for env in &envs {
         let tool = tool_name(env.action());
-        // The symbolic environment is the one `compile` would derive; built once per request
-        // environment instead of once per policy (it walks the whole schema).
-        let symenv = SymEnv::new(&schema, env).map_err(|e| ProveError::Compile {
-            what: describe(env),
-            message: e.to_string(),
-        })?;
-        prover.symenv = Some(symenv.clone());
-        let real = CompiledPolicySet::compile_with_custom_symenv(&set, env, &schema, symenv)
-            .map_err(|e| ProveError::Compile {
-                what: format!("the policy set for {}", describe(env)),
-                message: e.to_string(),
-            })?;
+        let real = prover.enter(&set, env, "the policy set")?;
         for invariant in inv.iter().filter(|p| applies(p, env, &actions)) {
             let compiled = prover.compile(invariant, env)?.into_compiled_policyset();
             prover.queries += 1;
@@ -473,6 +462,28 @@ struct Prover<'a> {
 pub(super) type NeverErrors = Vec<(String, usize, Vec<Counterexample>)>;
 
 impl Prover<'_> {
+    /// Makes `env` the request environment being checked, and compiles `set` (`what`, for an
+    /// error) in it. The symbolic environment is the one `compile` would derive; built once per
+    /// request environment instead of once per policy (it walks the whole schema).
+    pub(super) fn enter(
+        &mut self,
+        set: &cedar_policy::PolicySet,
+        env: &RequestEnv,
+        what: &str,
+    ) -> Result<CompiledPolicySet, ProveError> {
+        let symenv = SymEnv::new(self.schema, env).map_err(|e| ProveError::Compile {
+            what: describe(env),
+            message: e.to_string(),
+        })?;
+        self.symenv = Some(symenv.clone());
+        CompiledPolicySet::compile_with_custom_symenv(set, env, self.schema, symenv).map_err(|e| {
+            ProveError::Compile {
+                what: format!("{what} for {}", describe(env)),
+                message: e.to_string(),
+            }
+        })
+    }
+
     /// Checks, in `env`, that no policy that applies to it can error (both provers).
     pub(super) async fn never_errors(
         &mut self,

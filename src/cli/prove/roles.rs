@@ -11,13 +11,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use cedar_policy::RequestEnv;
+use cedar_policy_symcc::CedarSymCompiler;
 use cedar_policy_symcc::solver::LocalSolver;
-use cedar_policy_symcc::{CedarSymCompiler, CompiledPolicySet, SymEnv};
 use flowgate_codegen::policy::{self, PolicyFile};
 
 use super::{
     Check, INVARIANTS_DIR, NEVER_ERRORS, NeverErrors, ProveError, Prover, REACHABLE, Report,
-    applies, describe, solver_error, sorted_policies,
+    applies, solver_error, sorted_policies,
 };
 use flowgate::authz::PolicyError;
 use flowgate::roles::{ROLES_SCHEMA, SHIPPED_ROLE_POLICIES};
@@ -93,16 +93,7 @@ pub async fn prove_files(
 
     for env in &envs {
         let action = env.action().id().unescaped().to_string();
-        let symenv = SymEnv::new(&schema, env).map_err(|e| ProveError::Compile {
-            what: describe(env),
-            message: e.to_string(),
-        })?;
-        prover.symenv = Some(symenv.clone());
-        let real = CompiledPolicySet::compile_with_custom_symenv(&set, env, &schema, symenv)
-            .map_err(|e| ProveError::Compile {
-                what: format!("the role policies for {}", describe(env)),
-                message: e.to_string(),
-            })?;
+        let real = prover.enter(&set, env, "the role policies")?;
         for invariant in inv.iter().filter(|p| applies(p, env, &actions)) {
             let compiled = prover.compile(invariant, env)?.into_compiled_policyset();
             prover.queries += 1;
