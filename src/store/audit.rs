@@ -70,6 +70,20 @@ macro_rules! audit_where {
     };
 }
 
+/// Binds `$1`…`$7` of [`audit_where!`] from an [`AuditQuery`], in its order.
+macro_rules! bind_audit_query {
+    ($query:expr, $q:expr) => {
+        $query
+            .bind($q.studio)
+            .bind($q.principal)
+            .bind($q.tool)
+            .bind($q.outcome)
+            .bind($q.since)
+            .bind($q.until)
+            .bind($q.before_seq)
+    };
+}
+
 /// Counts per day and outcome, given each backend's expression of a row's UTC day.
 macro_rules! day_counts {
     ($day:literal) => {
@@ -119,24 +133,19 @@ impl Store {
 
     /// Records matching the query, newest first (at most 1,000).
     pub async fn audit_rows(&self, q: &AuditQuery<'_>) -> Result<Vec<AuditRow>, StoreError> {
-        Ok(on_db!(self.db(), pool => sqlx::query_as(concat!(
+        Ok(
+            on_db!(self.db(), pool => bind_audit_query!(sqlx::query_as(concat!(
             "SELECT seq, at, request_id, studio, principal_kind, principal_id, principal_name, tool,
                     arguments, decision, policies, outcome, message, upstream_status, duration_ms,
                     client_addr
              FROM audit_log ",
             audit_where!(),
             " ORDER BY seq DESC LIMIT $8"
-        ))
-        .bind(q.studio)
-        .bind(q.principal)
-        .bind(q.tool)
-        .bind(q.outcome)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.before_seq)
+        )), q)
         .bind(q.limit.clamp(1, 1000))
         .fetch_all(pool)
-        .await?))
+        .await?),
+        )
     }
 
     /// How many records match the query (its `limit` and order ignored), counting no further
@@ -147,21 +156,16 @@ impl Store {
         q: &AuditQuery<'_>,
         upto: i64,
     ) -> Result<(i64, Option<i64>), StoreError> {
-        Ok(on_db!(self.db(), pool => sqlx::query_as(concat!(
+        Ok(
+            on_db!(self.db(), pool => bind_audit_query!(sqlx::query_as(concat!(
             "SELECT COUNT(*), MAX(seq) FROM (SELECT seq FROM audit_log ",
             audit_where!(),
             " ORDER BY seq DESC LIMIT $8) AS matching"
-        ))
-        .bind(q.studio)
-        .bind(q.principal)
-        .bind(q.tool)
-        .bind(q.outcome)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.before_seq)
+        )), q)
         .bind(upto.max(0))
         .fetch_one(pool)
-        .await?))
+        .await?),
+        )
     }
 
     /// Records matching the query (its `limit` ignored) counted per UTC day and outcome, by day
@@ -176,17 +180,12 @@ impl Store {
             Db::Sqlite(_) => DAY_COUNTS_SQLITE,
             Db::Postgres(_) => DAY_COUNTS_POSTGRES,
         };
-        Ok(on_db!(self.db(), pool => sqlx::query_as(sql)
-        .bind(q.studio)
-        .bind(q.principal)
-        .bind(q.tool)
-        .bind(q.outcome)
-        .bind(q.since)
-        .bind(q.until)
-        .bind(q.before_seq)
+        Ok(
+            on_db!(self.db(), pool => bind_audit_query!(sqlx::query_as(sql), q)
         .bind(groups.max(0))
         .fetch_all(pool)
-        .await?))
+        .await?),
+        )
     }
 
     /// The tools that appear in a studio's records, by name (at most `max`).
