@@ -134,6 +134,27 @@ fn location(r: &reqwest::Response) -> String {
         .to_string()
 }
 
+/// What the Lotus owner made: a key (on the Developer page) and a connected app (one-click
+/// sign-in), with their secrets.
+struct Owned {
+    key_id: String,
+    secret: String,
+    grant_id: String,
+    token: String,
+}
+
+async fn owned(gw: &Gateway, key_name: &str) -> Owned {
+    let owner = Pages::sign_in(&gw.running.app.base_url, OWNER).await;
+    let (secret, key_id) = owner.create_key(key_name, &[("classes", "read")]).await;
+    let token = Flow::register(gw).await.connect(gw).await;
+    Owned {
+        key_id,
+        secret,
+        grant_id: lotus_grant(gw).await,
+        token,
+    }
+}
+
 /// The id of the Lotus studio's newest OAuth grant.
 async fn lotus_grant(gw: &Gateway) -> String {
     gw.running
@@ -451,11 +472,12 @@ async fn another_studios_ids_are_not_found_and_change_nothing() {
     for db in backends().await {
         let gw = start(db).await;
         let base = gw.running.app.base_url.clone();
-        let owner = Pages::sign_in(&base, OWNER).await;
-        let (secret, key_id) = owner.create_key("lotus key", &[("classes", "read")]).await;
-        let flow = Flow::register(&gw).await;
-        let token = flow.connect(&gw).await;
-        let grant_id = lotus_grant(&gw).await;
+        let Owned {
+            key_id,
+            secret,
+            grant_id,
+            token,
+        } = owned(&gw, "lotus key").await;
 
         let other = Pages::sign_in(&base, OTHER_OWNER).await;
         for path in [
@@ -584,10 +606,12 @@ async fn staff_cannot_manage_keys_or_disconnect_apps_even_by_posting_the_forms()
     for db in backends().await {
         let gw = start(db).await;
         let base = gw.running.app.base_url.clone();
-        let owner = Pages::sign_in(&base, OWNER).await;
-        let (secret, key_id) = owner.create_key("owner's", &[("classes", "read")]).await;
-        let token = Flow::register(&gw).await.connect(&gw).await;
-        let grant_id = lotus_grant(&gw).await;
+        let Owned {
+            key_id,
+            secret,
+            grant_id,
+            token,
+        } = owned(&gw, "owner's").await;
 
         let staff = Pages::sign_in(&base, STAFF).await;
         let r = staff.get("/settings").await;
