@@ -217,13 +217,7 @@ async fn call(
             )
         }
     };
-    match serde_json::to_vec(&message) {
-        Ok(body) => json(Bytes::from(body)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot serialize a tools/call answer");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
+    self::message(&message)
 }
 
 async fn list(
@@ -275,10 +269,14 @@ fn legacy(mut result: ServerResult) -> ServerResult {
     result
 }
 
+/// A JSON-RPC message as the answer (500, logged, should it not serialize).
 fn message(message: &ServerJsonRpcMessage) -> Response {
     match serde_json::to_vec(message) {
         Ok(body) => json(Bytes::from(body)),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialize an MCP answer");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
