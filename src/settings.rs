@@ -311,6 +311,26 @@ impl Session {
         )
     }
 
+    /// [`Session::refused`] for a form (a change): a refusal is also audited
+    /// (`settings.refused`), since a page never offers it and a person posted it anyway.
+    pub async fn refused_form(
+        &self,
+        app: &App,
+        action: SettingsAction,
+        current: &'static str,
+        doing: &str,
+        addr: ClientAddr,
+    ) -> Option<Response> {
+        let r = self.refused(app, action, current)?;
+        let message = format!("refused: {doing} is not allowed for the user's role");
+        oauth::audit(
+            app,
+            self.event(events::REFUSED, Outcome::Denied, &message, addr),
+        )
+        .await;
+        Some(r)
+    }
+
     /// A problem shown within the pages' layout.
     pub fn problem(
         &self,

@@ -192,17 +192,16 @@ pub async fn disconnect(
     if let Err(r) = session.form(&app, &headers, &body) {
         return *r;
     }
-    if let Some(r) = session.refused(&app, SettingsAction::DisconnectApps, CONNECTED_APPS) {
-        oauth::audit(
+    if let Some(r) = session
+        .refused_form(
             &app,
-            session.event(
-                events::REFUSED,
-                Outcome::Denied,
-                "refused: disconnecting an app is not allowed for the user's role",
-                addr,
-            ),
+            SettingsAction::DisconnectApps,
+            CONNECTED_APPS,
+            "disconnecting an app",
+            addr,
         )
-        .await;
+        .await
+    {
         return r;
     }
     let g = match grant_of(&app, &session, &id).await {

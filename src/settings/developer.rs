@@ -201,25 +201,6 @@ pub async fn page(
     .await
 }
 
-/// A form posted by a user whose role may not manage keys: refused, and audited.
-async fn may_manage(
-    app: &App,
-    session: &Session,
-    addr: ClientAddr,
-    what: &str,
-) -> Result<(), Response> {
-    let Some(r) = session.refused(app, SettingsAction::ManageKeys, DEVELOPER) else {
-        return Ok(());
-    };
-    let message = format!("refused: {what} is not allowed for the user's role");
-    oauth::audit(
-        app,
-        session.event(events::REFUSED, Outcome::Denied, &message, addr),
-    )
-    .await;
-    Err(r)
-}
-
 /// `POST /settings/developer/keys`: creates a key and shows its secret once.
 pub async fn create(
     State(app): State<Arc<App>>,
@@ -232,7 +213,16 @@ pub async fn create(
         Ok(f) => f,
         Err(r) => return *r,
     };
-    if let Err(r) = may_manage(&app, &session, addr, "creating a key").await {
+    if let Some(r) = session
+        .refused_form(
+            &app,
+            SettingsAction::ManageKeys,
+            DEVELOPER,
+            "creating a key",
+            addr,
+        )
+        .await
+    {
         return r;
     }
     let name = field(&f, "name").unwrap_or_default().trim().to_string();
@@ -516,7 +506,16 @@ pub async fn change(
         Ok(c) => c,
         Err(r) => return *r,
     };
-    if let Err(r) = may_manage(&app, &session, addr, change.doing()).await {
+    if let Some(r) = session
+        .refused_form(
+            &app,
+            SettingsAction::ManageKeys,
+            DEVELOPER,
+            change.doing(),
+            addr,
+        )
+        .await
+    {
         return r;
     }
     let within = Within::Studio(&session.user.studio_id);
