@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId,
-    EntityTypeName, EntityUid, PolicySet, Request, RestrictedExpression, Schema,
+    EntityTypeName, EntityUid, Policy, PolicyId, PolicySet, Request, RestrictedExpression, Schema,
 };
 use flowgate_codegen::policy::{self, PolicyFile};
 
@@ -102,7 +102,9 @@ struct ActionSlice {
     /// is given; one whose action scope does not match is false before its conditions are
     /// looked at (no error, never a reason), so leaving it out changes no decision and no
     /// diagnostic, and the cost of a decision no longer grows with the size of the catalog.
-    policies: PolicySet,
+    /// Actions with the same slice share one set (most tools of a scope and tier do), so the
+    /// memory does not grow with the catalog either.
+    policies: Arc<PolicySet>,
 }
 
 struct Types {
@@ -172,6 +174,7 @@ impl Authz {
             .action_entities()
             .map_err(|e| PolicyError(vec![format!("the schema's actions: {e}")]))?;
         let mut actions = HashMap::new();
+        let mut slices: HashMap<Vec<PolicyId>, Arc<PolicySet>> = HashMap::new();
         for t in tool::catalog::TOOLS {
             let uid = EntityUid::from_type_name_and_id(action_ty.clone(), EntityId::new(t.action));
             let needed: Vec<Entity> = std::iter::once(&uid)
@@ -186,21 +189,30 @@ impl Authz {
             }
             let entities = Entities::from_entities(needed, None)
                 .map_err(|e| PolicyError(vec![format!("the entities of {uid}: {e}")]))?;
-            let mut sliced = PolicySet::new();
-            for p in policies.policies() {
-                let applies = match p.action_constraint() {
+            let applying: Vec<&Policy> = policies
+                .policies()
+                .filter(|p| match p.action_constraint() {
                     ActionConstraint::Any => true,
                     ActionConstraint::Eq(a) => a == uid,
                     ActionConstraint::In(groups) => groups
                         .iter()
                         .any(|g| *g == uid || entities.is_ancestor_of(g, &uid)),
-                };
-                if applies {
-                    sliced
-                        .add(p.clone())
-                        .map_err(|e| PolicyError(vec![format!("slicing for {uid}: {e}")]))?;
+                })
+                .collect();
+            let ids: Vec<PolicyId> = applying.iter().map(|p| p.id().clone()).collect();
+            let sliced = match slices.get(&ids) {
+                Some(shared) => Arc::clone(shared),
+                None => {
+                    let mut set = PolicySet::new();
+                    for p in applying {
+                        set.add(p.clone())
+                            .map_err(|e| PolicyError(vec![format!("slicing for {uid}: {e}")]))?;
+                    }
+                    let set = Arc::new(set);
+                    slices.insert(ids, Arc::clone(&set));
+                    set
                 }
-            }
+            };
             actions.insert(
                 t.action,
                 ActionSlice {

@@ -10,7 +10,6 @@
 
 pub mod direct;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::{
@@ -22,7 +21,9 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::app::App;
 use crate::call;
@@ -36,44 +37,90 @@ use crate::wire::Refusal;
 #[derive(Clone)]
 pub struct Gateway {
     app: Arc<App>,
-    /// The published tools, built once: (`tool`, the same with the tier noted in its description).
-    tools: Arc<Vec<(McpTool, McpTool)>>,
-    /// Tool name → its index in `tools` (rmcp looks tools up by name on every call).
-    by_name: Arc<HashMap<&'static str, usize>>,
+    /// What `tools/list` shows of each tool beyond its definition, in the registry's order.
+    listings: Arc<Vec<Listing>>,
+}
+
+/// What `tools/list` shows of one tool beyond its definition, built once.
+struct Listing {
+    annotations: ToolAnnotations,
+    /// The description with the tier note, shown to a studio below the tool's tier.
+    gated: String,
+}
+
+/// One tool as `tools/list` shows it: rmcp's `Tool` field for field, in its order, with the
+/// schemas written as the generator wrote them (the registry keeps no tree of them).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Listed<'a> {
+    #[serde(skip)]
+    tool: &'a tool::Tool,
+    name: &'static str,
+    title: &'static str,
+    description: &'a str,
+    input_schema: &'static RawValue,
+    output_schema: &'static RawValue,
+    annotations: &'a ToolAnnotations,
+}
+
+impl Listed<'_> {
+    /// The same tool as rmcp's type, its schemas parsed (for the requests rmcp answers).
+    fn to_rmcp(&self) -> McpTool {
+        McpTool::new(
+            self.name,
+            self.description.to_string(),
+            self.tool.input_schema_object(),
+        )
+        .with_raw_output_schema(Arc::new(self.tool.output_schema_object()))
+        .with_title(self.title)
+        .with_annotations(self.annotations.clone())
+    }
+}
+
+/// One `tools/list` page, serialized as rmcp writes a `ListToolsResult` to a 2025-era peer
+/// (`tests/it/direct.rs` compares the bytes).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Page<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    tools: Vec<Listed<'a>>,
 }
 
 impl Gateway {
     pub fn new(app: Arc<App>) -> Self {
-        let tools = app
+        let listings = app
             .registry
             .iter()
             .map(|t| {
                 let d = t.def;
-                let annotations = ToolAnnotations::with_title(d.title)
-                    .read_only(d.access == Access::Read)
-                    .destructive(d.destructive)
-                    .idempotent(d.idempotent)
-                    .open_world(d.open_world);
-                let plain = McpTool::new(d.name, d.description, t.schema.clone())
-                    .with_raw_output_schema(t.output_schema.clone())
-                    .with_title(d.title)
-                    .with_annotations(annotations);
-                let mut gated = plain.clone();
-                gated.description =
-                    Some(format!("{}{}", d.description, call::gated_suffix(d.tier)).into());
-                (plain, gated)
+                Listing {
+                    annotations: ToolAnnotations::with_title(d.title)
+                        .read_only(d.access == Access::Read)
+                        .destructive(d.destructive)
+                        .idempotent(d.idempotent)
+                        .open_world(d.open_world),
+                    gated: format!("{}{}", d.description, call::gated_suffix(d.tier)),
+                }
             })
-            .collect();
-        let by_name = app
-            .registry
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.def.name, i))
             .collect();
         Self {
             app,
-            tools: Arc::new(tools),
-            by_name: Arc::new(by_name),
+            listings: Arc::new(listings),
+        }
+    }
+
+    /// One tool as listed, with its tier note if `gated`.
+    fn listed<'a>(&'a self, tool: &'a tool::Tool, listing: &'a Listing, gated: bool) -> Listed<'a> {
+        let d = tool.def;
+        Listed {
+            tool,
+            name: d.name,
+            title: d.title,
+            description: if gated { &listing.gated } else { d.description },
+            input_schema: tool.input_schema,
+            output_schema: tool.output_schema,
+            annotations: &listing.annotations,
         }
     }
 }
@@ -113,41 +160,37 @@ impl Gateway {
     }
 
     /// The tools `principal` sees, with the tier notes of a studio of rank `studio_rank`.
-    fn visible<'a>(
+    fn visible<'a, 'p>(
         &'a self,
-        principal: &'a Principal,
+        principal: &'p Principal,
         studio_rank: Option<usize>,
-    ) -> impl Iterator<Item = &'a McpTool> + 'a {
+    ) -> impl Iterator<Item = Listed<'a>> + use<'a, 'p> {
         self.app
             .registry
             .iter()
-            .zip(self.tools.iter())
+            .zip(self.listings.iter())
             .filter(|(t, _)| t.def.scope.is_none_or(|s| principal.scopes.contains(s)))
-            .map(move |(t, (plain, gated))| match studio_rank {
-                Some(rank) if rank < tool::tier_rank(t.def.tier) => gated,
-                _ => plain,
+            .map(move |(t, listing)| {
+                let gated = studio_rank.is_some_and(|rank| rank < tool::tier_rank(t.def.tier));
+                self.listed(t, listing, gated)
             })
     }
 
-    /// The `tools/list` page from `start` (a valid start: see [`Gateway::list_start`]), and
-    /// whether it is the last.
+    /// The `tools/list` page from `start` (a valid start: see [`Gateway::list_start`]).
     pub(crate) fn page(
         &self,
         principal: &Principal,
         studio_rank: Option<usize>,
         start: usize,
-    ) -> (ListToolsResult, bool) {
-        let visible: Vec<&McpTool> = self.visible(principal, studio_rank).collect();
-        let start = start.min(visible.len());
-        let end = (start + self.app.config.tools_page_size).min(visible.len());
-        let mut result = ListToolsResult::with_all_items(
-            visible[start..end].iter().map(|t| (*t).clone()).collect(),
-        );
-        let last = end >= visible.len();
-        if !last {
-            result.next_cursor = Some(end.to_string());
-        }
-        (result, last)
+    ) -> Page<'_> {
+        let size = self.app.config.tools_page_size;
+        let mut visible = self.visible(principal, studio_rank).skip(start);
+        let tools: Vec<Listed<'_>> = visible.by_ref().take(size).collect();
+        let next_cursor = visible
+            .next()
+            .is_some()
+            .then(|| (start + tools.len()).to_string());
+        Page { next_cursor, tools }
     }
 
     pub(crate) fn app(&self) -> &Arc<App> {
@@ -254,12 +297,17 @@ impl ServerHandler for Gateway {
         let principal = principal_of(&context)?;
         let cursor = request.and_then(|r| r.cursor);
         let (tier, start) = self.list_start(&principal, cursor.as_deref()).await?;
-        Ok(self.page(&principal, tier, start).0)
+        let page = self.page(&principal, tier, start);
+        let mut result =
+            ListToolsResult::with_all_items(page.tools.iter().map(Listed::to_rmcp).collect());
+        result.next_cursor = page.next_cursor;
+        Ok(result)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        let i = *self.by_name.get(name)?;
-        self.tools.get(i).map(|(plain, _)| plain.clone())
+        let i = self.app.registry.position(name)?;
+        let tool = self.app.registry.get(name)?;
+        Some(self.listed(tool, self.listings.get(i)?, false).to_rmcp())
     }
 
     async fn on_custom_request(

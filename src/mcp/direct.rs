@@ -37,8 +37,10 @@ use crate::telemetry::Arrival;
 /// 2026-07-28 (from which requests carry `_meta` and standard headers, handled by rmcp).
 const DIRECT_VERSIONS: &[&str] = &["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
-/// Pre-serialized `tools/list` pages kept at most (distinct scope sets × tiers × pages).
-const LIST_PAGES: u64 = 1024;
+/// The bytes of pre-serialized `tools/list` pages kept at most (distinct scope sets × tiers ×
+/// pages). Weighed in bytes, not pages: a page of 100 tools of a large catalog is about 300 KB,
+/// and callers choose their scope sets, so a count of pages would not bound the memory.
+const LIST_PAGE_BYTES: u64 = 8 << 20;
 
 /// What the direct path needs: the gateway, the shutdown token rmcp also obeys, and the
 /// serialized `tools/list` pages. Shared (`Arc`): axum clones a layer's state per request.
@@ -56,7 +58,8 @@ impl Direct {
             shutdown,
             pages: moka::sync::Cache::builder()
                 .name("tools_list_pages")
-                .max_capacity(LIST_PAGES)
+                .max_capacity(LIST_PAGE_BYTES)
+                .weigher(|_, page: &Bytes| u32::try_from(page.len()).unwrap_or(u32::MAX))
                 .build(),
         }
     }
@@ -234,8 +237,8 @@ async fn list(
     let result = match direct.pages.get(&key) {
         Some(bytes) => bytes,
         None => {
-            let (page, _) = direct.gateway.page(principal, rank, start);
-            match serde_json::to_vec(&legacy(ServerResult::ListToolsResult(page))) {
+            let page = direct.gateway.page(principal, rank, start);
+            match serde_json::to_vec(&page) {
                 Ok(bytes) => {
                     let bytes = Bytes::from(bytes);
                     direct.pages.insert(key, bytes.clone());

@@ -145,7 +145,8 @@ fn the_catalog_has_every_tool_of_the_spec() {
 fn write_tools_take_an_idempotency_key_and_lists_take_a_cursor() {
     let registry = Registry::new().unwrap();
     for tool in registry.iter() {
-        let props = tool.schema["properties"].as_object().unwrap();
+        let schema = tool.input_schema_object();
+        let props = schema["properties"].as_object().unwrap();
         assert_eq!(
             props.contains_key("idempotency_key"),
             tool.def.access == flowgate::tool::Access::Write,
@@ -159,7 +160,7 @@ fn write_tools_take_an_idempotency_key_and_lists_take_a_cursor() {
             tool.def.name
         );
         assert_eq!(
-            tool.schema["additionalProperties"],
+            schema["additionalProperties"],
             json!(false),
             "{}",
             tool.def.name
@@ -304,7 +305,7 @@ fn the_typed_inputs_have_exactly_the_published_fields() {
             r.sort();
             r
         };
-        let published = Value::Object((*tool.schema).clone());
+        let published = Value::Object(tool.input_schema_object());
         assert_eq!(
             names(&typed),
             names(&published),

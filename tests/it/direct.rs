@@ -61,10 +61,21 @@ fn requests() -> Vec<Value> {
     ]
 }
 
+/// In stateless mode the pages are short (so `nextCursor` is compared) and the key is the Free
+/// studio's (so are the tier notes of Pro tools' descriptions).
 async fn same_answers(mode: McpMode) {
-    let gw = Gateway::start_with(|c| c.mcp_mode = mode).await;
+    let gw = Gateway::start_with(|c| {
+        c.mcp_mode = mode;
+        if mode == McpMode::Stateless {
+            c.tools_page_size = 20;
+        }
+    })
+    .await;
     let url = gw.url();
-    let key = gw.pro_key();
+    let key = match mode {
+        McpMode::Stateless => gw.free_key(),
+        McpMode::Stateful => gw.pro_key(),
+    };
     let session = match mode {
         McpMode::Stateless => None,
         McpMode::Stateful => {
@@ -83,16 +94,26 @@ async fn same_answers(mode: McpMode) {
             Some(sid)
         }
     };
+    let mut listed = String::new();
     for body in requests() {
         let direct = post(&url, &key, session.as_deref(), &body).await;
         let rmcp = post(&url, &key, session.as_deref(), &via_rmcp(&body)).await;
         assert_eq!(direct, rmcp, "{mode:?}: {body}");
+        if body["method"] == "tools/list" {
+            listed.push_str(&direct.2);
+        }
         assert_eq!(direct.0, 200, "{body}: {direct:?}");
         let expected = match mode {
             McpMode::Stateless => "application/json",
             McpMode::Stateful => "text/event-stream",
         };
         assert_eq!(direct.1, expected);
+    }
+    if mode == McpMode::Stateless {
+        // The cases the comparison is meant to cover did occur.
+        assert!(listed.contains(r#""nextCursor":"20""#), "{listed}");
+        assert!(listed.contains(r#""nextCursor":"25""#), "{listed}");
+        assert!(listed.contains(" (Pro plan)"), "{listed}");
     }
     // What the direct path said is what the calls did: the audit log has both calls of each
     // pair (the same outcome twice).

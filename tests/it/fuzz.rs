@@ -54,7 +54,7 @@ fn registry() -> &'static Registry {
 }
 
 fn tool_schema(tool: &Tool) -> Value {
-    Value::Object((*tool.schema).clone())
+    Value::Object(tool.input_schema_object())
 }
 
 // === generated JSON ===
