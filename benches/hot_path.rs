@@ -5,15 +5,53 @@
 //! keys in the store), the rate-limit check, and audit appends (one alone, and 32 at once, which
 //! the writer commits together).
 //!
-//! Run: `cargo bench --bench hot_path`.
+//! Run: `cargo bench --bench hot_path`. After Criterion's timings it prints how many heap
+//! allocations (and bytes) each stage makes per call, counted by this benchmark's global
+//! allocator on every thread (the audit writer's thread too), outside the timed loops.
 
+use std::alloc::System;
 use std::hint::black_box;
+use std::sync::Mutex;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use flowgate::authz::Authz;
 use flowgate::identity::{Principal, PrincipalKind, Studio};
 use flowgate::tool::Registry;
 use serde_json::Value;
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+/// The system allocator, counting allocations and bytes on every thread.
+#[global_allocator]
+static ALLOCATOR: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Allocations and bytes per call of each stage, in the order measured.
+static COUNTED: Mutex<Vec<(String, f64, f64)>> = Mutex::new(Vec::new());
+
+/// Runs `f` 1,000 times (after 10 unmeasured calls) and notes its allocations per call
+/// (reallocations count as allocations, their growth as bytes).
+fn count_allocations(name: &str, mut f: impl FnMut()) {
+    const CALLS: usize = 1_000;
+    for _ in 0..10 {
+        f();
+    }
+    let region = Region::new(ALLOCATOR);
+    for _ in 0..CALLS {
+        f();
+    }
+    let change = region.change();
+    let per = |n: usize| n as f64 / CALLS as f64;
+    COUNTED.lock().unwrap().push((
+        name.to_string(),
+        per(change.allocations + change.reallocations),
+        per(change.bytes_allocated + change.bytes_reallocated.max(0).unsigned_abs()),
+    ));
+}
+
+/// Times `f` with Criterion and counts its allocations.
+fn stage(c: &mut Criterion, name: &str, mut f: impl FnMut()) {
+    c.bench_function(name, |b| b.iter(&mut f));
+    count_allocations(name, f);
+}
 
 fn example(registry: &Registry, tool: &str) -> Value {
     let t = registry.get(tool).unwrap();
@@ -43,22 +81,20 @@ fn bench(c: &mut Criterion) {
     for name in ["create_class", "list_classes"] {
         let tool = registry.get(name).unwrap();
         let args = example(&registry, name);
-        c.bench_function(&format!("validate {name}"), |b| {
-            b.iter(|| tool.validate(black_box(args.clone())).unwrap());
+        stage(c, &format!("validate {name}"), || {
+            tool.validate(black_box(args.clone())).unwrap();
         });
         let valid = tool.validate(args.clone()).unwrap();
-        c.bench_function(&format!("map {name}"), |b| {
-            b.iter(|| (tool.def.decode)(black_box(valid.clone())).unwrap());
+        stage(c, &format!("map {name}"), || {
+            (tool.def.decode)(black_box(valid.clone())).unwrap();
         });
-        c.bench_function(&format!("validate+decode {name}"), |b| {
-            b.iter(|| tool.prepare(Some(black_box(args.clone()))).unwrap());
+        stage(c, &format!("validate+decode {name}"), || {
+            tool.prepare(Some(black_box(args.clone()))).unwrap();
         });
         let decoded = tool.prepare(Some(args.clone())).unwrap();
-        c.bench_function(&format!("authorize {name} (allow)"), |b| {
-            b.iter(|| {
-                let d = authz.authorize(&principal, &studio, tool.def, decoded.context.clone());
-                assert!(d.is_allow());
-            });
+        stage(c, &format!("authorize {name} (allow)"), || {
+            let d = authz.authorize(&principal, &studio, tool.def, decoded.context.clone());
+            assert!(d.is_allow());
         });
     }
     let tool = registry.get("create_class").unwrap();
@@ -70,11 +106,9 @@ fn bench(c: &mut Criterion) {
         name: "Lotus".into(),
         tier: "free".into(),
     };
-    c.bench_function("authorize create_class (deny: free tier)", |b| {
-        b.iter(|| {
-            let d = authz.authorize(&principal, &free, tool.def, decoded.context.clone());
-            assert!(!d.is_allow());
-        });
+    stage(c, "authorize create_class (deny: free tier)", || {
+        let d = authz.authorize(&principal, &free, tool.def, decoded.context.clone());
+        assert!(!d.is_allow());
     });
 }
 
@@ -109,13 +143,12 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
         .secret;
     rt.block_on(keys.create_many("std_other", "filler", &all, None, 999))
         .unwrap();
-    c.bench_function(
+    stage(
+        c,
         &format!("authenticate key, store lookup ({backend})"),
-        |b| {
-            b.iter(|| {
-                let p = rt.block_on(keys.authenticate(black_box(&secret))).unwrap();
-                assert!(p.is_ok());
-            });
+        || {
+            let p = rt.block_on(keys.authenticate(black_box(&secret))).unwrap();
+            assert!(p.is_ok());
         },
     );
 
@@ -136,15 +169,14 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
     .unwrap()
     .0
     .unwrap();
-    c.bench_function(
+    stage(
+        c,
         &format!("authenticate key, remembered: revocation check ({backend})"),
-        |b| {
-            b.iter(|| {
-                let (p, hit) = rt
-                    .block_on(remembered.authenticate(black_box(&secret), lookup()))
-                    .unwrap();
-                assert!(p.is_ok() && hit);
-            });
+        || {
+            let (p, hit) = rt
+                .block_on(remembered.authenticate(black_box(&secret), lookup()))
+                .unwrap();
+            assert!(p.is_ok() && hit);
         },
     );
 
@@ -152,11 +184,9 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
     // bench measures the cost, not refusals: 100,000,000/min leases 2,500 calls at a time).
     let shared = (store.backend() == "postgres").then(|| store.clone());
     let limits = Limits::new(&[("pro".to_string(), 100_000_000)].into(), shared);
-    c.bench_function(&format!("rate-limit check ({backend})"), |b| {
-        b.iter(|| {
-            rt.block_on(limits.check(black_box("pro"), black_box("key:key_0123456789abcdef")))
-                .unwrap();
-        });
+    stage(c, &format!("rate-limit check ({backend})"), || {
+        rt.block_on(limits.check(black_box("pro"), black_box("key:key_0123456789abcdef")))
+            .unwrap();
     });
     // The same with a Pro studio's real limit (600/min: a lease is 10 calls), one call per lease
     // refill measured as the share of a round trip.
@@ -165,14 +195,13 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
         (store.backend() == "postgres").then(|| store.clone()),
     );
     let mut n = 0u64;
-    c.bench_function(
+    stage(
+        c,
         &format!("rate-limit check, 600/min, new principal each 10 calls ({backend})"),
-        |b| {
-            b.iter(|| {
-                n += 1;
-                let key = format!("key:bench{}", n / 10);
-                let _ = rt.block_on(real.check(black_box("pro"), &key));
-            });
+        || {
+            n += 1;
+            let key = format!("key:bench{}", n / 10);
+            let _ = rt.block_on(real.check(black_box("pro"), &key));
         },
     );
 
@@ -195,8 +224,8 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
         duration_ms: 1,
         client_addr: None,
     };
-    c.bench_function(&format!("audit append, one record ({backend})"), |b| {
-        b.iter(|| rt.block_on(audit.append(black_box(&record))).unwrap());
+    stage(c, &format!("audit append, one record ({backend})"), || {
+        rt.block_on(audit.append(black_box(&record))).unwrap();
     });
     let mut group = c.benchmark_group(format!("audit append, 32 at once ({backend})"));
     group.throughput(criterion::Throughput::Elements(32));
@@ -210,7 +239,27 @@ fn stages_on(c: &mut Criterion, backend: &str, location: &flowgate::store::Locat
         });
     });
     group.finish();
+    count_allocations(
+        &format!("audit append, 32 at once ({backend}), per 32"),
+        || {
+            rt.block_on(futures::future::join_all(
+                (0..32).map(|_| audit.append(black_box(&record))),
+            ));
+        },
+    );
 }
 
 criterion_group!(benches, bench, bench_stages);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    let counted = COUNTED.lock().unwrap();
+    if !counted.is_empty() {
+        println!("\nheap allocations per call (1,000 calls, every thread)");
+        println!("{:<72} {:>8} {:>10}", "stage", "allocs", "bytes");
+        for (name, allocations, bytes) in counted.iter() {
+            println!("{name:<72} {allocations:>8.1} {bytes:>10.0}");
+        }
+    }
+}
