@@ -91,6 +91,8 @@ struct CallEntities {
     principal_uid: EntityUid,
     studio_uid: EntityUid,
     entities: Entities,
+    /// The decision, once made, if the action's slice is context-free (see [`ActionSlice`]).
+    decided: std::sync::OnceLock<Decision>,
 }
 
 /// What a decision on one action needs, prepared at load time.
@@ -105,6 +107,10 @@ struct ActionSlice {
     /// Actions with the same slice share one set (most tools of a scope and tier do), so the
     /// memory does not grow with the catalog either.
     policies: Arc<PolicySet>,
+    /// No policy of the slice names `context`, the only part of a request that is not in
+    /// [`CallEntities`]' key: its decision is then the same for every call with those
+    /// entities, so it is made once and remembered with them.
+    context_free: bool,
 }
 
 struct Types {
@@ -199,6 +205,7 @@ impl Authz {
                         .any(|g| *g == uid || entities.is_ancestor_of(g, &uid)),
                 })
                 .collect();
+            let context_free = !applying.iter().any(|p| reads_context(p));
             let ids: Vec<PolicyId> = applying.iter().map(|p| p.id().clone()).collect();
             let sliced = match slices.get(&ids) {
                 Some(shared) => Arc::clone(shared),
@@ -219,6 +226,7 @@ impl Authz {
                     uid,
                     entities,
                     policies: sliced,
+                    context_free,
                 },
             );
         }
@@ -351,18 +359,28 @@ impl Authz {
         Ok((principal_uid, studio_uid, entities))
     }
 
-    /// The Cedar request and entities of one call, and the action's slice of the policies.
-    fn request(
+    /// The action's slice of the policies and the call's entities.
+    fn prepare(
         &self,
         principal: &Principal,
         studio: &Studio,
         tool: &ToolDef,
-        input: RestrictedExpression,
-    ) -> Result<(Request, Arc<CallEntities>, &ActionSlice), Undecidable> {
+    ) -> Result<(&ActionSlice, Arc<CallEntities>), Undecidable> {
         let slice = self.actions.get(tool.action).ok_or_else(|| {
             Undecidable::Request(format!("no Cedar action for tool {}", tool.name))
         })?;
         let call = self.entities_for(principal, studio, tool.action, slice)?;
+        Ok((slice, call))
+    }
+
+    /// The Cedar request of one call.
+    fn request(
+        &self,
+        tool: &ToolDef,
+        slice: &ActionSlice,
+        call: &CallEntities,
+        input: RestrictedExpression,
+    ) -> Result<Request, Undecidable> {
         let resource = if tool.public {
             self.directory.clone()
         } else {
@@ -370,15 +388,14 @@ impl Authz {
         };
         let context = Context::from_pairs([("input".to_string(), input)])
             .map_err(|e| Undecidable::Request(e.to_string()))?;
-        let request = Request::new(
+        Request::new(
             call.principal_uid.clone(),
             slice.uid.clone(),
             resource,
             context,
             Some(&self.schema),
         )
-        .map_err(|e| Undecidable::Request(e.to_string()))?;
-        Ok((request, call, slice))
+        .map_err(|e| Undecidable::Request(e.to_string()))
     }
 
     /// The call's entities, remembered or built (see [`CallEntities`]).
@@ -424,6 +441,7 @@ impl Authz {
             principal_uid,
             studio_uid,
             entities,
+            decided: std::sync::OnceLock::new(),
         });
         self.recent.insert(key, built.clone());
         Ok(built)
@@ -436,10 +454,34 @@ impl Authz {
         tool: &ToolDef,
         input: RestrictedExpression,
     ) -> Result<Decision, Undecidable> {
-        let (request, call, slice) = self.request(principal, studio, tool, input)?;
+        let (slice, call) = self.prepare(principal, studio, tool)?;
+        if slice.context_free
+            && let Some(decided) = call.decided.get()
+        {
+            return Ok(decided.clone());
+        }
+        let request = self.request(tool, slice, &call, input)?;
+        let decision = self.decide(&request, slice, &call, principal, studio, tool)?;
+        if slice.context_free {
+            // A concurrent first call may have set it: the same decision either way.
+            let _ = call.decided.set(decision.clone());
+        }
+        Ok(decision)
+    }
+
+    /// Cedar's decision on `request`, with the reasons a caller is shown.
+    fn decide(
+        &self,
+        request: &Request,
+        slice: &ActionSlice,
+        call: &CallEntities,
+        principal: &Principal,
+        studio: &Studio,
+        tool: &ToolDef,
+    ) -> Result<Decision, Undecidable> {
         let response = self
             .authorizer
-            .is_authorized(&request, &slice.policies, &call.entities);
+            .is_authorized(request, &slice.policies, &call.entities);
 
         let errors: Vec<String> = response
             .diagnostics()
@@ -478,6 +520,21 @@ impl Authz {
             }
         }
     }
+}
+
+/// Whether a policy can read the request's context: its JSON form names the variable `context`
+/// anywhere (and, conservatively, if it has no JSON form).
+fn reads_context(policy: &Policy) -> bool {
+    fn names_context(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(m) => {
+                m.get("Var").is_some_and(|x| x == "context") || m.values().any(names_context)
+            }
+            serde_json::Value::Array(a) => a.iter().any(names_context),
+            _ => false,
+        }
+    }
+    policy.to_json().map_or(true, |j| names_context(&j))
 }
 
 /// Fills a `@reason`'s placeholders.
@@ -589,8 +646,9 @@ mod tests {
                             name: "Studio".into(),
                             tier: tier.into(),
                         };
-                        let (request, entities, slice) = authz
-                            .request(&principal, &studio, t.def, input.clone())
+                        let (slice, entities) = authz.prepare(&principal, &studio, t.def).unwrap();
+                        let request = authz
+                            .request(t.def, slice, &entities, input.clone())
                             .unwrap();
                         let whole = authz.authorizer.is_authorized(
                             &request,
@@ -669,5 +727,105 @@ mod tests {
                 t.def.name
             );
         }
+    }
+
+    /// A remembered decision is the decision Cedar makes afresh: for every tool, with its
+    /// documented example, for callers with every scope, none, or only the tool's, of both
+    /// kinds, on both tiers, on their own studio and another. Only slices that never name the
+    /// context are remembered; one that does (a shipped coupon rule, and a studio's own rule on
+    /// a read tool) decides each call on its arguments.
+    #[test]
+    fn remembered_decisions_are_the_decisions_cedar_makes() {
+        let rule = || PolicyFile {
+            name: "secret.cedar".into(),
+            text: r#"@id("secret-class")
+@reason("That class is private.")
+forbid (principal, action == Flow::Action::"get_class", resource)
+when { context.input.class_id == "cls_secret" };"#
+                .into(),
+        };
+        let mut files: Vec<PolicyFile> = tool::SHIPPED_POLICIES
+            .iter()
+            .map(|(name, text)| PolicyFile {
+                name: format!("policies/{name}"),
+                text: (*text).to_string(),
+            })
+            .collect();
+        files.push(rule());
+        let registry = crate::tool::Registry::new().unwrap();
+        let all_scopes: BTreeSet<String> = tool::catalog::SCOPES
+            .iter()
+            .map(|s| s.name.to_string())
+            .collect();
+        for authz in [Authz::shipped().unwrap(), Authz::from_files(files).unwrap()] {
+            let mut remembered = 0;
+            for t in registry.iter() {
+                let example: serde_json::Value = serde_json::from_str(t.def.example).unwrap();
+                let input = t.prepare(Some(example["input"].clone())).unwrap().context;
+                let own: BTreeSet<String> = t.def.scope.map(str::to_string).into_iter().collect();
+                for scopes in [all_scopes.clone(), BTreeSet::new(), own] {
+                    for kind in [PrincipalKind::Key, PrincipalKind::Grant] {
+                        let principal = Principal {
+                            kind,
+                            id: "p1".into(),
+                            studio: "std_a".into(),
+                            name: "n".into(),
+                            scopes: scopes.clone(),
+                        };
+                        for (id, tier) in [("std_a", "free"), ("std_a", "pro"), ("std_b", "pro")] {
+                            let studio = Studio {
+                                id: id.into(),
+                                name: "Studio".into(),
+                                tier: tier.into(),
+                            };
+                            let first = authz.authorize(&principal, &studio, t.def, input.clone());
+                            let again = authz.authorize(&principal, &studio, t.def, input.clone());
+                            let (slice, call) = authz.prepare(&principal, &studio, t.def).unwrap();
+                            let request =
+                                authz.request(t.def, slice, &call, input.clone()).unwrap();
+                            let fresh = authz
+                                .decide(&request, slice, &call, &principal, &studio, t.def)
+                                .unwrap();
+                            let case = format!("{} for {kind:?} on {id} ({tier})", t.def.name);
+                            assert_eq!(first, fresh, "{case}");
+                            assert_eq!(again, fresh, "{case}");
+                            assert_eq!(call.decided.get().is_some(), slice.context_free, "{case}");
+                            remembered += usize::from(slice.context_free);
+                        }
+                    }
+                }
+            }
+            // Most tools' slices are context-free, and the ones that read it are not.
+            assert!(remembered > registry.len() * 18 / 2, "{remembered}");
+            assert!(!authz.actions["create_coupon"].context_free);
+        }
+        // A studio's own rule on get_class's arguments: that slice is decided per call.
+        let custom = Authz::from_files(vec![rule()]).unwrap();
+        assert!(!custom.actions["get_class"].context_free);
+        let t = registry.get("get_class").unwrap();
+        let principal = Principal {
+            kind: PrincipalKind::Key,
+            id: "p1".into(),
+            studio: "std_a".into(),
+            name: "n".into(),
+            scopes: all_scopes,
+        };
+        let studio = Studio {
+            id: "std_a".into(),
+            name: "Studio".into(),
+            tier: "pro".into(),
+        };
+        let input = |class: &str| {
+            t.prepare(Some(serde_json::json!({"class_id": class})))
+                .unwrap()
+                .context
+        };
+        let secret = custom.authorize(&principal, &studio, t.def, input("cls_secret"));
+        let other = custom.authorize(&principal, &studio, t.def, input("cls_open"));
+        let secret_again = custom.authorize(&principal, &studio, t.def, input("cls_secret"));
+        assert!(!secret.is_allow(), "{secret:?}");
+        assert_eq!(secret, secret_again);
+        // (No permit in this policy set: the other class is denied too, but by default.)
+        assert_ne!(secret, other, "{other:?}");
     }
 }
