@@ -616,70 +616,77 @@ mod tests {
         }
     }
 
-    /// Slicing the policies by action changes nothing: for every tool, with its documented
-    /// example, for callers with every scope and with none, on both tiers, on their own studio
-    /// and another, the sliced set gives the same decision, reasons and errors as the whole set.
-    #[test]
-    fn the_action_slices_decide_like_the_whole_policy_set() {
-        let authz = Authz::shipped().unwrap();
-        let registry = crate::tool::Registry::new().unwrap();
-        let all_scopes: BTreeSet<String> = tool::catalog::SCOPES
+    /// Every tool with its documented example, for callers with every scope, none, or only the
+    /// tool's, of both kinds, on both tiers, on their own studio and another: 18 cases a tool.
+    fn every_case(
+        registry: &crate::tool::Registry,
+    ) -> Vec<(&crate::tool::Tool, RestrictedExpression, Principal, Studio)> {
+        let all: BTreeSet<String> = tool::catalog::SCOPES
             .iter()
             .map(|s| s.name.to_string())
             .collect();
-        let mut compared = 0;
+        let mut cases = Vec::new();
         for t in registry.iter() {
             let example: serde_json::Value = serde_json::from_str(t.def.example).unwrap();
             let input = t.prepare(Some(example["input"].clone())).unwrap().context;
-            for scopes in [all_scopes.clone(), BTreeSet::new()] {
+            let own: BTreeSet<String> = t.def.scope.map(str::to_string).into_iter().collect();
+            for scopes in [all.clone(), BTreeSet::new(), own] {
                 for kind in [PrincipalKind::Key, PrincipalKind::Grant] {
-                    let principal = Principal {
-                        kind,
-                        id: "p1".into(),
-                        studio: "std_a".into(),
-                        name: "n".into(),
-                        scopes: scopes.clone(),
-                    };
                     for (id, tier) in [("std_a", "free"), ("std_a", "pro"), ("std_b", "pro")] {
+                        let principal = Principal {
+                            kind,
+                            id: "p1".into(),
+                            studio: "std_a".into(),
+                            name: "n".into(),
+                            scopes: scopes.clone(),
+                        };
                         let studio = Studio {
                             id: id.into(),
                             name: "Studio".into(),
                             tier: tier.into(),
                         };
-                        let (slice, entities) = authz.prepare(&principal, &studio, t.def).unwrap();
-                        let request = authz
-                            .request(t.def, slice, &entities, input.clone())
-                            .unwrap();
-                        let whole = authz.authorizer.is_authorized(
-                            &request,
-                            &authz.policies,
-                            &entities.entities,
-                        );
-                        let sliced = authz.authorizer.is_authorized(
-                            &request,
-                            &slice.policies,
-                            &entities.entities,
-                        );
-                        let view = |r: &cedar_policy::Response| {
-                            let mut reasons: Vec<String> =
-                                r.diagnostics().reason().map(ToString::to_string).collect();
-                            reasons.sort();
-                            let errors = r.diagnostics().errors().count();
-                            (r.decision(), reasons, errors)
-                        };
-                        assert_eq!(
-                            view(&whole),
-                            view(&sliced),
-                            "{} for {kind:?} with {} scopes on {id} ({tier})",
-                            t.def.name,
-                            scopes.len()
-                        );
-                        compared += 1;
+                        cases.push((t, input.clone(), principal, studio));
                     }
                 }
             }
         }
-        assert_eq!(compared, registry.iter().count() * 12);
+        cases
+    }
+
+    /// Slicing the policies by action changes nothing: in [`every_case`], the sliced set gives
+    /// the same decision, reasons and errors as the whole set.
+    #[test]
+    fn the_action_slices_decide_like_the_whole_policy_set() {
+        let authz = Authz::shipped().unwrap();
+        let registry = crate::tool::Registry::new().unwrap();
+        let mut compared = 0;
+        for (t, input, principal, studio) in every_case(&registry) {
+            let (slice, entities) = authz.prepare(&principal, &studio, t.def).unwrap();
+            let request = authz.request(t.def, slice, &entities, input).unwrap();
+            let whole =
+                authz
+                    .authorizer
+                    .is_authorized(&request, &authz.policies, &entities.entities);
+            let sliced =
+                authz
+                    .authorizer
+                    .is_authorized(&request, &slice.policies, &entities.entities);
+            let view = |r: &cedar_policy::Response| {
+                let mut reasons: Vec<String> =
+                    r.diagnostics().reason().map(ToString::to_string).collect();
+                reasons.sort();
+                let errors = r.diagnostics().errors().count();
+                (r.decision(), reasons, errors)
+            };
+            assert_eq!(
+                view(&whole),
+                view(&sliced),
+                "{} for {principal:?} on {studio:?}",
+                t.def.name
+            );
+            compared += 1;
+        }
+        assert_eq!(compared, registry.iter().count() * 18);
         // And slicing does leave policies out.
         let most = authz
             .actions
@@ -729,10 +736,8 @@ mod tests {
         }
     }
 
-    /// A remembered decision is the decision Cedar makes afresh: for every tool, with its
-    /// documented example, for callers with every scope, none, or only the tool's, of both
-    /// kinds, on both tiers, on their own studio and another. Only slices that never name the
-    /// context are remembered; one that does (a shipped coupon rule, and a studio's own rule on
+    /// A remembered decision is the decision Cedar makes afresh, in [`every_case`]. Only slices
+    /// that never name the context are remembered; one that does (a shipped coupon rule, and a studio's own rule on
     /// a read tool) decides each call on its arguments.
     #[test]
     fn remembered_decisions_are_the_decisions_cedar_makes() {
@@ -759,41 +764,19 @@ when { context.input.class_id == "cls_secret" };"#
             .collect();
         for authz in [Authz::shipped().unwrap(), Authz::from_files(files).unwrap()] {
             let mut remembered = 0;
-            for t in registry.iter() {
-                let example: serde_json::Value = serde_json::from_str(t.def.example).unwrap();
-                let input = t.prepare(Some(example["input"].clone())).unwrap().context;
-                let own: BTreeSet<String> = t.def.scope.map(str::to_string).into_iter().collect();
-                for scopes in [all_scopes.clone(), BTreeSet::new(), own] {
-                    for kind in [PrincipalKind::Key, PrincipalKind::Grant] {
-                        let principal = Principal {
-                            kind,
-                            id: "p1".into(),
-                            studio: "std_a".into(),
-                            name: "n".into(),
-                            scopes: scopes.clone(),
-                        };
-                        for (id, tier) in [("std_a", "free"), ("std_a", "pro"), ("std_b", "pro")] {
-                            let studio = Studio {
-                                id: id.into(),
-                                name: "Studio".into(),
-                                tier: tier.into(),
-                            };
-                            let first = authz.authorize(&principal, &studio, t.def, input.clone());
-                            let again = authz.authorize(&principal, &studio, t.def, input.clone());
-                            let (slice, call) = authz.prepare(&principal, &studio, t.def).unwrap();
-                            let request =
-                                authz.request(t.def, slice, &call, input.clone()).unwrap();
-                            let fresh = authz
-                                .decide(&request, slice, &call, &principal, &studio, t.def)
-                                .unwrap();
-                            let case = format!("{} for {kind:?} on {id} ({tier})", t.def.name);
-                            assert_eq!(first, fresh, "{case}");
-                            assert_eq!(again, fresh, "{case}");
-                            assert_eq!(call.decided.get().is_some(), slice.context_free, "{case}");
-                            remembered += usize::from(slice.context_free);
-                        }
-                    }
-                }
+            for (t, input, principal, studio) in every_case(&registry) {
+                let first = authz.authorize(&principal, &studio, t.def, input.clone());
+                let again = authz.authorize(&principal, &studio, t.def, input.clone());
+                let (slice, call) = authz.prepare(&principal, &studio, t.def).unwrap();
+                let request = authz.request(t.def, slice, &call, input).unwrap();
+                let fresh = authz
+                    .decide(&request, slice, &call, &principal, &studio, t.def)
+                    .unwrap();
+                let case = format!("{} for {principal:?} on {studio:?}", t.def.name);
+                assert_eq!(first, fresh, "{case}");
+                assert_eq!(again, fresh, "{case}");
+                assert_eq!(call.decided.get().is_some(), slice.context_free, "{case}");
+                remembered += usize::from(slice.context_free);
             }
             // Most tools' slices are context-free, and the ones that read it are not.
             assert!(remembered > registry.len() * 18 / 2, "{remembered}");
