@@ -7,8 +7,8 @@ use std::path::Path;
 use flowgate::tool::{ArgsError, Registry};
 use serde_json::{Map, Value, json};
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+fn root() -> std::path::PathBuf {
+    crate::harness::crate_dir()
 }
 
 /// Compares a checked-in file with what the build generates; `FLOWGATE_BLESS=1` refreshes it.

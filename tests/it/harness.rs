@@ -145,3 +145,11 @@ pub async fn post_mcp(url: &str, token: &str, body: &Value) -> reqwest::Response
         .await
         .unwrap()
 }
+
+/// This package's folder, as `cargo test` says it when it runs the test (not as it was when
+/// the test was compiled: a build cache shared by two checkouts would point at the other one).
+pub fn crate_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}

@@ -776,7 +776,7 @@ pub(crate) async fn consent_in_browser(
     drop: &str,
     who: (&str, &str),
 ) -> Option<Value> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let root = crate::harness::crate_dir().join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let ready = root.join("node_modules/playwright-core").exists()
         && std::path::Path::new(&chromium).exists();

@@ -3,7 +3,6 @@
 //! covered in both directions; the generated scope guards are covered for every scope.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use flowgate::authz::{Authz, Decision};
 use flowgate::identity::{Principal, PrincipalKind, Studio};
@@ -49,7 +48,7 @@ enum Expect {
 }
 
 fn cases() -> Vec<(String, Case)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies/tests");
+    let dir = crate::harness::crate_dir().join("policies/tests");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -152,7 +152,7 @@ impl<'a> Check<'a> {
 /// A copy of `policies/` (policies and invariants), with `edit` applied to each policy file:
 /// `None` drops the file.
 fn broken_copy(edit: impl Fn(&str, String) -> Option<String>) -> tempfile::TempDir {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let src = crate::harness::crate_dir().join("policies");
     let dir = tempfile::tempdir().unwrap();
     let inv = dir.path().join(INVARIANTS_DIR);
     std::fs::create_dir(&inv).unwrap();
@@ -230,7 +230,7 @@ fn shipped_policies_prove_every_invariant_for_every_tool() {
         .len();
     assert_eq!(never_errors, policies);
     // The built-in invariants are every file of policies/invariants/ (plus the generated ones).
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let dir = crate::harness::crate_dir()
         .join("policies")
         .join(INVARIANTS_DIR);
     let mut on_disk: Vec<String> = std::fs::read_dir(&dir)

@@ -80,7 +80,7 @@ fn a_role_policy_that_lets_staff_grant_revenue_or_manage_keys_is_caught() {
     if !solver_available() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let root = crate::harness::crate_dir().join("policies");
     let dir = tempfile::tempdir().unwrap();
     copy(&root, dir.path(), &|name, text| {
         if name != "roles.cedar" || !text.contains("role.staff-operations") {

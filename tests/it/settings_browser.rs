@@ -25,7 +25,7 @@ struct Driver {
 impl Driver {
     /// `None` when chromium or playwright-core is missing outside CI.
     async fn start(base: &str, shots: &Path) -> Option<Self> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+        let root = crate::harness::crate_dir().join("tests/browser");
         let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         if !(root.join("node_modules/playwright-core").exists() && Path::new(&chromium).exists()) {
             assert!(

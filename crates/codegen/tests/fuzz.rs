@@ -6,15 +6,13 @@
 //! that loads the whole manifest; the seed is fixed unless `PROPTEST_RNG_SEED` is set. Longer runs:
 //! `PROPTEST_CASES=100000 cargo test -p flowgate-codegen --release --test fuzz` (docs/FUZZING.md).
 
-use std::path::Path;
-
 use flowgate_codegen::{cedar, json_schema, manifest, rust};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, RngSeed};
 
 /// The real manifest, `(display name, text)`, global settings first.
 fn real_manifest() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifest");
+    let dir = package_dir().join("../../manifest");
     let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -214,4 +212,12 @@ proptest! {
         input[i].1 = text;
         check(&input)?;
     }
+}
+
+/// This package's folder, as `cargo test` says it when it runs the test (not as it was when
+/// the test was compiled: a build cache shared by two checkouts would point at the other one).
+fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
