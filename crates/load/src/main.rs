@@ -2096,7 +2096,12 @@ mod tests {
     /// manifest's rules as they change: every tool needs an `output` since issue 15).
     #[test]
     fn a_fixture_manifest_is_a_valid_manifest_of_the_asked_size() {
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifest");
+        // This package's folder as `cargo test` says it when it runs the test (a build cache
+        // shared by two checkouts may hold a binary compiled in the other one).
+        let package = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+        let manifest = package.join("../../manifest");
         let out = tempfile::tempdir().unwrap();
         let out = out.path().join("fixture");
         fixture_manifest(120, &manifest, &out).unwrap();
