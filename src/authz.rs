@@ -386,8 +386,7 @@ impl Authz {
         } else {
             call.studio_uid.clone()
         };
-        let context = Context::from_pairs([("input".to_string(), input)])
-            .map_err(|e| Undecidable::Request(e.to_string()))?;
+        let context = Self::context(input)?;
         Request::new(
             call.principal_uid.clone(),
             slice.uid.clone(),
@@ -396,6 +395,12 @@ impl Authz {
             Some(&self.schema),
         )
         .map_err(|e| Undecidable::Request(e.to_string()))
+    }
+
+    /// A call's Cedar context: its arguments as `input`.
+    fn context(input: RestrictedExpression) -> Result<Context, Undecidable> {
+        Context::from_pairs([("input".to_string(), input)])
+            .map_err(|e| Undecidable::Request(e.to_string()))
     }
 
     /// The call's entities, remembered or built (see [`CallEntities`]).
@@ -458,6 +463,11 @@ impl Authz {
         if slice.context_free
             && let Some(decided) = call.decided.get()
         {
+            // The arguments are still checked against the schema, as `Request::new` checks
+            // them: a context the schema rejects is refused whatever was decided before.
+            Self::context(input)?
+                .validate(&self.schema, &slice.uid)
+                .map_err(|e| Undecidable::Request(e.to_string()))?;
             return Ok(decided.clone());
         }
         let request = self.request(tool, slice, &call, input)?;
@@ -808,6 +818,25 @@ when { context.input.class_id == "cls_secret" };"#
         let secret_again = custom.authorize(&principal, &studio, t.def, input("cls_secret"));
         assert!(!secret.is_allow(), "{secret:?}");
         assert_eq!(secret, secret_again);
+        // A remembered decision still refuses arguments the schema rejects (a number for a
+        // string), as a fresh decision does.
+        let shipped = Authz::shipped().unwrap();
+        assert!(shipped.actions["get_class"].context_free);
+        assert!(
+            shipped
+                .authorize(&principal, &studio, t.def, input("cls_open"))
+                .is_allow()
+        );
+        let wrong = RestrictedExpression::new_record([(
+            "class_id".to_string(),
+            RestrictedExpression::new_long(7),
+        )])
+        .unwrap();
+        let refused = shipped.authorize(&principal, &studio, t.def, wrong);
+        assert!(
+            matches!(&refused, Decision::Deny { reason, .. } if reason.contains("could not be checked")),
+            "{refused:?}"
+        );
         // (No permit in this policy set: the other class is denied too, but by default.)
         assert_ne!(secret, other, "{other:?}");
     }
