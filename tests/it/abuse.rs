@@ -8,7 +8,7 @@
 use flowgate::audit::{Filter, Record};
 use serde_json::{Value, json};
 
-use crate::harness::Gateway;
+use crate::harness::{Gateway, retry_after};
 use crate::oauth::{Flow, REDIRECT, authorize_url_for, browser, browser_from, serve_metadata};
 
 const OWNER: (&str, &str) = ("owner@lotusflow.example", "lotus-owner-demo");
@@ -43,14 +43,6 @@ pub(crate) async fn rows(gw: &Gateway, tool: &str) -> Vec<Record> {
 
 fn sign_ins_upstream(gw: &Gateway) -> u64 {
     gw.running.studio_api.as_ref().unwrap().sign_in_count()
-}
-
-fn retry_after(r: &reqwest::Response) -> u64 {
-    r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 #[tokio::test]
@@ -690,11 +682,7 @@ async fn sign_in_flows_started_from_one_address_are_limited() {
         .await
         .unwrap();
     assert_eq!(r.status(), 429);
-    let wait: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = retry_after(&r);
     assert!((1..=10).contains(&wait), "{wait}");
     assert!(
         r.text()

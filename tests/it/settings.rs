@@ -269,11 +269,7 @@ async fn failed_sign_ins_on_the_pages_back_off_like_the_oauth_sign_in() {
     // The sixth waits, even with the right password, on the pages and in the OAuth sign-in.
     let r = pages.sign_in_answer(OWNER, "/settings/developer").await;
     assert_eq!(r.status(), 429);
-    let wait: u64 = r.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let wait = crate::harness::retry_after(&r);
     assert!((1..=5).contains(&wait), "{wait}");
     assert!(
         r.text()
