@@ -181,6 +181,12 @@ impl Authz {
             .map_err(|e| PolicyError(vec![format!("the schema's actions: {e}")]))?;
         let mut actions = HashMap::new();
         let mut slices: HashMap<Vec<PolicyId>, Arc<PolicySet>> = HashMap::new();
+        // Each policy's JSON form is written once, not once per action it applies to.
+        let reading_context: HashSet<PolicyId> = policies
+            .policies()
+            .filter(|p| reads_context(p))
+            .map(|p| p.id().clone())
+            .collect();
         for t in tool::catalog::TOOLS {
             let uid = EntityUid::from_type_name_and_id(action_ty.clone(), EntityId::new(t.action));
             let needed: Vec<Entity> = std::iter::once(&uid)
@@ -205,7 +211,7 @@ impl Authz {
                         .any(|g| *g == uid || entities.is_ancestor_of(g, &uid)),
                 })
                 .collect();
-            let context_free = !applying.iter().any(|p| reads_context(p));
+            let context_free = !applying.iter().any(|p| reading_context.contains(p.id()));
             let ids: Vec<PolicyId> = applying.iter().map(|p| p.id().clone()).collect();
             let sliced = match slices.get(&ids) {
                 Some(shared) => Arc::clone(shared),
