@@ -53,8 +53,6 @@ struct Listing {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Listed<'a> {
-    #[serde(skip)]
-    tool: &'a tool::Tool,
     name: &'static str,
     title: &'static str,
     description: &'a str,
@@ -69,9 +67,9 @@ impl Listed<'_> {
         McpTool::new(
             self.name,
             self.description.to_string(),
-            self.tool.input_schema_object(),
+            tool::object(self.input_schema),
         )
-        .with_raw_output_schema(Arc::new(self.tool.output_schema_object()))
+        .with_raw_output_schema(Arc::new(tool::object(self.output_schema)))
         .with_title(self.title)
         .with_annotations(self.annotations.clone())
     }
@@ -114,7 +112,6 @@ impl Gateway {
     fn listed<'a>(&'a self, tool: &'a tool::Tool, listing: &'a Listing, gated: bool) -> Listed<'a> {
         let d = tool.def;
         Listed {
-            tool,
             name: d.name,
             title: d.title,
             description: if gated { &listing.gated } else { d.description },
@@ -305,8 +302,7 @@ impl ServerHandler for Gateway {
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        let i = self.app.registry.position(name)?;
-        let tool = self.app.registry.get(name)?;
+        let (i, tool) = self.app.registry.find(name)?;
         Some(self.listed(tool, self.listings.get(i)?, false).to_rmcp())
     }
 

@@ -111,12 +111,13 @@ impl Registry {
     }
 
     pub fn get(&self, name: &str) -> Option<&Tool> {
-        self.position(name).map(|i| &self.tools[i])
+        self.find(name).map(|(_, t)| t)
     }
 
-    /// Where the tool `name` is in [`Registry::iter`]'s order.
-    pub fn position(&self, name: &str) -> Option<usize> {
-        self.by_name.get(name).copied()
+    /// The tool `name` and where it is in [`Registry::iter`]'s order.
+    pub fn find(&self, name: &str) -> Option<(usize, &Tool)> {
+        let i = *self.by_name.get(name)?;
+        Some((i, &self.tools[i]))
     }
 
     /// All tools, sorted by name.
@@ -182,9 +183,10 @@ impl Tool {
     }
 }
 
-/// A schema [`Registry::from_defs`] checked is a JSON object; anything else (which that check
-/// makes impossible) would read as the empty schema rather than fail a request.
-fn object(schema: &RawValue) -> JsonObject {
+/// A published schema as a JSON object. [`Registry::from_defs`] checked that it is one; anything
+/// else (which that check makes impossible) would read as the empty schema rather than fail a
+/// request.
+pub fn object(schema: &RawValue) -> JsonObject {
     serde_json::from_str(schema.get()).unwrap_or_default()
 }
 
